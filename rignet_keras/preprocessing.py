@@ -1,0 +1,59 @@
+"""Input normalisation that matches each backbone's pretrained weights.
+
+A RIGNet takes normalised float images. The data pipeline and the exported serving graphs both call
+`normalize` with the model's `preprocessing` mode, so training, evaluation and deployment agree.
+
+Modes:
+    "caffe": RGB -> BGR, minus the ImageNet mean pixel, no scaling (`keras.applications` ResNet
+        weights).
+    "torch": scaled to [0, 1], minus the ImageNet mean, divided by its standard deviation.
+    "tf": scaled to [-1, 1] (`keras.applications` MobileNetV2 weights).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+PREPROCESSING_MODES = ("caffe", "torch", "tf")
+
+# ImageNet statistics in RGB order, on the 0-255 scale.
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
+
+
+def check_mode(mode):
+    """Returns `mode` if it is a known preprocessing mode; raises `ValueError` otherwise."""
+    if mode not in PREPROCESSING_MODES:
+        raise ValueError(f"preprocessing must be one of {PREPROCESSING_MODES}; received {mode!r}")
+    return mode
+
+
+def normalize(images, mode):
+    """Normalises RGB images on the 0-255 scale for a backbone.
+
+    Args:
+        images: uint8 or float tensor (..., H, W, 3), RGB, values 0-255.
+        mode: one of `PREPROCESSING_MODES`.
+
+    Returns:
+        float32 tensor of the same shape.
+    """
+    check_mode(mode)
+    x = tf.cast(images, tf.float32)
+    if mode == "caffe":
+        return x[..., ::-1] - tf.constant(IMAGENET_MEAN_RGB[::-1], tf.float32)
+    if mode == "torch":
+        return (x - tf.constant(IMAGENET_MEAN_RGB, tf.float32)) / tf.constant(
+            IMAGENET_STD_RGB, tf.float32
+        )
+    return x / 127.5 - 1.0
+
+
+def denormalize(images, mode):
+    """Inverts `normalize`: float RGB images on the 0-255 scale (NumPy or tensor in, NumPy out)."""
+    check_mode(mode)
+    x = np.asarray(images, np.float32)
+    if mode == "caffe":
+        return (x + np.array(IMAGENET_MEAN_RGB[::-1], np.float32))[..., ::-1]
+    if mode == "torch":
+        return x * np.array(IMAGENET_STD_RGB, np.float32) + np.array(IMAGENET_MEAN_RGB, np.float32)
+    return (x + 1.0) * 127.5
