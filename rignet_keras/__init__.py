@@ -1,0 +1,23 @@
+"""rignet-keras: Recurrent Iterative Gating Networks for semantic segmentation (Keras 3).
+
+Importing this package registers every serializable class, so that
+`keras.models.load_model("model.keras", safe_mode=True)` rebuilds saved RIGNets.
+"""
+
+from rignet_keras.backbones import BACKBONES, build_blocks, load_imagenet_weights
+from rignet_keras.layers import FeedbackGate, MultiRangeFeedbackGate
+from rignet_keras.models import UNROLL_MODES, RIGNet
+from rignet_keras.preprocessing import normalize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKBONES",
+    "UNROLL_MODES",
+    "FeedbackGate",
+    "MultiRangeFeedbackGate",
+    "RIGNet",
+    "build_blocks",
+    "load_imagenet_weights",
+    "normalize",
+]

@@ -1,0 +1,139 @@
+"""Backbones split into RIGNet blocks, and the registry that names them.
+
+A backbone here is five blocks B1-B5; the head (B6) comes from `heads.py`. `build_blocks` returns
+all six. Any other network joins by being a list of six Keras layers (see `RIGNet`); the gates
+never know which network they wrap.
+"""
+
+import dataclasses
+import functools
+import os
+
+import keras
+
+from rignet_keras.backbones.common import (
+    OUTPUT_STRIDES,
+    BlockContract,
+    check_output_stride,
+    transfer_weights_by_name,
+)
+from rignet_keras.backbones.heads import ASPP_RATES, HEADS, build_head
+from rignet_keras.backbones.mobilenet import mobilenet_v2_blocks
+from rignet_keras.backbones.resnet import resnet_blocks
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """A registered backbone.
+
+    Attributes:
+        build: `build(output_stride, sync_batch_norm) -> (blocks, contracts)`.
+        preprocessing: the `rignet_keras.preprocessing` mode its ImageNet weights expect.
+        imagenet_model: the `keras.applications` constructor whose weights load by name, or None.
+        default_output_stride: used when the caller gives None.
+        default_head: used when the caller gives None.
+    """
+
+    build: object
+    preprocessing: str
+    imagenet_model: object = None
+    default_output_stride: int = 32
+    default_head: str = "fcn"
+
+
+BACKBONES = {
+    "resnet18": BackboneSpec(functools.partial(resnet_blocks, 18), "torch"),
+    "resnet34": BackboneSpec(functools.partial(resnet_blocks, 34), "torch"),
+    "resnet50": BackboneSpec(
+        functools.partial(resnet_blocks, 50), "caffe", keras.applications.ResNet50
+    ),
+    "resnet101": BackboneSpec(
+        functools.partial(resnet_blocks, 101), "caffe", keras.applications.ResNet101
+    ),
+    "resnet152": BackboneSpec(
+        functools.partial(resnet_blocks, 152), "caffe", keras.applications.ResNet152
+    ),
+    "mobilenetv2": BackboneSpec(mobilenet_v2_blocks, "tf", keras.applications.MobileNetV2),
+    # DeepLabV2: ResNet-101 at output stride 8 with the ASPP head.
+    "deeplabv2": BackboneSpec(
+        functools.partial(resnet_blocks, 101),
+        "caffe",
+        keras.applications.ResNet101,
+        default_output_stride=8,
+        default_head="aspp",
+    ),
+}
+
+
+def get_backbone_spec(name):
+    """The `BackboneSpec` registered as `name`; `ValueError` naming the choices otherwise."""
+    if name not in BACKBONES:
+        raise ValueError(f"backbone must be one of {tuple(BACKBONES)}; received {name!r}")
+    return BACKBONES[name]
+
+
+def build_blocks(
+    name,
+    num_classes,
+    output_stride=None,
+    head=None,
+    head_filters=512,
+    sync_batch_norm=False,
+):
+    """Builds the six blocks B1-B6 of a registered backbone with its head.
+
+    Returns:
+        (blocks, contracts): six Keras models and their `BlockContract`s.
+    """
+    spec = get_backbone_spec(name)
+    output_stride = spec.default_output_stride if output_stride is None else output_stride
+    head = spec.default_head if head is None else head
+    check_output_stride(output_stride)
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}; received {head!r}")
+    blocks, contracts = spec.build(output_stride=output_stride, sync_batch_norm=sync_batch_norm)
+    blocks.append(
+        build_head(head, contracts[-1].channels, num_classes, head_filters, sync_batch_norm)
+    )
+    contracts.append(BlockContract(num_classes, contracts[-1].stride, contracts[-1].dilation))
+    return blocks, contracts
+
+
+def load_imagenet_weights(name, blocks, weights="imagenet"):
+    """Loads `keras.applications` ImageNet weights into a registered backbone's blocks B1-B5.
+
+    Args:
+        name: the backbone's registry name.
+        blocks: its blocks (at least B1-B5; the head is left alone).
+        weights: "imagenet" (downloaded by Keras, needs internet once) or the path of a Keras
+            weights file of the `keras.applications` model without its top (`*_notop.h5`).
+
+    Returns:
+        The number of layers filled.
+    """
+    spec = get_backbone_spec(name)
+    if spec.imagenet_model is None:
+        raise ValueError(
+            f"no ImageNet weights are published for backbone {name!r} in keras.applications; "
+            "train from scratch or load your own with model.load_weights()"
+        )
+    if weights != "imagenet" and not os.path.exists(weights):
+        raise ValueError(f"backbone weights file not found: {weights!r}")
+    source = spec.imagenet_model(include_top=False, weights=weights, input_shape=(None, None, 3))
+    return transfer_weights_by_name(source, blocks[:5])
+
+
+__all__ = [
+    "ASPP_RATES",
+    "BACKBONES",
+    "HEADS",
+    "OUTPUT_STRIDES",
+    "BackboneSpec",
+    "BlockContract",
+    "build_blocks",
+    "get_backbone_spec",
+    "load_imagenet_weights",
+    "mobilenet_v2_blocks",
+    "resnet_blocks",
+    "transfer_weights_by_name",
+]

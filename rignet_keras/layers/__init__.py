@@ -1,0 +1,10 @@
+"""Serializable layers of rignet_keras."""
+
+from rignet_keras.layers.gates import (
+    COMBINE_OPTIONS,
+    POOLING_OPTIONS,
+    FeedbackGate,
+    MultiRangeFeedbackGate,
+)
+
+__all__ = ["COMBINE_OPTIONS", "POOLING_OPTIONS", "FeedbackGate", "MultiRangeFeedbackGate"]

@@ -1,0 +1,398 @@
+"""RIGNet: a segmentation network unrolled with top-down feedback gates (paper Sec. 3, SPEC.md)."""
+
+import keras
+from keras import layers, ops
+
+from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
+from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, check_gate_options
+from rignet_keras.ops import resize_bilinear, spatial_size
+from rignet_keras.preprocessing import check_mode
+
+UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
+BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
+NETWORK_MODES = ("network_recurrent", "network_gated")
+NUM_BLOCKS = 6
+
+
+def check_num_iterations(value, name="num_iterations"):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1; received {value!r}")
+    return value
+
+
+def check_feedback_blocks(value):
+    """Normalises `feedback_blocks` to a (first, last) tuple, or None for no gates."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, NUM_BLOCKS)
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not 1 <= value[0] <= value[1] <= NUM_BLOCKS
+    ):
+        raise ValueError(
+            "feedback_blocks must be None or (first, last) with 1 <= first <= last <= "
+            f"{NUM_BLOCKS} (e.g. (4, 6) for the paper's <6..4>); received {value!r}"
+        )
+    return tuple(value)
+
+
+@keras.saving.register_keras_serializable(package="rignet_keras")
+class RIGNet(keras.Model):
+    """Recurrent Iterative Gating Network for semantic segmentation.
+
+    A segmentation network is a chain of six blocks B1-B6 (B6 the head). Feedback blocks get a
+    gate `G_k(x, y)` through which their own output `y` of the previous iteration modulates their
+    input `x`. The network is unrolled `num_iterations` (the paper's ui) times with every weight
+    shared; iteration 1 never gates, so `num_iterations=1` is exactly the feed-forward network.
+
+    Unroll modes (paper Sec. 3.3; F = the feedback blocks, M_k = block k's cost, G_k its gate's):
+        "sequential" (Su): one pass through the blocks; block k in F loops on itself before the
+            next block starts: y = B_k(x), then ui - 1 times y = B_k(G_k(x, y)).
+            Cost: sum M_k + (ui - 1) * sum_{k in F} (M_k + G_k). One prediction.
+        "parallel" (Pu): a whole pass, then ui - 1 more; in pass t, block k in F computes
+            B_k(G_k(x_k(t), y_k(t - 1))) with x_k(t) the previous block's output in pass t.
+            Blocks before the first feedback block run once. Cost: sum_{k<first} M_k +
+            ui * sum_{k>=first} M_k + (ui - 1) * sum_{k in F} G_k. A prediction per pass.
+        "multi_range" (Pf_u): parallel, with `MultiRangeFeedbackGate`s that also see the last
+            block's output (long-range feedback); B6's own gate is the basic one.
+        "network_recurrent" (Table 6 (a)): the whole network recurs; pass t adds a 3x3
+            projection of the previous prediction's class probabilities to the image, which is
+            a concatenation of the two followed by a linear map into the image's 3 channels.
+            Cost: ui * sum M_k.
+        "network_gated" (Table 6 (b)): the previous prediction gates the image through G_1.
+            Cost: ui * sum M_k + (ui - 1) * G_1.
+    The per-mode costs at a given input size are counted by `rignet_keras.profile`.
+
+    Args:
+        num_classes: int, the number of classes (B6's output channels).
+        backbone: a registered backbone name (`rignet_keras.backbones.BACKBONES`: "resnet18",
+            "resnet34", "resnet50", "resnet101", "resnet152", "mobilenetv2", "deeplabv2"), or a
+            list of six Keras layers B1-B6 (B6 returning `num_classes` channels), or a callable
+            returning that list. Default "resnet50".
+        output_stride: 32, 16 or 8 for a named backbone; None for its default (8 for
+            "deeplabv2", else 32). Ignored for a custom backbone.
+        head: "fcn" or "aspp" for a named backbone; None for its default.
+        head_filters: width of the FCN head's 3x3 convolution. Default 512.
+        unroll_mode: one of `UNROLL_MODES`. Default "parallel".
+        feedback_blocks: (first, last), gates on blocks first..last: (4, 6) is the paper's
+            <6..4>; an int k means (k, 6); None: no gates (the feed-forward baseline). Unused by
+            the network-wide modes. Default (4, 6).
+        num_iterations: the default ui, >= 1. Default 2.
+        gate_pooling: "avg" (default), "max" or None.
+        gate_combine: "mul_sigmoid" (default), "mul_tanh" or "add_relu".
+        gate_bottleneck: None (the paper's gate) or the width of a 1x1 reduction in each gate.
+        return_all_iterations: return the list of every iteration's logits (coarse to fine)
+            instead of the last only. Not available in "sequential" mode, which makes one.
+        sync_batch_norm: synchronised batch norm across replicas (named backbones only).
+        preprocessing: the `rignet_keras.preprocessing` mode the inputs are normalised with;
+            None for the backbone's (its ImageNet weights'), "torch" for custom backbones.
+        backbone_weights: None, "imagenet" or a path: ImageNet weights for B1-B5 of a named
+            backbone, loaded once at construction (not kept in the config).
+
+    Call arguments:
+        images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
+        training: bool, training mode of batch norm and dropout.
+        num_iterations: int >= 1 overriding ui for this call, with the same weights.
+
+    Returns:
+        float32 logits (B, H, W, num_classes), resized bilinearly to the input; or a list of
+        them, one per iteration, when `return_all_iterations`.
+
+    Example:
+    >>> model = RIGNet(num_classes=21, backbone="resnet18", num_iterations=3)
+    >>> logits = model(keras.ops.zeros((1, 65, 65, 3)))
+    >>> tuple(logits.shape)
+    (1, 65, 65, 21)
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        backbone="resnet50",
+        output_stride=None,
+        head=None,
+        head_filters=512,
+        unroll_mode="parallel",
+        feedback_blocks=(4, 6),
+        num_iterations=2,
+        gate_pooling="avg",
+        gate_combine="mul_sigmoid",
+        gate_bottleneck=None,
+        return_all_iterations=False,
+        sync_batch_norm=False,
+        preprocessing=None,
+        backbone_weights=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int; received {num_classes!r}")
+        if unroll_mode not in UNROLL_MODES:
+            raise ValueError(f"unroll_mode must be one of {UNROLL_MODES}; received {unroll_mode!r}")
+        check_num_iterations(num_iterations)
+        check_gate_options(gate_pooling, gate_combine, gate_bottleneck)
+        feedback_blocks = check_feedback_blocks(feedback_blocks)
+        if unroll_mode == "sequential" and return_all_iterations:
+            raise ValueError(
+                "return_all_iterations needs a parallel or network-wide unroll_mode; "
+                "'sequential' makes one prediction"
+            )
+
+        self.num_classes = num_classes
+        self.output_stride = output_stride
+        self.head = head
+        self.head_filters = head_filters
+        self.unroll_mode = unroll_mode
+        self.feedback_blocks = feedback_blocks
+        self.num_iterations = num_iterations
+        self.gate_pooling = gate_pooling
+        self.gate_combine = gate_combine
+        self.gate_bottleneck = gate_bottleneck
+        self.return_all_iterations = return_all_iterations
+        self.sync_batch_norm = sync_batch_norm
+
+        if isinstance(backbone, str):
+            spec = get_backbone_spec(backbone)
+            self.backbone = backbone
+            self.blocks, _ = build_blocks(
+                backbone, num_classes, output_stride, head, head_filters, sync_batch_norm
+            )
+            default_preprocessing = spec.preprocessing
+        else:
+            self.backbone = None
+            self.blocks = self._custom_blocks(backbone)
+            default_preprocessing = "torch"
+        self.preprocessing = check_mode(preprocessing or default_preprocessing)
+        self._custom_backbone = self.backbone is None
+
+        # Gates are created here and built in build() from the shapes that flow in.
+        self.gates = []
+        self.network_feedback = None
+        gate_options = dict(pooling=gate_pooling, combine=gate_combine, bottleneck=gate_bottleneck)
+        if unroll_mode in BLOCKWISE_MODES and feedback_blocks is not None:
+            first, last = feedback_blocks
+            for k in range(first, last + 1):
+                cls = MultiRangeFeedbackGate if unroll_mode == "multi_range" and k < 6 else (
+                    FeedbackGate
+                )
+                self.gates.append(cls(name=f"block{k}_gate", **gate_options))
+        elif unroll_mode == "network_gated":
+            self.network_feedback = FeedbackGate(name="network_gate", **gate_options)
+        elif unroll_mode == "network_recurrent":
+            self.network_feedback = layers.Conv2D(3, 3, padding="same", name="network_feedback")
+
+        if backbone_weights is not None:
+            if self.backbone is None:
+                raise ValueError("backbone_weights needs a named backbone; load custom weights")
+            load_imagenet_weights(self.backbone, self.blocks, backbone_weights)
+
+    @staticmethod
+    def _custom_blocks(backbone):
+        blocks = backbone() if callable(backbone) and not isinstance(backbone, list) else backbone
+        if not isinstance(blocks, (list, tuple)) or not all(
+            isinstance(b, layers.Layer) for b in blocks
+        ):
+            raise ValueError(
+                "backbone must be a registered name, a list of six Keras layers, or a callable "
+                f"returning one; received {type(blocks).__name__}"
+            )
+        if len(blocks) != NUM_BLOCKS:
+            raise ValueError(
+                f"a custom backbone must have {NUM_BLOCKS} blocks (B1-B6, the head last); "
+                f"received {len(blocks)}"
+            )
+        return list(blocks)
+
+    # ----------------------------------------------------------------------------------------
+    # Building: every variable exists after build(), whatever the default ui, so a model whose
+    # default call never reaches a gate still saves and reloads every weight.
+
+    @staticmethod
+    def check_image_shape(shape):
+        shape = tuple(shape)
+        if len(shape) != 4 or shape[-1] != 3:
+            raise ValueError(
+                f"images must be (batch, height, width, 3); received shape {shape}"
+            )
+
+    def build(self, input_shape):
+        self.check_image_shape(input_shape)
+        shapes = [tuple(input_shape)]
+        for k, block in enumerate(self.blocks, start=1):
+            try:
+                out = block.compute_output_spec(keras.KerasTensor(shapes[-1]))
+            except Exception as error:  # a user's block that cannot take what flows in
+                raise ValueError(
+                    f"block {k} ({block.name!r}) cannot take an input of shape {shapes[-1]}: "
+                    f"{error}"
+                ) from error
+            if not block.built:
+                block.build(shapes[-1])
+            if len(out.shape) != 4:
+                raise ValueError(
+                    f"block {k} ({block.name!r}) must return (batch, height, width, channels); "
+                    f"returned shape {tuple(out.shape)}"
+                )
+            shapes.append(tuple(out.shape))
+        if shapes[-1][-1] != self.num_classes:
+            raise ValueError(
+                f"block 6 must return num_classes={self.num_classes} channels; "
+                f"returns {shapes[-1][-1]}"
+            )
+        if self.gates:
+            first, _ = self.feedback_blocks
+            for gate, k in zip(self.gates, range(first, NUM_BLOCKS + 1)):
+                if isinstance(gate, MultiRangeFeedbackGate):
+                    gate.build(shapes[k - 1], shapes[k], shapes[NUM_BLOCKS])
+                else:
+                    gate.build(shapes[k - 1], shapes[k])
+        elif self.unroll_mode == "network_gated":
+            self.network_feedback.build(shapes[0], shapes[NUM_BLOCKS])
+        elif self.unroll_mode == "network_recurrent":
+            self.network_feedback.build(shapes[0][:3] + (self.num_classes,))
+        self.block_shapes = shapes
+        self.built = True
+
+    # ----------------------------------------------------------------------------------------
+    # One iteration (the step) and the driver. The recurrent state of the parallel and
+    # network-wide modes is a list: [the input of the first recurrent block, then the outputs
+    # of every block from it to B6]; its last entry is the logits at the output stride.
+
+    @property
+    def first_recurrent_block(self):
+        """The first block that runs in every iteration (1-based); 7 for a network with no gates."""
+        if self.unroll_mode in NETWORK_MODES:
+            return 1
+        if self.feedback_blocks is None:
+            return NUM_BLOCKS + 1
+        return self.feedback_blocks[0]
+
+    def initial_state(self, images, training=None):
+        """Iteration 1 (no gating): the recurrent state after the feed-forward pass.
+
+        Args:
+            images: (B, H, W, 3) normalised images.
+
+        Returns:
+            The state list; `state[-1]` is B6's logits (B, h, w, num_classes).
+        """
+        x = images
+        first = self.first_recurrent_block
+        for block in self.blocks[: first - 1]:
+            x = block(x, training=training)
+        state = [x]
+        for block in self.blocks[first - 1 :]:
+            x = block(x, training=training)
+            state.append(x)
+        if first > NUM_BLOCKS:  # no gates: the state is just the logits
+            state = [x]
+        return state
+
+    def step(self, state, training=None):
+        """One gated iteration of the parallel or network-wide modes: state -> next state.
+
+        Blocks before the first recurrent block are not recomputed: their output is `state[0]`.
+        """
+        if self.unroll_mode in NETWORK_MODES:
+            images, logits = state[0], state[-1]
+            if self.unroll_mode == "network_gated":
+                x = self.network_feedback((images, logits))
+            else:
+                probs = ops.softmax(resize_bilinear(logits, spatial_size(images)), axis=-1)
+                x = images + ops.cast(self.network_feedback(probs), images.dtype)
+            return [images] + self.initial_state(x, training)[1:]
+        if self.feedback_blocks is None:
+            return state
+        first, last = self.feedback_blocks
+        x, previous = state[0], state[1:]
+        long_range = previous[-1]
+        new_state = [x]
+        for i, block in enumerate(self.blocks[first - 1 :]):
+            k = first + i
+            if k <= last:
+                gate = self.gates[k - first]
+                if isinstance(gate, MultiRangeFeedbackGate):
+                    x = gate((x, previous[i], long_range))
+                else:
+                    x = gate((x, previous[i]))
+            x = block(x, training=training)
+            new_state.append(x)
+        return new_state
+
+    def _sequential_logits(self, images, num_iterations, training):
+        first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS + 1)
+        x = images
+        for k, block in enumerate(self.blocks, start=1):
+            y = block(x, training=training)
+            if first <= k <= last:
+                gate = self.gates[k - first]
+                for _ in range(num_iterations - 1):
+                    y = block(gate((x, y)), training=training)
+            x = y
+        return x
+
+    def upsample(self, logits, size):
+        """B6 logits (B, h, w, C) -> float32 logits at the input size (B, H, W, C)."""
+        return ops.cast(resize_bilinear(logits, size), "float32")
+
+    def call(self, images, training=None, num_iterations=None):
+        self.check_image_shape(images.shape)
+        num_iterations = check_num_iterations(
+            self.num_iterations if num_iterations is None else num_iterations
+        )
+        size = spatial_size(images)
+        if self.unroll_mode == "sequential":
+            return self.upsample(self._sequential_logits(images, num_iterations, training), size)
+        state = self.initial_state(images, training)
+        logits = [state[-1]]
+        for _ in range(num_iterations - 1):
+            state = self.step(state, training)
+            logits.append(state[-1])
+        if self.return_all_iterations:
+            return [self.upsample(y, size) for y in logits]
+        return self.upsample(logits[-1], size)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape[:3]) + (self.num_classes,)
+        if self.return_all_iterations:
+            return [shape] * self.num_iterations
+        return shape
+
+    # ----------------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_classes": self.num_classes,
+            "backbone": self.backbone,
+            "output_stride": self.output_stride,
+            "head": self.head,
+            "head_filters": self.head_filters,
+            "unroll_mode": self.unroll_mode,
+            "feedback_blocks": self.feedback_blocks,
+            "num_iterations": self.num_iterations,
+            "gate_pooling": self.gate_pooling,
+            "gate_combine": self.gate_combine,
+            "gate_bottleneck": self.gate_bottleneck,
+            "return_all_iterations": self.return_all_iterations,
+            "sync_batch_norm": self.sync_batch_norm,
+            "preprocessing": self.preprocessing,
+        }
+        if self._custom_backbone:
+            config["backbone"] = [keras.saving.serialize_keras_object(b) for b in self.blocks]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), list):
+            config["backbone"] = [
+                keras.saving.deserialize_keras_object(b) for b in config["backbone"]
+            ]
+        if isinstance(config.get("feedback_blocks"), list):
+            config["feedback_blocks"] = tuple(config["feedback_blocks"])
+        return cls(**config)
