@@ -78,7 +78,8 @@ def mobilenet_v2_blocks(output_stride=32, sync_batch_norm=False):
     plan = stage_strides_and_dilations((2, 2, 2, 2, 2), output_stride)
     blocks, contracts = [], []
     channels, stride = 3, 1
-    for index, (units, (s, dilation)) in enumerate(zip(MOBILENET_V2_BLOCKS, plan), start=1):
+    stages = zip(MOBILENET_V2_BLOCKS, plan, strict=True)
+    for index, (units, (s, dilation)) in enumerate(stages, start=1):
         inputs = block_input(channels, f"block{index}_input")
         x = inputs
         if index == 1:

@@ -114,7 +114,8 @@ def resnet_blocks(depth, output_stride=32, sync_batch_norm=False):
     blocks = [_stem(sync_batch_norm)]
     contracts = [BlockContract(64, 4)]
     channels, stride = 64, 4
-    for stage, (width, count, (s, dilation)) in enumerate(zip(STAGE_WIDTHS, repeats, plan)):
+    stages = zip(STAGE_WIDTHS, repeats, plan, strict=True)
+    for stage, (width, count, (s, dilation)) in enumerate(stages):
         index = stage + 2
         inputs = block_input(channels, f"block{index}_input")
         x = inputs

@@ -74,21 +74,29 @@ class FeedbackGate(layers.Layer):
         self.bottleneck = bottleneck
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         if pooling == "avg":
-            self.pool = layers.AveragePooling2D(2, 2, padding="same", name="pool")
+            self.pool = layers.AveragePooling2D(
+                2, 2, padding="same", dtype=self.dtype_policy, name="pool"
+            )
         elif pooling == "max":
-            self.pool = layers.MaxPooling2D(2, 2, padding="same", name="pool")
+            self.pool = layers.MaxPooling2D(
+                2, 2, padding="same", dtype=self.dtype_policy, name="pool"
+            )
         else:
             self.pool = None
         self.reduce = None
         if bottleneck is not None:
             self.reduce = layers.Conv2D(
-                bottleneck, 1, kernel_initializer=self.kernel_initializer, name="reduce"
+                bottleneck,
+                1,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name="reduce",
             )
         self.conv = None  # its width is the channel count of x, known in build()
 
-    def build(self, x_shape, y_shape=None):
-        if y_shape is None:  # called as build((x_shape, y_shape))
-            x_shape, y_shape = x_shape
+    def build(self, input_shape):
+        """`input_shape`: the pair (x_shape, y_shape)."""
+        x_shape, y_shape = input_shape
         self.conv = layers.Conv2D(
             x_shape[-1],
             3,
@@ -118,10 +126,8 @@ class FeedbackGate(layers.Layer):
         x, y = inputs
         return combine_gate(x, self.gate_map(x, y), self.combine)
 
-    def compute_output_shape(self, x_shape, y_shape=None):
-        if y_shape is None:
-            x_shape = x_shape[0]
-        return tuple(x_shape)
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
 
     def get_config(self):
         config = super().get_config()
@@ -154,9 +160,9 @@ class MultiRangeFeedbackGate(FeedbackGate):
         super().__init__(**kwargs)
         self.long_range = None  # 1x1 convolution z -> Cy channels, built in build()
 
-    def build(self, x_shape, y_shape=None, z_shape=None):
-        if y_shape is None:
-            x_shape, y_shape, z_shape = x_shape
+    def build(self, input_shape):
+        """`input_shape`: the triple (x_shape, y_shape, z_shape)."""
+        x_shape, y_shape, z_shape = input_shape
         self.long_range = layers.Conv2D(
             y_shape[-1],
             1,
@@ -165,15 +171,10 @@ class MultiRangeFeedbackGate(FeedbackGate):
             name="long_range",
         )
         self.long_range.build(tuple(z_shape))
-        super().build(x_shape, tuple(y_shape[:-1]) + (2 * y_shape[-1],))
+        super().build((x_shape, tuple(y_shape[:-1]) + (2 * y_shape[-1],)))
 
     def call(self, inputs):
         x, y, z = inputs
         long_range = resize_bilinear(self.long_range(z), spatial_size(y))
         feedback = ops.concatenate([y, long_range], axis=-1)
         return combine_gate(x, self.gate_map(x, feedback), self.combine)
-
-    def compute_output_shape(self, x_shape, y_shape=None, z_shape=None):
-        if y_shape is None:
-            x_shape = x_shape[0]
-        return tuple(x_shape)

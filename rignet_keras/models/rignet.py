@@ -7,6 +7,7 @@ from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagene
 from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, check_gate_options
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import check_mode
+from rignet_keras.presets import preset_kwargs
 
 UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
 BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
@@ -189,6 +190,15 @@ class RIGNet(keras.Model):
                 raise ValueError("backbone_weights needs a named backbone; load custom weights")
             load_imagenet_weights(self.backbone, self.blocks, backbone_weights)
 
+    @classmethod
+    def from_preset(cls, preset, num_classes, **overrides):
+        """Builds one of the paper's models by name (`rignet_keras.presets.PRESETS`).
+
+        Example: `RIGNet.from_preset("resnet50_rignet", num_classes=21,
+        backbone_weights="imagenet")` is ResNet50-RIGNet Pu<6..4>, ui=6 of Table 7.
+        """
+        return cls(num_classes=num_classes, **preset_kwargs(preset, **overrides))
+
     @staticmethod
     def _custom_blocks(backbone):
         blocks = backbone() if callable(backbone) and not isinstance(backbone, list) else backbone
@@ -244,13 +254,13 @@ class RIGNet(keras.Model):
             )
         if self.gates:
             first, _ = self.feedback_blocks
-            for gate, k in zip(self.gates, range(first, NUM_BLOCKS + 1)):
+            for k, gate in enumerate(self.gates, start=first):
                 if isinstance(gate, MultiRangeFeedbackGate):
-                    gate.build(shapes[k - 1], shapes[k], shapes[NUM_BLOCKS])
+                    gate.build((shapes[k - 1], shapes[k], shapes[NUM_BLOCKS]))
                 else:
-                    gate.build(shapes[k - 1], shapes[k])
+                    gate.build((shapes[k - 1], shapes[k]))
         elif self.unroll_mode == "network_gated":
-            self.network_feedback.build(shapes[0], shapes[NUM_BLOCKS])
+            self.network_feedback.build((shapes[0], shapes[NUM_BLOCKS]))
         elif self.unroll_mode == "network_recurrent":
             self.network_feedback.build(shapes[0][:3] + (self.num_classes,))
         self.block_shapes = shapes
