@@ -1,28 +1,57 @@
 """rignet-keras: Recurrent Iterative Gating Networks for semantic segmentation (Keras 3).
 
 Importing this package registers every serializable class, so that
-`keras.models.load_model("model.keras", safe_mode=True)` rebuilds saved RIGNets.
+`keras.models.load_model("model.keras", safe_mode=True)` rebuilds saved RIGNets. TensorFlow is
+imported only by the parts that need it (data, training, export, profile), so the model itself
+runs on any Keras backend and the on-device runner (`rignet_keras.export.runner`) imports no
+TensorFlow at all.
 """
 
-from rignet_keras.backbones import BACKBONES, build_blocks, load_imagenet_weights
-from rignet_keras.layers import FeedbackGate, MultiRangeFeedbackGate
-from rignet_keras.models import UNROLL_MODES, RIGNet
-from rignet_keras.preprocessing import normalize
-from rignet_keras.presets import PRESETS
-from rignet_keras.profile import count_macs, profile
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BACKBONES",
-    "PRESETS",
-    "UNROLL_MODES",
-    "FeedbackGate",
-    "MultiRangeFeedbackGate",
-    "RIGNet",
-    "build_blocks",
-    "count_macs",
-    "load_imagenet_weights",
-    "normalize",
-    "profile",
-]
+# Public name -> the module that defines it; loaded on first use.
+_LAZY = {
+    "BACKBONES": "rignet_keras.backbones",
+    "build_blocks": "rignet_keras.backbones",
+    "load_imagenet_weights": "rignet_keras.backbones",
+    "FeedbackGate": "rignet_keras.layers",
+    "MultiRangeFeedbackGate": "rignet_keras.layers",
+    "RIGNet": "rignet_keras.models",
+    "UNROLL_MODES": "rignet_keras.models",
+    "PRESETS": "rignet_keras.presets",
+    "normalize": "rignet_keras.preprocessing",
+    "count_macs": "rignet_keras.profile",
+    "profile": "rignet_keras.profile",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rignet_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def _register_serializable_classes():
+    """Keras must know our classes before `load_model`: importing the models registers them.
+
+    On a device with only the LiteRT runtime there is no Keras (or no TensorFlow behind it);
+    the on-device runner needs neither, so the package still imports there.
+    """
+    try:
+        import keras  # noqa: F401
+    except ImportError:
+        return
+    importlib.import_module("rignet_keras.models")
+
+
+_register_serializable_classes()

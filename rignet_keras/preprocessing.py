@@ -11,7 +11,6 @@ Modes:
 """
 
 import numpy as np
-import tensorflow as tf
 
 PREPROCESSING_MODES = ("caffe", "torch", "tf")
 
@@ -37,6 +36,8 @@ def normalize(images, mode):
     Returns:
         float32 tensor of the same shape.
     """
+    import tensorflow as tf  # here, so that the model itself runs on any Keras backend
+
     check_mode(mode)
     x = tf.cast(images, tf.float32)
     if mode == "caffe":
