@@ -228,6 +228,40 @@ def test_custom_backbone_of_six_layers():
     np.testing.assert_allclose(_np(clone(x)), _np(model(x)), rtol=1e-6)
 
 
+@keras.saving.register_keras_serializable(package="rignet_keras_tests")
+class CountingConv(keras.layers.Conv2D):
+    """A convolution that counts its calls (eager), to see which blocks an unroll re-runs."""
+
+    calls = 0
+
+    def call(self, inputs):
+        type(self).calls += 1
+        return super().call(inputs)
+
+
+@pytest.mark.parametrize("mode, expected", [("parallel", 1), ("multi_range", 1)])
+def test_blocks_before_the_first_feedback_block_run_once(mode, expected):
+    blocks = [CountingConv(8, 3, strides=2, padding="same")]
+    blocks += [keras.layers.Conv2D(8, 3, padding="same") for _ in range(4)]
+    blocks.append(keras.layers.Conv2D(3, 1))
+    model = RIGNet(num_classes=3, backbone=blocks, unroll_mode=mode, feedback_blocks=(3, 6))
+    model.build((1, 16, 16, 3))
+    CountingConv.calls = 0
+    model(images(batch=1, height=16, width=16), num_iterations=4)
+    assert CountingConv.calls == expected
+
+
+def test_network_wide_modes_rerun_the_whole_network():
+    blocks = [CountingConv(8, 3, strides=2, padding="same")]
+    blocks += [keras.layers.Conv2D(8, 3, padding="same") for _ in range(4)]
+    blocks.append(keras.layers.Conv2D(3, 1))
+    model = RIGNet(num_classes=3, backbone=blocks, unroll_mode="network_gated")
+    model.build((1, 16, 16, 3))
+    CountingConv.calls = 0
+    model(images(batch=1, height=16, width=16), num_iterations=4)
+    assert CountingConv.calls == 4
+
+
 def test_preset_builds_the_papers_model():
     model = RIGNet.from_preset("deeplabv2_rignet", num_classes=21)
     assert model.backbone == "deeplabv2" and model.feedback_blocks == (4, 6)

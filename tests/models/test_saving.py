@@ -49,26 +49,38 @@ def test_keras_file_round_trip_in_safe_mode(kwargs, tmp_path):
 
 
 def test_fresh_process_loads_identical_outputs(tmp_path):
+    """Every case of CASES, loaded in a new Python process in safe mode, gives the same outputs."""
     x = images(batch=1, height=41, width=45)
-    model = _randomised(tiny_model(unroll_mode="multi_range", gate_bottleneck=8), x)
-    model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "expected.npy", _outputs(model, x)[0])
+    for i, kwargs in enumerate(CASES):
+        model = _randomised(tiny_model(**kwargs), x)
+        model.save(tmp_path / f"model{i}.keras")
+        np.save(tmp_path / f"expected{i}.npy", np.stack(_outputs(model, x)))
     script = textwrap.dedent(
         f"""
         import os
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
         import keras, numpy as np
         import rignet_keras  # registers the serializable classes
-        model = keras.models.load_model({str(tmp_path / "model.keras")!r}, safe_mode=True)
-        out = keras.ops.convert_to_numpy(model(np.load({str(tmp_path / "x.npy")!r})))
-        np.save({str(tmp_path / "actual.npy")!r}, out)
+        x = np.load(os.path.join({str(tmp_path)!r}, "x.npy"))
+        for i in range({len(CASES)}):
+            path = os.path.join({str(tmp_path)!r}, f"model{{i}}.keras")
+            model = keras.models.load_model(path, safe_mode=True)
+            out = model(x)
+            out = out if isinstance(out, list) else [out]
+            actual = np.stack([keras.ops.convert_to_numpy(o) for o in out])
+            np.save(os.path.join({str(tmp_path)!r}, f"actual{{i}}.npy"), actual)
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "actual.npy"), np.load(tmp_path / "expected.npy"), rtol=1e-6, atol=1e-6
-    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
+    for i in range(len(CASES)):
+        np.testing.assert_allclose(
+            np.load(tmp_path / f"actual{i}.npy"),
+            np.load(tmp_path / f"expected{i}.npy"),
+            rtol=1e-6,
+            atol=1e-6,
+            err_msg=str(CASES[i]),
+        )
 
 
 def test_config_and_weights_file_round_trip(tmp_path):
