@@ -1,5 +1,7 @@
 """RIGNet: a segmentation network unrolled with top-down feedback gates (paper Sec. 3, SPEC.md)."""
 
+import functools
+
 import keras
 from keras import layers, ops
 
@@ -92,6 +94,13 @@ class RIGNet(keras.Model):
             None for the backbone's (its ImageNet weights'), "torch" for custom backbones.
         backbone_weights: None, "imagenet" or a path: ImageNet weights for B1-B5 of a named
             backbone, loaded once at construction (not kept in the config).
+        recompute_blocks: in training, keep only the inputs of the blocks that run in every
+            iteration and recompute their activations in the backward pass (`keras.remat`), so
+            peak memory grows with ui by block outputs only, for about one more forward pass of
+            those blocks. The head (B6, which holds dropout, whose mask a recomputation would
+            redraw) is never recomputed; a custom block to recompute must be deterministic in
+            training. Batch-norm moving statistics are updated in the recomputation too (each
+            batch counts twice in the moving averages). Default False.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
@@ -126,6 +135,7 @@ class RIGNet(keras.Model):
         sync_batch_norm=False,
         preprocessing=None,
         backbone_weights=None,
+        recompute_blocks=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -154,6 +164,7 @@ class RIGNet(keras.Model):
         self.gate_bottleneck = gate_bottleneck
         self.return_all_iterations = return_all_iterations
         self.sync_batch_norm = sync_batch_norm
+        self.recompute_blocks = bool(recompute_blocks)
 
         if isinstance(backbone, str):
             spec = get_backbone_spec(backbone)
@@ -271,6 +282,12 @@ class RIGNet(keras.Model):
     # network-wide modes is a list: [the input of the first recurrent block, then the outputs
     # of every block from it to B6]; its last entry is the logits at the output stride.
 
+    def _run_block(self, block, x, training):
+        """Calls a block that runs in every iteration, rematerialised when asked to."""
+        if self.recompute_blocks and training and block is not self.blocks[-1]:
+            return keras.remat(functools.partial(block, training=True))(x)
+        return block(x, training=training)
+
     @property
     def first_recurrent_block(self):
         """The first block that runs in every iteration (1-based); 7 for a network with no gates."""
@@ -295,7 +312,7 @@ class RIGNet(keras.Model):
             x = block(x, training=training)
         state = [x]
         for block in self.blocks[first - 1 :]:
-            x = block(x, training=training)
+            x = self._run_block(block, x, training)
             state.append(x)
         if first > NUM_BLOCKS:  # no gates: the state is just the logits
             state = [x]
@@ -328,7 +345,7 @@ class RIGNet(keras.Model):
                     x = gate((x, previous[i], long_range))
                 else:
                     x = gate((x, previous[i]))
-            x = block(x, training=training)
+            x = self._run_block(block, x, training)
             new_state.append(x)
         return new_state
 
@@ -336,11 +353,13 @@ class RIGNet(keras.Model):
         first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS + 1)
         x = images
         for k, block in enumerate(self.blocks, start=1):
-            y = block(x, training=training)
             if first <= k <= last:
+                y = self._run_block(block, x, training)
                 gate = self.gates[k - first]
                 for _ in range(num_iterations - 1):
-                    y = block(gate((x, y)), training=training)
+                    y = self._run_block(block, gate((x, y)), training)
+            else:
+                y = block(x, training=training)
             x = y
         return x
 
@@ -391,6 +410,7 @@ class RIGNet(keras.Model):
             "return_all_iterations": self.return_all_iterations,
             "sync_batch_norm": self.sync_batch_norm,
             "preprocessing": self.preprocessing,
+            "recompute_blocks": self.recompute_blocks,
         }
         if self._custom_backbone:
             config["backbone"] = [keras.saving.serialize_keras_object(b) for b in self.blocks]
