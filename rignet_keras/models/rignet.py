@@ -100,7 +100,7 @@ class RIGNet(keras.Model):
             those blocks. The head (B6, which holds dropout, whose mask a recomputation would
             redraw) is never recomputed; a custom block to recompute must be deterministic in
             training. Batch-norm moving statistics are updated in the recomputation too (each
-            batch counts twice in the moving averages). Default False.
+            batch counts twice in the moving averages). TensorFlow backend only. Default False.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
@@ -165,6 +165,12 @@ class RIGNet(keras.Model):
         self.return_all_iterations = return_all_iterations
         self.sync_batch_norm = sync_batch_norm
         self.recompute_blocks = bool(recompute_blocks)
+        if self.recompute_blocks and keras.backend.backend() != "tensorflow":
+            # JAX's checkpoint refuses the batch-norm statistics updates inside a block.
+            raise ValueError(
+                "recompute_blocks=True needs the TensorFlow backend; the backend is "
+                f"{keras.backend.backend()!r}"
+            )
 
         if isinstance(backbone, str):
             spec = get_backbone_spec(backbone)
