@@ -41,7 +41,7 @@ def normalize(images, mode):
     check_mode(mode)
     x = tf.cast(images, tf.float32)
     if mode == "caffe":
-        return x[..., ::-1] - tf.constant(IMAGENET_MEAN_RGB[::-1], tf.float32)
+        return tf.reverse(x, [-1]) - tf.constant(IMAGENET_MEAN_RGB[::-1], tf.float32)
     if mode == "torch":
         return (x - tf.constant(IMAGENET_MEAN_RGB, tf.float32)) / tf.constant(
             IMAGENET_STD_RGB, tf.float32

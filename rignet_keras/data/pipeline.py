@@ -1,0 +1,353 @@
+"""`build_dataset`: the one function that turns a dataset into batches for training or evaluation.
+
+Two paths lead to the same batches:
+
+- TFRecord (fast): `source` is a folder of shards written by `convert_to_tfrecord`, a shard file,
+  or a glob. TensorFlow reads and decodes the shards in parallel.
+- Direct (small sets, no conversion): `source` is "voc", "voc_aug", "sbd", "cocostuff10k" or
+  "synthetic" on disk. Images are decoded by TensorFlow; masks (palette PNGs, .mat files) by Python
+  through `tf.numpy_function`, which holds the GIL: convert big sets.
+
+"synthetic" without `data_dir` is generated in memory (see `rignet_keras.data.synthetic`).
+
+Determinism and resuming: with a `seed`, the shuffle order and every sample's augmentation are
+fixed (stateless random ops with one seed per element, drawn from `tf.data.Dataset.random(seed)`;
+ordered parallel maps). To resume a run after N training steps, build the same dataset (same seed,
+`repeat=True`) with `skip_batches=N`: it yields exactly the batches the first run would have yielded
+next, and it skips them cheaply (before decoding) unless `on_bad_sample="skip"`.
+"""
+
+import functools
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from rignet_keras.data.augment import EVAL_MODES, eval_preprocess, train_augment
+from rignet_keras.data.errors import DatasetError, check_on_bad_sample, logger
+from rignet_keras.data.masks import load_checked_mask
+from rignet_keras.data.records import Record
+from rignet_keras.data.sources import EVAL_PAD_SIZES, SOURCES, get_info, get_records
+from rignet_keras.data.synthetic import SyntheticConfig, load_synthetic_config, make_synthetic
+from rignet_keras.data.tfrecord import (
+    is_tfrecord_source,
+    parse_example,
+    read_tfrecord_info,
+    tfrecord_files,
+)
+from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, check_mode, normalize
+
+DEFAULT_CROP_SIZE = (321, 321)
+DEFAULT_SYNTHETIC_SAMPLES = {"train": 1000, "val": 200, "test": 200}
+TFRECORD_SHUFFLE_BUFFER = 512
+
+
+class _Source:
+    """Undecoded elements (paths, serialized examples or arrays), how to decode one, the info."""
+
+    def __init__(self, raw, decode, info, size_hint, files=None, flags_bad=False):
+        self.raw = raw
+        self.decode = decode
+        self.info = info
+        self.size_hint = size_hint  # number of elements, for the shuffle buffer
+        self.files = files  # TFRecord shards, if any
+        self.flags_bad = flags_bad  # decode() adds "ok": False for a bad sample
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_arrays(num_samples, seed, config, split):
+    return make_synthetic(num_samples, seed, config, split)
+
+
+def _direct_decoder(num_classes, ignore_label, skip):
+    def load_mask(image_path, mask_path, mask_format, sample_id):
+        record = Record(
+            sample_id.decode(), image_path.decode(), mask_path.decode(), mask_format.decode()
+        )
+        try:
+            return load_checked_mask(record, num_classes, ignore_label), True
+        except DatasetError as e:
+            if not skip:
+                raise
+            logger.warning("skipping %s: %s", record.id, e)
+            return np.zeros((0, 0), np.uint8), False
+
+    def decode(el):
+        mask, ok = tf.numpy_function(
+            load_mask,
+            [el["image_path"], el["mask_path"], el["mask_format"], el["id"]],
+            [tf.uint8, tf.bool],
+            stateful=False,
+        )
+        mask.set_shape([None, None])
+        ok.set_shape([])
+        image = tf.cond(
+            ok,
+            lambda: tf.io.decode_image(
+                tf.io.read_file(el["image_path"]), channels=3, expand_animations=False
+            ),
+            lambda: tf.zeros([0, 0, 3], tf.uint8),
+        )
+        image.set_shape([None, None, 3])
+        return {"image": image, "mask": mask, "id": el["id"], "ok": ok}
+
+    return decode
+
+
+def _resolve_source(
+    source,
+    split,
+    *,
+    training,
+    seed,
+    data_dir,
+    label_convention,
+    on_bad_sample,
+    synthetic_config,
+    num_samples,
+    synthetic_seed,
+):
+    skip = on_bad_sample == "skip"
+    if not isinstance(source, str) or (source not in SOURCES and is_tfrecord_source(source)):
+        files = tfrecord_files(source, split)
+        info = read_tfrecord_info(source)
+        if training:
+            raw = tf.data.Dataset.from_tensor_slices(files)
+            raw = raw.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+            raw = raw.interleave(
+                tf.data.TFRecordDataset,
+                cycle_length=min(len(files), 8),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=seed is not None,
+            )
+        else:
+            raw = tf.data.TFRecordDataset(files)
+        return _Source(raw, parse_example, info, TFRECORD_SHUFFLE_BUFFER, files)
+
+    if source not in SOURCES:
+        raise DatasetError(
+            f"source must be one of {SOURCES}, or a TFRecord folder, file or glob; "
+            f"{source!r} is neither (no such TFRecord files)"
+        )
+    if source == "synthetic" and data_dir is None:
+        config = synthetic_config or SyntheticConfig()
+        n = num_samples or DEFAULT_SYNTHETIC_SAMPLES.get(split, 200)
+        images, masks = _synthetic_arrays(n, synthetic_seed, config, split)
+        ids = [f"syn_{split}_{i:06d}" for i in range(n)]
+        raw = tf.data.Dataset.from_tensor_slices({"image": images, "mask": masks, "id": ids})
+        return _Source(raw, lambda el: el, get_info("synthetic", synthetic_config=config), n)
+
+    records, info = get_records(
+        source, split, data_dir, label_convention=label_convention, on_bad_sample=on_bad_sample
+    )
+    if num_samples:
+        records = records[:num_samples]
+    if not records:
+        raise DatasetError(f"{source} {split} in {data_dir} lists no samples")
+    raw = tf.data.Dataset.from_tensor_slices(
+        {
+            "image_path": [r.image_path for r in records],
+            "mask_path": [r.mask_path for r in records],
+            "mask_format": [r.mask_format for r in records],
+            "id": [r.id for r in records],
+        }
+    )
+    decode = _direct_decoder(info.num_classes, info.ignore_label, skip)
+    return _Source(raw, decode, info, len(records), flags_bad=True)
+
+
+def _default_eval_size(source, info, data_dir, synthetic_config):
+    name = source if isinstance(source, str) and source in SOURCES else (info and info.name)
+    if name in EVAL_PAD_SIZES:
+        return EVAL_PAD_SIZES[name]
+    if name == "synthetic":
+        config = synthetic_config or load_synthetic_config(data_dir)
+        return (config or SyntheticConfig()).image_size
+    return None
+
+
+def build_dataset(
+    source,
+    split="train",
+    *,
+    batch_size,
+    training,
+    crop_size=None,
+    preprocessing="caffe",
+    seed=None,
+    data_dir=None,
+    label_convention="171",
+    eval_mode="pad",
+    eval_size=None,
+    scale_range=(0.5, 2.0),
+    flip=True,
+    photometric=False,
+    shuffle_buffer=None,
+    repeat=False,
+    skip_batches=0,
+    drop_remainder=None,
+    on_bad_sample="raise",
+    synthetic_config=None,
+    num_samples=None,
+    synthetic_seed=0,
+    return_ids=False,
+    with_info=False,
+):
+    """A batched, prefetched `tf.data.Dataset` of (image, mask) for training or evaluation.
+
+    Args:
+        source: "voc", "voc_aug", "sbd", "cocostuff10k", "synthetic", or TFRecords (a folder of
+            shards from `convert_to_tfrecord`, a shard file, or a glob).
+        split: "train", "val", "trainval" (VOC) or "test" (COCO-Stuff). For a shard folder, the
+            shards `<split>-*.tfrecord` are read.
+        batch_size: examples per batch.
+        training: True for shuffled, augmented, repeated-if-asked batches of `crop_size`; False
+            for evaluation batches in file order (see `eval_mode`).
+        crop_size: (h, w) of training crops; default (321, 321), or the image size for "synthetic".
+        preprocessing: normalisation mode of `rignet_keras.preprocessing.normalize`
+            ("caffe", "torch", "tf").
+        seed: int for a deterministic order and augmentation; None for a fast, random one.
+        data_dir: folder that holds the named dataset (default `$RIGNET_DATA_DIR` or
+            `~/.rignet/data`). For "synthetic", None generates the data in memory.
+        label_convention: COCO-Stuff only: "171" or "182" (see `rignet_keras.data.cocostuff`).
+        eval_mode: "pad" (pad to `eval_size` with the mean pixel / 255; batchable), "resize"
+            (image resized to `eval_size`, mask at full resolution: batch 1, or ragged masks), or
+            "none" (whole images, batch size 1). The mask is never resized.
+        eval_size: (h, w) for "pad" and "resize"; default 512x512 for VOC, 640x640 for
+            COCO-Stuff, the image size for "synthetic".
+        scale_range: (min, max) random scale for training; (1, 1) for none.
+        flip: random horizontal flips for training.
+        photometric: random brightness, contrast and saturation for training (image only).
+        shuffle_buffer: elements in the shuffle buffer; default the whole set (direct path and
+            synthetic), 512 serialized examples for TFRecords.
+        repeat: repeat the training data forever (use with `steps_per_epoch`).
+        skip_batches: batches to skip at the start, to resume a run (see the module docstring).
+        drop_remainder: drop a last partial batch; default True for training, False otherwise.
+        on_bad_sample: "raise" (a bad sample stops iteration with an error naming its file) or
+            "skip" (it is left out, with a warning naming it).
+        synthetic_config: `SyntheticConfig` for the in-memory "synthetic" source.
+        num_samples: use only the first `num_samples` records; for the in-memory "synthetic"
+            source, how many to generate (default 1000 train, 200 val).
+        synthetic_seed: the seed that generates the in-memory "synthetic" data (not the
+            shuffling seed).
+        return_ids: also yield the sample ids, as a third element (B,) string.
+        with_info: return `(dataset, info)`, info being the `DatasetInfo` (None for TFRecords
+            without `dataset_info.json`).
+
+    Returns:
+        a `tf.data.Dataset` of (image float32 (B, h, w, 3) normalised, mask int32 (B, h, w) with
+        255 = ignore), or `(dataset, info)` if `with_info`. With `eval_mode="resize"` and
+        `batch_size > 1`, masks are a `tf.RaggedTensor` (B, None, None) (a dense tensor for the
+        in-memory "synthetic" source, whose masks all have one size).
+    """
+    check_mode(preprocessing)
+    check_on_bad_sample(on_bad_sample)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; received {batch_size!r}")
+    if eval_mode not in EVAL_MODES:
+        raise ValueError(f"eval_mode must be one of {EVAL_MODES}; received {eval_mode!r}")
+    if not training and eval_mode == "none" and batch_size != 1:
+        raise ValueError(f"eval_mode='none' needs batch_size=1; received {batch_size}")
+    deterministic = seed is not None or not training
+    skip_bad = on_bad_sample == "skip"
+    if not isinstance(source, str) or source not in SOURCES:
+        source = os.path.expanduser(os.fspath(source))
+    if data_dir is not None:
+        data_dir = os.path.expanduser(os.fspath(data_dir))
+    src = _resolve_source(
+        source,
+        split,
+        training=training,
+        seed=seed,
+        data_dir=data_dir,
+        label_convention=label_convention,
+        on_bad_sample=on_bad_sample,
+        synthetic_config=synthetic_config,
+        num_samples=num_samples,
+        synthetic_seed=synthetic_seed,
+    )
+    ignore = src.info.ignore_label if src.info else 255
+    is_synthetic = src.info is not None and src.info.name == "synthetic"
+
+    def decoded(ds):
+        ds = ds.map(src.decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        if skip_bad and src.flags_bad:
+            ds = ds.filter(lambda el: el["ok"])
+        elif skip_bad and src.files is not None:  # shards were checked when written
+            ds = ds.ignore_errors(log_warning=True)
+        return ds
+
+    def output(el, image, mask):
+        return (image, mask, el["id"]) if return_ids else (image, mask)
+
+    if training:
+        if crop_size is None:
+            if is_synthetic:
+                config = synthetic_config or load_synthetic_config(data_dir) or SyntheticConfig()
+                crop_size = config.image_size
+            else:
+                crop_size = DEFAULT_CROP_SIZE
+        aug = functools.partial(
+            train_augment,
+            crop_size=crop_size,
+            scale_range=tuple(scale_range),
+            flip=flip,
+            photometric=photometric,
+            ignore_label=ignore,
+            mean=IMAGENET_MEAN_RGB,
+        )
+        raw = src.raw
+        buffer = shuffle_buffer or src.size_hint
+        if buffer > 1:
+            raw = raw.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            raw = raw.repeat()
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def augment(el, s):
+            return output(el, *aug(el["image"], el["mask"], s))
+
+        if skip_bad:
+            ds = tf.data.Dataset.zip((decoded(raw), seeds))
+        else:
+            ds = tf.data.Dataset.zip((raw, seeds))
+            if skip_batches:  # before decoding: free
+                ds = ds.skip(skip_batches * batch_size)
+            ds = ds.map(
+                lambda el, s: (src.decode(el), s),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic,
+            )
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        ds = ds.batch(batch_size, drop_remainder=True if drop_remainder is None else drop_remainder)
+        if skip_batches and skip_bad:
+            ds = ds.skip(skip_batches)
+    else:
+        if eval_mode != "none" and eval_size is None:
+            eval_size = _default_eval_size(source, src.info, data_dir, synthetic_config)
+            if eval_size is None:
+                raise ValueError(f"eval_mode={eval_mode!r} needs eval_size for source {source!r}")
+
+        def prep(el):
+            image, mask = eval_preprocess(
+                el["image"], el["mask"], eval_mode, eval_size, ignore, IMAGENET_MEAN_RGB, el["id"]
+            )
+            return output(el, image, mask)
+
+        ds = decoded(src.raw).map(prep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if eval_mode == "resize" and batch_size > 1:
+            ds = ds.ragged_batch(batch_size, drop_remainder=bool(drop_remainder))
+        else:
+            ds = ds.batch(batch_size, drop_remainder=bool(drop_remainder))
+        if skip_batches:
+            ds = ds.skip(skip_batches)
+
+    def finish(image, mask, *ids):
+        return (normalize(image, preprocessing), tf.cast(mask, tf.int32), *ids)
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    ds = ds.with_options(options)
+    return (ds, src.info) if with_info else ds

@@ -1,0 +1,150 @@
+"""Writers of small datasets in the real layouts, for the data tests (imported by conftest.py)."""
+
+import os
+import re
+from http.server import BaseHTTPRequestHandler
+
+import numpy as np
+import scipy.io
+from PIL import Image
+
+from rignet_keras.data.voc import write_png_mask
+
+
+def write_jpeg(path, image, quality=95):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.asarray(image, np.uint8)).save(path, quality=quality)
+
+
+def random_image(rng, h, w):
+    return rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def random_mask(rng, h, w, num_classes=21, void=True):
+    mask = rng.integers(0, num_classes, size=(h, w), dtype=np.uint8)
+    if void:
+        mask[0, :] = 255
+    return mask
+
+
+def write_sbd_mat(path, seg):
+    """An SBD `cls/*.mat` in the real layout: a 1x1 struct GTcls with Boundaries, Segmentation
+    and CategoriesPresent, so that `loadmat(f)["GTcls"][0]["Segmentation"][0]` is the mask."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    cats = np.unique(seg[(seg > 0) & (seg < 255)]).astype(np.uint8).reshape(-1, 1)
+    boundaries = np.empty((20, 1), dtype=object)
+    for i in range(20):
+        boundaries[i, 0] = np.zeros(seg.shape, bool)
+    gtcls = {
+        "Boundaries": boundaries,
+        "Segmentation": seg.astype(np.uint8),
+        "CategoriesPresent": cats,
+    }
+    scipy.io.savemat(path, {"GTcls": gtcls})
+
+
+def write_list(path, ids):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("".join(f"{i}\n" for i in ids))
+
+
+class VOCFixture:
+    """A tiny VOC 2012 + SBD tree: `masks[id]` is the exact VOC mask, `sbd_masks[id]` SBD's."""
+
+    def __init__(self, root, seed=0):
+        rng = np.random.default_rng(seed)
+        self.root = str(root)
+        self.voc = os.path.join(self.root, "VOCdevkit", "VOC2012")
+        self.sbd = os.path.join(self.root, "benchmark_RELEASE", "dataset")
+        self.voc_train = ["2007_000001", "2007_000002", "2008_000003"]
+        self.voc_val = ["2007_000010", "2008_000011"]
+        self.sbd_train = ["2007_000002", "2008_000020", "2008_000021", "2007_000010"]
+        self.sbd_val = ["2008_000022", "2008_000003", "2008_000011"]
+        self.images, self.masks, self.sbd_masks = {}, {}, {}
+        os.makedirs(os.path.join(self.voc, "SegmentationClass"))
+        all_ids = sorted(set(self.voc_train + self.voc_val + self.sbd_train + self.sbd_val))
+        for k, i in enumerate(all_ids):
+            h, w = 20 + 2 * k, 24 + k
+            self.images[i] = random_image(rng, h, w)
+            write_jpeg(os.path.join(self.voc, "JPEGImages", f"{i}.jpg"), self.images[i])
+            if i in self.voc_train + self.voc_val:
+                self.masks[i] = random_mask(rng, h, w)
+                write_png_mask(
+                    os.path.join(self.voc, "SegmentationClass", f"{i}.png"), self.masks[i]
+                )
+            if i in self.sbd_train + self.sbd_val:
+                self.sbd_masks[i] = random_mask(rng, h, w, void=False)
+                write_jpeg(os.path.join(self.sbd, "img", f"{i}.jpg"), self.images[i])
+                write_sbd_mat(os.path.join(self.sbd, "cls", f"{i}.mat"), self.sbd_masks[i])
+        seg = os.path.join(self.voc, "ImageSets", "Segmentation")
+        write_list(os.path.join(seg, "train.txt"), self.voc_train)
+        write_list(os.path.join(seg, "val.txt"), self.voc_val)
+        write_list(os.path.join(seg, "trainval.txt"), self.voc_train + self.voc_val)
+        write_list(os.path.join(self.sbd, "train.txt"), self.sbd_train)
+        write_list(os.path.join(self.sbd, "val.txt"), self.sbd_val)
+
+
+class COCOStuffFixture:
+    """A tiny COCO-Stuff 10k v1.1 tree; `raw[id]` is the exact S array written."""
+
+    def __init__(self, root, seed=0):
+        rng = np.random.default_rng(seed)
+        self.root = os.path.join(str(root), "cocostuff-10k")
+        self.train = ["COCO_train2014_000000000077", "COCO_train2014_000000000078"]
+        self.test = ["COCO_train2014_000000000079"]
+        self.images, self.raw = {}, {}
+        for k, i in enumerate(self.train + self.test):
+            h, w = 16 + k, 18 + 2 * k
+            self.images[i] = random_image(rng, h, w)
+            s = rng.integers(0, 183, size=(h, w)).astype(np.uint16)
+            s[0, :6] = [0, 1, 12, 13, 92, 182]  # unlabeled, first thing, unused, next, stuff, last
+            self.raw[i] = s
+            write_jpeg(os.path.join(self.root, "images", f"{i}.jpg"), self.images[i])
+            os.makedirs(os.path.join(self.root, "annotations"), exist_ok=True)
+            scipy.io.savemat(
+                os.path.join(self.root, "annotations", f"{i}.mat"),
+                {"S": s, "names": np.array(["x"], dtype=object)},
+            )
+        write_list(os.path.join(self.root, "imageLists", "train.txt"), self.train)
+        write_list(os.path.join(self.root, "imageLists", "test.txt"), self.test)
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    """Serves `server.files`; honours `Range: bytes=N-` unless `server.ranges` is False; cuts the
+    next `server.cuts` responses after `server.cut_after` bytes (then closes the connection)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        srv = self.server
+        srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        data = srv.files.get(self.path)
+        if data is None:
+            self.send_error(404, "Not Found")
+            return
+        start = 0
+        m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if m and srv.ranges:
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if srv.cuts > 0:
+            srv.cuts -= 1
+            self.wfile.write(body[: srv.cut_after])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

@@ -1,0 +1,101 @@
+"""The data commands: `rignet_keras.data.cli.main(argv)` and `python -m rignet_keras.data`."""
+
+import os
+import subprocess
+import sys
+
+from rignet_keras.data import read_tfrecord_info, tfrecord_files
+from rignet_keras.data.cli import main
+
+
+def test_synthetic_convert_validate(tmp_path, capsys):
+    data = str(tmp_path / "syn")
+    argv = [
+        "-q",
+        "synthetic",
+        "--output-dir",
+        data,
+        "--num-train",
+        "6",
+        "--num-val",
+        "2",
+        "--image-size",
+        "48x64",
+    ]
+    assert main(argv) == 0
+    assert main(["-q", "validate", "synthetic", "--data-dir", data, "--split", "val"]) == 0
+    assert "2 samples checked, none skipped" in capsys.readouterr().out
+    out = str(tmp_path / "shards")
+    argv = [
+        "-q",
+        "convert",
+        "synthetic",
+        "--data-dir",
+        data,
+        "--output-dir",
+        out,
+        "--num-shards",
+        "2",
+    ]
+    assert main(argv) == 0
+    assert "wrote 6 examples to 2 shards" in capsys.readouterr().out
+    assert len(tfrecord_files(out, "train")) == 2
+    assert read_tfrecord_info(out).name == "synthetic"
+
+
+def test_missing_data_is_one_line_with_the_download_command(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "-q",
+                "convert",
+                "voc",
+                "--data-dir",
+                str(tmp_path),
+                "--output-dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("error: VOC 2012 folder not found")
+    assert "python -m rignet_keras.data download voc" in err
+    assert "Traceback" not in err
+
+
+def test_download_checksum_mismatch_from_a_mirror(server, tmp_path, capsys):
+    server.files["/VOCtrainval.tar"] = b"not the VOC tar"
+    argv = [
+        "-q",
+        "download",
+        "voc",
+        "--data-dir",
+        str(tmp_path),
+        "--url",
+        f"{server.url}/VOCtrainval.tar",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "checksum mismatch" in err and "expected 6cd6e144f989b92b3379bac3b3de84fd" in err
+    assert not os.path.exists(tmp_path / "downloads" / "VOCtrainval_11-May-2012.tar")
+
+
+def test_grid(tmp_path):
+    path = str(tmp_path / "grid.png")
+    assert main(["grid", "--output", path, "--num-samples", "2"]) == 0
+    assert os.path.getsize(path) > 1000
+
+
+def test_python_dash_m(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "rignet_keras.data", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    for command in ("download", "convert", "validate", "synthetic", "grid"):
+        assert command in result.stdout
