@@ -8,6 +8,11 @@ TensorFlow at all.
 """
 
 import importlib
+import os
+
+# TensorFlow's C++ start-up chatter (CUDA probing, CPU features) drowns the commands' output;
+# an explicit setting by the user wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 

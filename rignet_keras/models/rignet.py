@@ -97,10 +97,10 @@ class RIGNet(keras.Model):
         recompute_blocks: in training, keep only the inputs of the blocks that run in every
             iteration and recompute their activations in the backward pass (`keras.remat`), so
             peak memory grows with ui by block outputs only, for about one more forward pass of
-            those blocks. The head (B6, which holds dropout, whose mask a recomputation would
-            redraw) is never recomputed; a custom block to recompute must be deterministic in
-            training. Batch-norm moving statistics are updated in the recomputation too (each
-            batch counts twice in the moving averages). TensorFlow backend only. Default False.
+            those blocks. Blocks holding dropout (the FCN head), whose mask a recomputation
+            would redraw, are not recomputed. Batch-norm moving statistics are updated in the
+            recomputation too (each batch counts twice in the moving averages). TensorFlow
+            backend only. Default False.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
@@ -288,9 +288,14 @@ class RIGNet(keras.Model):
     # network-wide modes is a list: [the input of the first recurrent block, then the outputs
     # of every block from it to B6]; its last entry is the logits at the output stride.
 
+    @staticmethod
+    def recomputable(block):
+        """False for blocks that draw random numbers (dropout): a recomputation would redraw."""
+        return not any("seed_generator" in v.path for v in block.variables)
+
     def _run_block(self, block, x, training):
         """Calls a block that runs in every iteration, rematerialised when asked to."""
-        if self.recompute_blocks and training and block is not self.blocks[-1]:
+        if self.recompute_blocks and training and self.recomputable(block):
             return keras.remat(functools.partial(block, training=True))(x)
         return block(x, training=training)
 

@@ -1,0 +1,27 @@
+"""Table 1: ResNet-FCN baselines (output stride 32) on PASCAL VOC 2012 val.
+
+python recipes/table1.py --variant r101_fcn --data-dir DIR
+python recipes/run_table.py --table 1 --data-dir DIR
+"""
+
+import sys
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main
+
+EXPERIMENTS = {
+    "r50_fcn": paper_experiment("t1_r50_fcn", backbone="resnet50", blocks=None,
+                                paper={"mIoU": 59.4}),
+    "r101_fcn": paper_experiment("t1_r101_fcn", backbone="resnet101", blocks=None,
+                                 paper={"mIoU": 65.3}),
+}  # fmt: skip
+
+TABLE = {
+    "name": "table1",
+    "title": "Table 1: ResNet-FCN baselines, PASCAL VOC 2012 val, mIoU",
+    "kind": "list",
+    "rows": [("ResNet50-FCN 32-s", "r50_fcn"), ("ResNet101-FCN 32-s", "r101_fcn")],
+    "scores": ["mIoU"],
+}
+
+if __name__ == "__main__":
+    sys.exit(recipe_main(EXPERIMENTS, description=__doc__))

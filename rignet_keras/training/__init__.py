@@ -1,0 +1,110 @@
+"""Training and evaluation of RIGNets: losses, metrics, schedules, the distributed trainer,
+evaluation for every ui, pictures, and the experiments behind the recipes.
+
+    from rignet_keras.training import TrainConfig, Trainer, evaluate
+
+    trainer = Trainer(TrainConfig(steps=1000, batch_size=8), "runs/demo")
+    trainer.build(lambda: RIGNet(21, backbone="resnet18", num_iterations=3), (None, 321, 321, 3))
+    result = trainer.fit(lambda skip: build_dataset(..., repeat=True, skip_batches=skip), val)
+    scores = evaluate(trainer.network, val)        # mIoU/pAcc/mAcc for ui = 1..3
+
+See docs/TRAINING.md.
+"""
+
+from rignet_keras.training.callbacks import (
+    BestAndLastCheckpoint,
+    NaNGuard,
+    ResumableBackup,
+    atomic_save,
+    atomic_write_json,
+)
+from rignet_keras.training.evaluate import (
+    EvaluationResult,
+    evaluate,
+    logits_per_iteration,
+    predict_probabilities,
+)
+from rignet_keras.training.experiment import (
+    DataConfig,
+    EvalConfig,
+    Experiment,
+    ModelConfig,
+    format_table,
+    paper_experiment,
+    recipe_main,
+    run_experiment,
+    run_table,
+)
+from rignet_keras.training.losses import (
+    SegmentationCrossEntropy,
+    cross_entropy_sum,
+    segmentation_loss,
+)
+from rignet_keras.training.metrics import (
+    ConfusionMatrixMetric,
+    confusion_matrix,
+    segmentation_scores,
+)
+from rignet_keras.training.schedules import PolyWarmup
+from rignet_keras.training.strategy import build_strategy, is_chief, mixed_precision_policy
+from rignet_keras.training.task import (
+    TrainingModel,
+    enable_recompute,
+    set_batch_norm_momentum,
+    uses_sync_batch_norm,
+)
+from rignet_keras.training.trainer import NaNLossError, TrainConfig, Trainer, TrainResult, train
+from rignet_keras.training.visualize import (
+    gate_maps,
+    overlay,
+    plot_anytime,
+    save_gate_maps,
+    save_palette_png,
+    save_predictions,
+)
+
+__all__ = [
+    "BestAndLastCheckpoint",
+    "ConfusionMatrixMetric",
+    "DataConfig",
+    "EvalConfig",
+    "EvaluationResult",
+    "Experiment",
+    "ModelConfig",
+    "NaNGuard",
+    "NaNLossError",
+    "PolyWarmup",
+    "ResumableBackup",
+    "SegmentationCrossEntropy",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingModel",
+    "atomic_save",
+    "atomic_write_json",
+    "build_strategy",
+    "confusion_matrix",
+    "cross_entropy_sum",
+    "enable_recompute",
+    "evaluate",
+    "format_table",
+    "gate_maps",
+    "is_chief",
+    "logits_per_iteration",
+    "mixed_precision_policy",
+    "overlay",
+    "paper_experiment",
+    "plot_anytime",
+    "predict_probabilities",
+    "recipe_main",
+    "run_experiment",
+    "run_table",
+    "save_gate_maps",
+    "save_palette_png",
+    "save_predictions",
+    "segmentation_loss",
+    "segmentation_scores",
+    "set_batch_norm_momentum",
+    "train",
+    "uses_sync_batch_norm",
+]

@@ -1,0 +1,422 @@
+"""`Trainer`: builds a RIGNet under a `tf.distribute` strategy and trains it with `fit`.
+
+The run's folder::
+
+    output_dir/
+      config.json             the training configuration (and what the caller adds)
+      history.csv             one row per epoch: loss, val_loss, val_mIoU, lr, step
+      logs/                   TensorBoard
+      checkpoints/            best.keras, best.weights.h5, last.keras, last.weights.h5,
+                              checkpoints.json (steps and monitored values)
+      backup/                 state-<step>.weights.h5 + state.json: the exact-resume state
+
+An "epoch" here is `steps_per_epoch` steps (the logging, validation and checkpoint period), not a
+pass over the data: training is measured in steps, as the field's recipes are.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import tensorflow as tf
+
+from rignet_keras.training.callbacks import (
+    BestAndLastCheckpoint,
+    LearningRateLogger,
+    NaNGuard,
+    ResumableBackup,
+    StopAtStep,
+    atomic_write_json,
+    global_step,
+    read_json,
+)
+from rignet_keras.training.losses import IGNORE_LABEL
+from rignet_keras.training.schedules import PolyWarmup
+from rignet_keras.training.strategy import (
+    build_strategy,
+    dtype_policy_scope,
+    mixed_precision_policy,
+    worker_dir,
+)
+from rignet_keras.training.task import (
+    TrainingModel,
+    check_train_iterations,
+    set_batch_norm_momentum,
+)
+
+
+def tensorboard_available():
+    """True if the `tensorboard` package (which `tf.summary` needs) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class NaNLossError(FloatingPointError):
+    """Training stopped on a non-finite loss; the message names the last good state."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train (the defaults are the field's PASCAL VOC recipe).
+
+    Args:
+        steps: total optimizer steps.
+        steps_per_epoch: steps between logs, validations and best/last checkpoints.
+        batch_size: GLOBAL batch size (split over replicas).
+        learning_rate: base rate of the gates and head (and of the backbone times
+            `backbone_lr_multiplier`).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum.
+        weight_decay: L2 coefficient on kernels (coupled, as PyTorch's SGD).
+        poly_power: exponent of the poly decay.
+        warmup_steps: steps of linear warm-up from `warmup_start_factor` times the rate.
+        warmup_start_factor: see above.
+        backbone_lr_multiplier: learning-rate factor of blocks B1-B5 (e.g. 0.1 for an
+            ImageNet-pretrained backbone).
+        train_iterations: None (the model's ui), an int, or (lo, hi) for random-ui training.
+        iteration_loss_weights: None (last iteration), "uniform", "linear" or a list.
+        loss_normalization: "replica" or "global".
+        mixed_precision: False, True (mixed_float16 on GPU, mixed_bfloat16 on CPU) or a policy.
+        strategy: "auto", "default", "one_device", "mirrored" or "multi_worker".
+        seed: seeds weights initialisation, random-ui draws and (through the data) the order.
+        save_freq: steps between resume backups; None for `steps_per_epoch`.
+        validation_freq: validate every this many epochs.
+        monitor: the log value that picks the best checkpoint ("val_mIoU").
+        recompute: recompute the recurrent blocks' activations in the backward pass.
+        random_ui_method: "auto", "switch" or "prefix" (see `TrainingModel`).
+        batch_norm_momentum: sets every batch norm's moving-average momentum (None leaves the
+            model's, Keras' 0.99); 0.9 is PyTorch's default, and what short runs need.
+        clipnorm: optional gradient clipping by norm.
+        jit_compile: XLA; keep False on CPU (slower, and fails with mixed_bfloat16 there).
+        steps_per_execution: steps per compiled call.
+        ignore_label: the void label.
+        tensorboard: write TensorBoard logs (when the `tensorboard` package is installed).
+        verbose: Keras `fit` verbosity ("auto", 0, 1, 2).
+    """
+
+    steps: int = 30000
+    steps_per_epoch: int = 1000
+    batch_size: int = 16
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    warmup_steps: int = 0
+    warmup_start_factor: float = 0.1
+    backbone_lr_multiplier: float = 1.0
+    train_iterations: object = None
+    iteration_loss_weights: object = None
+    loss_normalization: str = "replica"
+    mixed_precision: object = False
+    strategy: str = "auto"
+    seed: int = 0
+    save_freq: int | None = None
+    validation_freq: int = 1
+    monitor: str = "val_mIoU"
+    recompute: bool = False
+    random_ui_method: str = "auto"
+    batch_norm_momentum: float | None = 0.9
+    clipnorm: float | None = None
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    ignore_label: int = IGNORE_LABEL
+    tensorboard: bool = True
+    verbose: object = "auto"
+
+    def __post_init__(self):
+        for name in ("steps", "steps_per_epoch", "batch_size", "validation_freq"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int; received {value!r}")
+        if self.save_freq is not None and (
+            not isinstance(self.save_freq, int) or self.save_freq < 1
+        ):
+            raise ValueError(
+                f"save_freq must be None or a positive int; received {self.save_freq!r}"
+            )
+        if self.train_iterations is not None:
+            self.train_iterations = check_train_iterations(self.train_iterations)
+        if self.warmup_steps >= self.steps:
+            raise ValueError(
+                f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})"
+            )
+
+    @property
+    def num_epochs(self):
+        return math.ceil(self.steps / self.steps_per_epoch)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `Trainer.fit` did."""
+
+    output_dir: str
+    start_step: int
+    final_step: int
+    history: dict
+    best_value: float | None
+    best_checkpoint: str | None
+    last_checkpoint: str | None
+    wall_time_s: float
+    network: object = None
+
+    def summary(self):
+        best = "n/a" if self.best_value is None else f"{self.best_value:.4f}"
+        return (
+            f"trained steps {self.start_step}..{self.final_step} in {self.wall_time_s:.0f} s; "
+            f"best {best}; checkpoints in {os.path.dirname(self.last_checkpoint or '')}"
+        )
+
+
+def read_history(path):
+    """The CSV log as {column: [values]} (floats where they parse)."""
+    if not os.path.isfile(path):
+        return {}
+    import csv
+
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    history = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                pass
+            history.setdefault(key, []).append(value)
+    return history
+
+
+class Trainer:
+    """Trains a segmentation network (a RIGNet) with Keras `fit` under `tf.distribute`.
+
+    Args:
+        config: `TrainConfig`.
+        output_dir: the run's folder (see the module docstring).
+        strategy: a `tf.distribute.Strategy`; None builds one from `config.strategy`.
+
+    Example:
+    >>> trainer = Trainer(TrainConfig(steps=100, steps_per_epoch=50, batch_size=4), "runs/a")
+    >>> trainer.build(lambda: RIGNet(21, backbone="resnet18"), input_shape=(None, 96, 96, 3))
+    >>> result = trainer.fit(lambda skip: make_train_dataset(skip), val_data=val_dataset)
+    """
+
+    def __init__(self, config, output_dir, strategy=None):
+        self.config = config
+        self.output_dir = os.fspath(output_dir)
+        self.strategy = strategy if strategy is not None else build_strategy(config.strategy)
+        self.write_dir = worker_dir(self.output_dir, self.strategy)
+        self.policy = mixed_precision_policy(config.mixed_precision)
+        self.task = None
+        self.network = None
+
+    @property
+    def checkpoint_dir(self):
+        return os.path.join(self.write_dir, "checkpoints")
+
+    @property
+    def backup_dir(self):
+        return os.path.join(self.write_dir, "backup")
+
+    def make_optimizer(self):
+        c = self.config
+        schedule = PolyWarmup(
+            c.learning_rate, c.steps, power=c.poly_power, warmup_steps=c.warmup_steps,
+            warmup_start_factor=c.warmup_start_factor,
+        )  # fmt: skip
+        return keras.optimizers.SGD(
+            learning_rate=schedule, momentum=c.momentum, nesterov=c.nesterov, clipnorm=c.clipnorm
+        )
+
+    def build(self, model_fn, input_shape):
+        """Builds the network (`model_fn()`, under the strategy's scope and dtype policy), wraps
+        it in a `TrainingModel`, compiles it and builds the optimizer's state.
+
+        Args:
+            model_fn: callable returning the network (e.g. `lambda: RIGNet(...)`).
+            input_shape: (None, h, w, 3) to build the variables with.
+
+        Returns:
+            the `TrainingModel`.
+        """
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        with dtype_policy_scope(self.policy), self.strategy.scope():
+            network = model_fn()
+            if c.batch_norm_momentum is not None:
+                set_batch_norm_momentum(network, c.batch_norm_momentum)
+            if not network.built:
+                network.build(tuple(input_shape))
+            task = TrainingModel(
+                network,
+                train_iterations=c.train_iterations,
+                iteration_loss_weights=c.iteration_loss_weights,
+                backbone_lr_multiplier=c.backbone_lr_multiplier,
+                weight_decay=c.weight_decay,
+                loss_normalization=c.loss_normalization,
+                ignore_label=c.ignore_label,
+                seed=c.seed,
+                recompute=c.recompute,
+                random_ui_method=c.random_ui_method,
+            )
+            task.build(tuple(input_shape))
+            task.compile(
+                optimizer=self.make_optimizer(),
+                jit_compile=c.jit_compile,
+                steps_per_execution=c.steps_per_execution,
+            )
+            task.optimizer.build(task.trainable_variables)
+        self.task, self.network = task, network
+        return task
+
+    # ----------------------------------------------------------------------------------------
+
+    def _stream(self, train_data, skip_batches):
+        if callable(train_data) and not isinstance(train_data, tf.data.Dataset):
+            return train_data(skip_batches)
+        ds = train_data.repeat()
+        return ds.skip(skip_batches) if skip_batches else ds
+
+    def _callbacks(self, guard, backup, checkpoint, extra):
+        c = self.config
+        callbacks = [guard, LearningRateLogger(), StopAtStep(c.steps), backup, checkpoint]
+        callbacks.append(
+            keras.callbacks.CSVLogger(os.path.join(self.write_dir, "history.csv"), append=True)
+        )
+        if c.tensorboard and tensorboard_available():
+            callbacks.append(
+                keras.callbacks.TensorBoard(
+                    os.path.join(self.write_dir, "logs"), update_freq="epoch", write_graph=False
+                )
+            )
+        return callbacks + list(extra or [])
+
+    def fit(self, train_data, val_data=None, resume=True, callbacks=None, run_info=None):
+        """Trains for `config.steps` steps (or what remains of them after a resume).
+
+        Args:
+            train_data: a `tf.data.Dataset` of (images, masks) batches with the GLOBAL batch size
+                (repeated and skipped here), or a callable `skip_batches -> Dataset` yielding an
+                endless stream that starts after `skip_batches` batches (e.g.
+                `rignet_keras.data.build_dataset(..., repeat=True, skip_batches=n)`). For an
+                exact resume its order must be deterministic (a seed).
+            val_data: a finite `tf.data.Dataset` for validation, or None.
+            resume: continue from `output_dir/backup` if a backup is there; False starts afresh
+                (and removes an old backup).
+            callbacks: more Keras callbacks.
+            run_info: a JSON-able dict saved into config.json (model, data, ...).
+
+        Returns:
+            `TrainResult`.
+
+        Raises:
+            NaNLossError: the loss became NaN or infinite (the message names the last good state).
+        """
+        if self.task is None:
+            raise ValueError("call Trainer.build(model_fn, input_shape) before fit()")
+        c = self.config
+        task = self.task
+        os.makedirs(self.write_dir, exist_ok=True)
+        t0 = time.time()
+        state = None
+        if resume:
+            state = ResumableBackup.restore(task, self.backup_dir)
+        else:  # a fresh run: forget an old run's backup and history in this folder
+            if os.path.isdir(self.backup_dir):
+                shutil.rmtree(self.backup_dir)
+            history = os.path.join(self.write_dir, "history.csv")
+            if os.path.isfile(history):
+                os.remove(history)
+        if state is not None and state.get("steps_per_epoch") not in (None, c.steps_per_epoch):
+            raise ValueError(
+                f"the backup in {self.backup_dir} was made with steps_per_epoch="
+                f"{state['steps_per_epoch']}; resume with the same value (received "
+                f"{c.steps_per_epoch})"
+            )
+        start_step = global_step(task)
+        if state is not None:
+            print(f"Resuming from step {start_step} ({self.backup_dir})", flush=True)
+        config_record = {"train": c.to_dict(), **(run_info or {})}
+        atomic_write_json(os.path.join(self.write_dir, "config.json"), config_record)
+
+        previous = read_json(os.path.join(self.checkpoint_dir, "checkpoints.json"), {})
+        monitor = c.monitor if val_data is not None else None
+        guard = NaNGuard()
+        checkpoint = BestAndLastCheckpoint(
+            self.checkpoint_dir, self.network, monitor=monitor,
+            mode="min" if monitor and monitor.endswith("loss") else "max", guard=guard,
+            best=(previous.get("best") or {}).get("value") if resume else None,
+        )  # fmt: skip
+        checkpoint.best_step = (previous.get("best") or {}).get("step") if resume else None
+
+        def extra_state():
+            return {"steps_per_epoch": c.steps_per_epoch, "best": checkpoint.best}
+
+        backup = ResumableBackup(
+            self.backup_dir, c.save_freq or c.steps_per_epoch, guard=guard,
+            extra_state=extra_state,
+        )  # fmt: skip
+        guard.describe_last_good = backup.describe
+        all_callbacks = self._callbacks(guard, backup, checkpoint, callbacks)
+
+        spe = c.steps_per_epoch
+        fit_kwargs = dict(
+            validation_data=val_data, validation_freq=c.validation_freq,
+            callbacks=all_callbacks, verbose=c.verbose, shuffle=False,
+        )  # fmt: skip
+        step = start_step
+        if step < c.steps and step % spe:
+            # Finish the interrupted epoch first, from the exact step of the backup.
+            epoch = step // spe
+            task.fit(
+                self._stream(train_data, step), initial_epoch=epoch, epochs=epoch + 1,
+                steps_per_epoch=min(spe - step % spe, c.steps - step), **fit_kwargs,
+            )  # fmt: skip
+            step = global_step(task)
+        if step < c.steps and not guard.nan_detected:
+            task.fit(
+                self._stream(train_data, step), initial_epoch=step // spe, epochs=c.num_epochs,
+                steps_per_epoch=spe, **fit_kwargs,
+            )  # fmt: skip
+        if guard.nan_detected:
+            raise NaNLossError(guard.message)
+        final_step = global_step(task)
+        best = os.path.join(self.checkpoint_dir, "best.keras")
+        last = os.path.join(self.checkpoint_dir, "last.keras")
+        return TrainResult(
+            output_dir=self.write_dir,
+            start_step=start_step,
+            final_step=final_step,
+            history=read_history(os.path.join(self.write_dir, "history.csv")),
+            best_value=checkpoint.best,
+            best_checkpoint=best if os.path.isfile(best) else None,
+            last_checkpoint=last if os.path.isfile(last) else None,
+            wall_time_s=time.time() - t0,
+            network=self.network,
+        )
+
+
+def train(model_fn, train_data, config, output_dir, *, input_shape, val_data=None, resume=True,
+          strategy=None, callbacks=None, run_info=None):  # fmt: skip
+    """Builds and trains in one call: `Trainer(config, output_dir).build(...)` then `.fit(...)`.
+
+    Returns:
+        `TrainResult` (its `network` is the trained model).
+    """
+    trainer = Trainer(config, output_dir, strategy=strategy)
+    trainer.build(model_fn, input_shape)
+    return trainer.fit(train_data, val_data, resume=resume, callbacks=callbacks, run_info=run_info)
+
+
+def save_json(path, obj):
+    """Writes `obj` as indented JSON (atomically)."""
+    atomic_write_json(path, json.loads(json.dumps(obj, default=str)))

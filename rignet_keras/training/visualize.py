@@ -1,0 +1,298 @@
+"""Pictures of a model's work: palette PNG masks, colour overlays, gate maps, the anytime plot.
+
+Matplotlib runs with the Agg backend (no display needed).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from rignet_keras.layers.gates import MultiRangeFeedbackGate
+from rignet_keras.preprocessing import denormalize
+
+
+def voc_palette(num_colors=256):
+    """The PASCAL VOC palette, uint8 (num_colors, 3); 255 (void) is (224, 224, 192)."""
+    try:
+        from rignet_keras.data.palette import voc_palette as data_palette
+    except ImportError:  # the data layer is optional here
+        data_palette = None
+    if data_palette is not None:
+        return data_palette(num_colors)
+    palette = np.zeros((num_colors, 3), np.uint8)
+    for i in range(num_colors):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette[i] = (r, g, b)
+    return palette
+
+
+def save_palette_png(path, mask):
+    """Writes class indices (H, W) as a palette ('P') PNG with the VOC palette."""
+    mask = np.ascontiguousarray(np.asarray(mask), np.uint8)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must have shape (H, W); received {mask.shape}")
+    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
+    image.putpalette(voc_palette().reshape(-1).tolist())
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    image.save(path)
+    return path
+
+
+def colorize(mask):
+    """Class indices (H, W) -> RGB uint8 (H, W, 3) with the VOC palette."""
+    return voc_palette()[np.asarray(mask).astype(np.uint8)]
+
+
+def overlay(image, mask, alpha=0.5):
+    """Blends the colours of `mask` over an RGB uint8 `image`; void and background stay clear."""
+    image = np.asarray(image, np.float32)
+    colors = colorize(mask).astype(np.float32)
+    paint = (np.asarray(mask) != 0) & (np.asarray(mask) != 255)
+    out = image.copy()
+    out[paint] = (1 - alpha) * image[paint] + alpha * colors[paint]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def to_rgb(image, preprocessing):
+    """A normalised image (H, W, 3) back to RGB uint8 for display."""
+    return np.clip(denormalize(np.asarray(image), preprocessing), 0, 255).astype(np.uint8)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_anytime(curves, path, score="mIoU", title="mIoU against ui (anytime)"):
+    """Plots {label: [(ui, value in [0, 1])]} as percent against ui; writes a PNG; returns path."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    for label, points in curves.items():
+        points = [(k, v) for k, v in points if v is not None and np.isfinite(v)]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, [100 * y for y in ys], marker="o", label=label)
+    ax.set_xlabel("ui (iterations)")
+    ax.set_ylabel(f"{score} (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    all_ui = sorted({k for points in curves.values() for k, _ in points})
+    if all_ui:
+        ax.set_xticks(all_ui)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Gate maps
+
+
+def gate_activation(gate, g):
+    """The gate's multiplier (or additive term) from its pre-activations `g`."""
+    if gate.combine == "mul_sigmoid":
+        return tf.sigmoid(g)
+    if gate.combine == "mul_tanh":
+        return tf.tanh(g)
+    return g
+
+
+def gate_maps(model, images, num_iterations=None):
+    """The gate maps of every gated block at every gated iteration, averaged over channels.
+
+    Block k's gate at iteration t >= 2 modulates x = the input of block k in pass t with
+    y = block k's output of pass t - 1; the map is `sigmoid(gate_map(x, y))` for mul_sigmoid
+    (tanh for mul_tanh, the raw term for add_relu), mean over channels.
+
+    Args:
+        model: a `RIGNet` in "parallel", "multi_range", "sequential" or "network_gated" mode.
+        images: normalised images (B, H, W, 3).
+        num_iterations: ui; default the model's.
+
+    Returns:
+        {(block_name, t): float32 (B, h, w)}; block_name is e.g. "block4" ("network" for the
+        network-wide gate). Empty for a model without gates.
+    """
+    k_max = num_iterations or model.num_iterations
+    x0 = tf.cast(images, model.compute_dtype)
+    maps = {}
+
+    def record(gate, name, t, x, y, z=None):
+        if isinstance(gate, MultiRangeFeedbackGate):
+            long_range = resize_like(gate.long_range(z), y)
+            y = tf.concat([y, long_range], axis=-1)
+        g = gate_activation(gate, tf.cast(gate.gate_map(x, y), tf.float32))
+        maps[(name, t)] = tf.reduce_mean(g, axis=-1).numpy()
+
+    mode = model.unroll_mode
+    if mode == "network_gated":
+        state = model.initial_state(x0)
+        for t in range(2, k_max + 1):
+            record(model.network_feedback, "network", t, state[0], state[-1])
+            state = model.step(state)
+        return maps
+    if not model.gates:
+        return maps
+    first, last = model.feedback_blocks
+    if mode == "sequential":
+        x = x0
+        for k, block in enumerate(model.blocks, start=1):
+            y = block(x, training=False)
+            if first <= k <= last:
+                gate = model.gates[k - first]
+                for t in range(2, k_max + 1):
+                    record(gate, f"block{k}", t, x, y)
+                    y = block(gate((x, y)), training=False)
+            x = y
+        return maps
+    state = model.initial_state(x0)
+    for t in range(2, k_max + 1):
+        new_state = model.step(state)
+        long_range = state[-1]
+        for k in range(first, last + 1):
+            x = new_state[k - first]  # the input of block k in pass t (ungated)
+            y = state[k - first + 1]  # block k's output in pass t - 1
+            record(model.gates[k - first], f"block{k}", t, x, y, long_range)
+        state = new_state
+    return maps
+
+
+def resize_like(x, ref):
+    from rignet_keras.ops import resize_bilinear, spatial_size
+
+    return resize_bilinear(x, spatial_size(ref))
+
+
+def save_gate_maps(maps, image_rgb, path, index=0, title=None):
+    """One PNG: the image, then a grid of gate maps (rows: blocks, columns: iterations).
+
+    Args:
+        maps: the output of `gate_maps`.
+        image_rgb: uint8 (H, W, 3) of the sample, shown first.
+        path: the PNG to write.
+        index: which sample of the batch.
+    """
+    plt = _pyplot()
+    blocks = sorted({name for name, _ in maps}, key=lambda n: (len(n), n))
+    steps = sorted({t for _, t in maps})
+    rows, cols = max(1, len(blocks)), len(steps) + 1
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), dpi=100, squeeze=False)
+    for r in range(rows):
+        ax = axes[r][0]
+        if r == 0:
+            ax.imshow(image_rgb)
+            ax.set_title("image", fontsize=8)
+        ax.axis("off")
+    for r, name in enumerate(blocks):
+        for c, t in enumerate(steps, start=1):
+            ax = axes[r][c]
+            m = maps.get((name, t))
+            ax.axis("off")
+            if m is None:
+                continue
+            im = ax.imshow(m[index], cmap="viridis")
+            ax.set_title(f"{name} gate, ui {t}\nmean {m[index].mean():.2f}", fontsize=7)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def save_gate_map_images(maps, folder, index=0, prefix=""):
+    """Writes each gate map as its own PNG (`{prefix}{block}_ui{t}.png`, viridis, min-max
+    scaled); returns the paths."""
+    plt = _pyplot()
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for (name, t), m in sorted(maps.items()):
+        path = os.path.join(folder, f"{prefix}{name}_ui{t}.png")
+        plt.imsave(path, m[index], cmap="viridis")
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Predictions for a sample of images
+
+
+def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations=None,
+                     preprocessing=None, ids=None, with_gate_maps=True):  # fmt: skip
+    """Writes, for the first `num_images` images of `dataset`: the predicted mask as a palette
+    PNG (`masks/`), the ground truth (`ground_truth/`), a colour overlay (`overlays/`), and the
+    gate maps (`gate_maps/`, a grid per image and one PNG per block and ui).
+
+    Args:
+        model: a `RIGNet`.
+        dataset: batches (images, masks[, ids]).
+        output_dir: the folder.
+        num_images: how many images.
+        num_iterations: ui of the prediction; default the model's.
+        preprocessing: how the images were normalised; default `model.preprocessing`.
+
+    Returns:
+        {"masks": [...], "overlays": [...], "gate_maps": [...]} of paths.
+    """
+    from rignet_keras.training.evaluate import logits_per_iteration
+
+    preprocessing = preprocessing or getattr(model, "preprocessing", "torch")
+    k = num_iterations or getattr(model, "num_iterations", 1)
+    out = {"masks": [], "ground_truth": [], "overlays": [], "gate_maps": []}
+    done = 0
+    for batch in dataset:
+        images, masks = batch[0], batch[1]
+        names = batch[2].numpy() if len(batch) > 2 else None
+        preds = logits_per_iteration(model, images, [k])[k]
+        preds = tf.argmax(preds, axis=-1).numpy().astype(np.uint8)
+        maps = gate_maps(model, images, k) if with_gate_maps and k > 1 else {}
+        for i in range(images.shape[0]):
+            if done >= num_images:
+                return out
+            name = names[i].decode() if names is not None else f"{done:04d}"
+            rgb = to_rgb(images[i].numpy(), preprocessing)
+            out["masks"].append(
+                save_palette_png(os.path.join(output_dir, "masks", f"{name}.png"), preds[i])
+            )
+            gt = np.asarray(masks[i]).astype(np.uint8)
+            out["ground_truth"].append(
+                save_palette_png(os.path.join(output_dir, "ground_truth", f"{name}.png"), gt)
+            )
+            side = np.concatenate([rgb, overlay(rgb, gt), overlay(rgb, preds[i])], axis=1)
+            path = os.path.join(output_dir, "overlays", f"{name}.png")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.fromarray(side).save(path)
+            out["overlays"].append(path)
+            if maps:
+                folder = os.path.join(output_dir, "gate_maps")
+                out["gate_maps"].append(
+                    save_gate_maps(
+                        maps,
+                        rgb,
+                        os.path.join(folder, f"{name}.png"),
+                        index=i,
+                        title=f"{name}: gate maps (mean over channels)",
+                    )  # fmt: skip
+                )
+                out["gate_maps"].extend(
+                    save_gate_map_images(maps, os.path.join(folder, name), index=i)
+                )
+            done += 1
+    return out

@@ -1,0 +1,54 @@
+"""One worker of the MultiWorkerMirroredStrategy test (run as a subprocess with TF_CONFIG set).
+
+Usage: python mwms_worker.py OUTPUT_DIR RESULT.npz
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from rignet_keras.training.strategy import build_strategy, is_chief  # noqa: E402
+
+# The strategy must exist before any other TensorFlow op in the process.
+strategy = build_strategy("auto")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import NUM_CLASSES, make_arrays, tiny_blocks  # noqa: E402
+
+from rignet_keras import RIGNet  # noqa: E402
+from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
+
+
+def main(output_dir, result_path):
+    assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
+    config = TrainConfig(
+        steps=3, steps_per_epoch=3, batch_size=4, learning_rate=0.05, train_iterations=(1, 2),
+        loss_normalization="global", tensorboard=False, verbose=0, weight_decay=1e-4,
+    )  # fmt: skip
+    trainer = Trainer(config, output_dir, strategy=strategy)
+    # Synchronised batch norm: the batch statistics (and so the moving averages, which are not
+    # variables the optimizer all-reduces) are the same on every worker.
+    trainer.build(
+        lambda: RIGNet(NUM_CLASSES, backbone=tiny_blocks(sync_batch_norm=True), num_iterations=2),
+        (None, 32, 32, 3),
+    )
+    images, masks = make_arrays(16)
+    data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    result = trainer.fit(data.with_options(options), resume=False)
+    with strategy.scope():
+        method = trainer.task.resolved_random_ui_method()
+    weights = {f"w{i}": w for i, w in enumerate(trainer.network.get_weights())}
+    np.savez(
+        result_path, **weights, step=result.final_step, chief=is_chief(), method=method,
+        replicas=strategy.num_replicas_in_sync, loss=result.history.get("loss", [np.nan])[-1],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

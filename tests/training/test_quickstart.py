@@ -1,0 +1,25 @@
+"""The quickstart runs end to end (reduced size) and writes what the README promises."""
+
+import json
+
+import keras
+
+from rignet_keras.quickstart import QuickstartConfig, format_table, run_quickstart
+
+
+def test_quickstart_fast(tmp_path, capsys):
+    results = run_quickstart(QuickstartConfig.fast(), str(tmp_path), progress=False)
+    out = capsys.readouterr().out
+    assert "ResNet18-FCN" in out and "ResNet18-RIGNet Pu<6..4>, ui=2" in out
+    assert format_table(results) in out
+    assert set(results["models"]) == {"fcn", "rignet"}
+    assert list(results["models"]["rignet"]["mIoU"]) == ["1", "2"]
+    assert list(results["models"]["fcn"]["mIoU"]) == ["1"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["models"]["rignet"]["label"] == results["models"]["rignet"]["label"]
+    model = keras.models.load_model(tmp_path / "rignet.keras", safe_mode=True)
+    assert model.num_iterations == 2
+    assert (tmp_path / "anytime_miou.png").is_file()
+    assert len(list((tmp_path / "predictions" / "masks").iterdir())) == 2
+    assert len(list((tmp_path / "predictions" / "gate_maps").glob("*.png"))) == 2
+    assert (tmp_path / "rignet" / "checkpoints" / "best.keras").is_file()
