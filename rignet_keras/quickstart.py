@@ -54,14 +54,34 @@ class QuickstartConfig:
                    num_iterations=2, num_visualize=2)  # fmt: skip
 
 
-def export_for_deployment(model, model_path, output_dir):
-    """Hook: deployment exports of the quickstart's model (TFLite, ONNX) are written here.
+def export_for_deployment(model, model_path, output_dir, input_size):
+    """Exports the quickstart's RIGNet to one float32 TFLite file holding every ui.
 
-    Returns a dict {format: path} of what it wrote; empty until the export module lands (the
-    lead wires `rignet_keras.export` in here).
+    The exporter checks the file against the Keras model before it calls it done and writes a
+    manifest beside it; `export/run_tflite.py --manifest <dir>` runs it with LiteRT only.
+
+    Returns:
+        {"tflite": path of the file, "manifest": path of manifest.json}.
     """
-    del model, model_path, output_dir
-    return {}
+    del model_path
+    from rignet_keras.export import export_model
+
+    export_dir = os.path.join(output_dir, "export")
+    export_model(
+        model,
+        export_dir,
+        input_size=(input_size, input_size),
+        formats=("tflite",),
+        precisions=("float32",),
+        tflite_layouts=("multi",),
+        stepwise=False,
+        overwrite=True,
+    )
+    tflite = sorted(f for f in os.listdir(export_dir) if f.endswith(".tflite"))
+    return {
+        "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
+        "manifest": os.path.join(export_dir, "manifest.json"),
+    }
 
 
 def _experiment_configs(cfg):
@@ -152,7 +172,7 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True):
     model_path = os.path.join(output_dir, "rignet.keras")
     rignet.save(model_path)
     reloaded = keras.models.load_model(model_path, safe_mode=True)
-    results["exports"] = export_for_deployment(reloaded, model_path, output_dir)
+    results["exports"] = export_for_deployment(reloaded, model_path, output_dir, cfg.image_size)
     plot_anytime(curves, os.path.join(output_dir, "anytime_miou.png"),
                  title="synthetic val: mIoU against ui")  # fmt: skip
     vis = build_dataset("synthetic", "val", batch_size=cfg.num_visualize, training=False,
@@ -165,8 +185,9 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True):
     with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     print("\n" + format_table(results), flush=True)
-    print(f"\nwrote {output_dir}/ (model: {model_path}, plot: anytime_miou.png, "
-          f"predictions/ with gate maps) in {results['seconds']:.0f} s", flush=True)  # fmt: skip
+    print(f"\nwrote {output_dir}/ (model: {model_path}, TFLite: {results['exports']['tflite']}, "
+          f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s",
+          flush=True)  # fmt: skip
     return results
 
 

@@ -23,3 +23,8 @@ def test_quickstart_fast(tmp_path, capsys):
     assert len(list((tmp_path / "predictions" / "masks").iterdir())) == 2
     assert len(list((tmp_path / "predictions" / "gate_maps").glob("*.png"))) == 2
     assert (tmp_path / "rignet" / "checkpoints" / "best.keras").is_file()
+    # the TFLite export holds every ui, was checked against Keras, and the runner can pick it
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert (tmp_path / "export" / "rignet_float32.tflite").is_file()
+    assert results["exports"]["tflite"].endswith("rignet_float32.tflite")
+    assert "ui_2" in json.dumps(manifest)

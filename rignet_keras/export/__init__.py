@@ -1,0 +1,50 @@
+"""Deployment of RIGNets: SavedModel, TFLite and ONNX exports, checked, with a manifest.
+
+    from rignet_keras.export import export_model, select_graph
+    manifest = export_model(model, "exports/rignet", input_size=(321, 321), uis=(1, 2, 3, 4),
+                            precisions=("float32", "float16", "dynamic_int8", "int8"))
+    choice = select_graph(manifest, budget_ms=50)
+
+Names are imported lazily (module `__getattr__`), so importing this package, or its TF-free
+`runner` module, does not import TensorFlow by itself. See docs/EXPORT.md.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "export_model": "rignet_keras.export.exporter",
+    "load_rignet": "rignet_keras.export.exporter",
+    "FORMATS": "rignet_keras.export.exporter",
+    "export_saved_model": "rignet_keras.export.saved_model",
+    "build_archive": "rignet_keras.export.saved_model",
+    "convert_tflite": "rignet_keras.export.tflite",
+    "PRECISIONS": "rignet_keras.export.tflite",
+    "convert_onnx": "rignet_keras.export.onnx",
+    "serving_function": "rignet_keras.export.signatures",
+    "stepwise_functions": "rignet_keras.export.signatures",
+    "ParityError": "rignet_keras.export.parity",
+    "DEFAULT_TOLERANCES": "rignet_keras.export.parity",
+    "count_macs": "rignet_keras.export.macs",
+    "synthetic_images": "rignet_keras.export.samples",
+    "build_manifest": "rignet_keras.export.manifest",
+    "write_manifest": "rignet_keras.export.manifest",
+    "load_manifest": "rignet_keras.export.runner",
+    "select_graph": "rignet_keras.export.runner",
+    "Segmenter": "rignet_keras.export.runner",
+    "AnytimeSegmenter": "rignet_keras.export.runner",
+    "RunnerError": "rignet_keras.export.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rignet_keras.export' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

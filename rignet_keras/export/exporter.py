@@ -1,0 +1,574 @@
+"""`export_model`: a RIGNet -> SavedModel, TFLite and ONNX files, checked, with a manifest.
+
+The export is built in a temporary sibling folder and moved into place with `os.replace` only
+once every artefact has been written, run on sample images and compared with the Keras model:
+an export that fails its parity check (or anything else) leaves nothing at `output_dir`.
+
+Layout of `output_dir` (stem "rignet"):
+    model.keras                         the model itself (reload and re-export it)
+    saved_model/                        signatures ui_<k>, serving_default, init/step
+    rignet_<precision>.tflite           every ui as a signature (weights stored once)
+    rignet_ui<k>_<precision>.tflite     one ui per file
+    rignet_stepwise_<precision>.tflite  signatures init and step (anytime inference)
+    rignet_ui<k>.onnx                   one ui per file (float32)
+    manifest.json                       what each file holds, sizes, MACs, latency, parity
+"""
+
+import datetime
+import logging
+import os
+import platform
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rignet_keras.export import manifest as manifest_lib
+from rignet_keras.export import parity
+from rignet_keras.export.files import atomic_directory
+from rignet_keras.export.macs import count_graph_parameters, count_macs
+from rignet_keras.export.runner import (
+    CLASS_MAP,
+    IMAGE_INPUT,
+    INIT_SIGNATURE,
+    PROBABILITIES,
+    STEP_SIGNATURE,
+    AnytimeSegmenter,
+    Segmenter,
+    make_interpreter,
+    measure_latency,
+    ui_signature,
+)
+from rignet_keras.export.samples import DEFAULT_SAMPLE_SIZE, collect_images, synthetic_images
+from rignet_keras.export.saved_model import check_uis, export_saved_model
+from rignet_keras.export.signatures import (
+    SERVING_DEFAULT,
+    check_input_size,
+    check_stepwise,
+    image_spec,
+    serving_function,
+    state_indices,
+    state_name,
+    supports_stepwise,
+)
+from rignet_keras.export.tflite import CALIBRATED_PRECISIONS, check_precision, image_samples
+from rignet_keras.export.worker import run_isolated, run_job, save_samples
+from rignet_keras.models.rignet import RIGNet
+from rignet_keras.preprocessing import normalize
+
+FORMATS = ("saved_model", "tflite", "onnx")
+TFLITE_LAYOUTS = ("multi", "per_ui")
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+WORK_DIR = "_work"
+
+logger = logging.getLogger("rignet_keras.export")
+
+
+def load_rignet(path, weights=None):
+    """Loads a RIGNet from a `.keras` file (safe mode), optionally with other weights.
+
+    Args:
+        path: a `.keras` file holding a `RIGNet`.
+        weights: None, or a `.weights.h5` file to load into it.
+
+    Raises:
+        ValueError: the file does not exist, is not a Keras archive, holds another model, or its
+            weights (or `weights`) do not fit the architecture; the message names the file.
+    """
+    import rignet_keras  # noqa: F401  (registers the serializable classes)
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"model file {path!r} does not exist")
+    if not path.endswith(".keras"):
+        raise ValueError(f"{path!r} is not a .keras file (save the model with model.save)")
+    try:
+        model = keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # noqa: BLE001  (keras raises many kinds; name the file)
+        raise ValueError(
+            f"{path!r} could not be loaded as a RIGNet (architecture or weights do not fit): "
+            f"{_first_line(error)}"
+        ) from error
+    if not isinstance(model, RIGNet):
+        raise ValueError(
+            f"{path!r} holds a {type(model).__name__} ({model.name!r}), not a rignet_keras.RIGNet"
+        )
+    if weights is not None:
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise ValueError(f"weights file {weights!r} does not exist")
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # noqa: BLE001
+            raise ValueError(
+                f"the weights in {weights!r} do not fit the RIGNet of {path!r}: "
+                f"{_first_line(error)}"
+            ) from error
+    return model
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else type(error).__name__
+
+
+def _probabilities(model, images, num_iterations):
+    logits = model(normalize(images, model.preprocessing), training=False,
+                   num_iterations=num_iterations)
+    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+
+
+class _Export:
+    """The state of one export while it is being built (see `export_model`)."""
+
+    def __init__(self, model, root, options):
+        self.model = model
+        self.root = root
+        self.o = options
+        self.work = os.path.join(root, WORK_DIR)
+        os.makedirs(self.work)
+        self.artifacts = []
+        self.references = {}
+        self.graph_info = {}
+        self.job_count = 0
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def reference(self, k):
+        if k not in self.references:
+            self.references[k] = _probabilities(self.model, self.parity_images, k)
+        return self.references[k]
+
+    def check(self, figures, precision, what):
+        failures = parity.check(figures, parity.tolerances_for(precision, self.o["tolerances"]),
+                                what)
+        if failures:
+            message = "; ".join(failures)
+            if self.o["strict"]:
+                raise parity.ParityError(
+                    f"parity check failed, export aborted (nothing written to "
+                    f"{self.o['output_dir']!r}): {message}"
+                )
+            logger.warning("parity check failed: %s", message)
+        return parity.round_figures(figures)
+
+    def latency(self, call):
+        if not self.o["latency_runs"]:
+            return None
+        result = measure_latency(call, runs=self.o["latency_runs"], warmup=1)
+        result["threads"] = self.o["threads"]
+        return result
+
+    def convert(self, job, samples=None):
+        self.job_count += 1
+        if self.o["isolate"]:
+            if samples is not None:
+                job["samples"] = save_samples(
+                    os.path.join(self.work, f"samples_{self.job_count}.npz"), samples
+                )
+            report = run_isolated(job, os.path.join(self.work, f"job_{self.job_count}.json"))
+        else:
+            report = run_job(job, model=self.model, samples=samples)
+        logger.info("wrote %s in %.1f s", os.path.basename(job["output"]), report["seconds"])
+        return report
+
+    def signature_info(self, name, ui):
+        info = {"name": name, "ui": ui}
+        info.update(self.graph_info.get(name, {}))
+        return info
+
+    def file_entry(self, path, fmt, kind, precision, signatures, extra=None):
+        entry = {
+            "file": os.path.relpath(path, self.root),
+            "format": fmt,
+            "kind": kind,
+            "precision": precision,
+            "input_size": list(self.o["input_size"]) if self.o["input_size"] else None,
+            "size_bytes": manifest_lib.path_size(path),
+            "signatures": signatures,
+        }
+        entry.update(extra or {})
+        self.artifacts.append(entry)
+        return entry
+
+    # -- graph facts ----------------------------------------------------------------------------
+
+    def count_graphs(self, endpoints):
+        """MACs and parameter counts of every signature, from the traced graphs."""
+        size = self.o["input_size"]
+        for name, function in endpoints.items():
+            if size is None:  # dynamic size: count at the sample size
+                if name == SERVING_DEFAULT or name not in self.ui_names:
+                    continue
+                function = tf.function(
+                    serving_function(self.model, self.ui_names[name]),
+                    input_signature=[image_spec(self.sample_size, 1)],
+                )
+            concrete = function.get_concrete_function()
+            self.graph_info[name] = {
+                "macs": count_macs(concrete),
+                "graph_parameter_count": count_graph_parameters(concrete),
+            }
+        if size is None:
+            for name in self.ui_names:
+                self.graph_info[name]["macs_input_size"] = list(self.sample_size)
+
+    # -- artefacts ------------------------------------------------------------------------------
+
+    def keras_file(self):
+        path = os.path.join(self.root, KERAS_FILE)
+        self.model.save(path)
+        self.file_entry(path, "keras", "model", "float32", [])
+
+    def saved_model(self):
+        o = self.o
+        keep = "saved_model" in o["formats"]
+        path = os.path.join(self.root if keep else self.work, SAVED_MODEL_DIR)
+        endpoints = export_saved_model(
+            self.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"]
+        )
+        self.saved_model_path = path
+        self.count_graphs(endpoints)
+        if not keep:
+            return
+        loaded = tf.saved_model.load(path)
+        x = tf.constant(self.parity_images)
+        signatures = []
+        for name, ui in list(self.ui_names.items()) + [(SERVING_DEFAULT, o["serving_ui"])]:
+            fn = loaded.signatures[name]
+            out = fn(**{IMAGE_INPUT: x})
+            figures = parity.compare(self.reference(ui), out[PROBABILITIES].numpy(),
+                                     out[CLASS_MAP].numpy())
+            info = self.signature_info(name, ui)
+            info["parity"] = self.check(figures, "float32", f"{SAVED_MODEL_DIR} {name}")
+            one = x[:1]
+            info["latency_ms"] = self.latency(lambda fn=fn, one=one: fn(**{IMAGE_INPUT: one}))
+            signatures.append(info)
+        if o["stepwise"]:
+            signatures.extend(self.check_stepwise_saved_model(loaded))
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+        self.file_entry(path, "saved_model", "ui", "float32", signatures,
+                        {"tf_intra_op_threads": threads})
+
+    def check_stepwise_saved_model(self, loaded):
+        init, step = loaded.signatures[INIT_SIGNATURE], loaded.signatures[STEP_SIGNATURE]
+        out = init(**{IMAGE_INPUT: tf.constant(self.parity_images)})
+        state = {k: v for k, v in out.items() if k in self.step_inputs}
+        per_k = []
+        for k in range(1, self.o["stepwise_iterations"] + 1):
+            if k > 1:
+                out = step(**state)
+                state.update({name: out[name] for name in state if name in out})
+            figures = parity.compare(self.reference(k), out[PROBABILITIES].numpy(),
+                                     out[CLASS_MAP].numpy())
+            figures = self.check(figures, "float32", f"{SAVED_MODEL_DIR} init+{k - 1} steps")
+            per_k.append(dict(num_iterations=k, **figures))
+        return [
+            dict(self.signature_info(INIT_SIGNATURE, 1), parity=per_k[0]),
+            dict(self.signature_info(STEP_SIGNATURE, None), parity_by_iterations=per_k),
+        ]
+
+    def calibration_samples(self, signature_keys):
+        samples = []
+        ui_keys = [k for k in signature_keys if k != STEP_SIGNATURE]
+        samples.extend(image_samples(self.calibration_images, ui_keys))
+        if STEP_SIGNATURE in signature_keys:
+            # The step's inputs are states: run the Keras model to get realistic ones.
+            for image in self.calibration_images:
+                x = normalize(image[None], self.model.preprocessing)
+                state = self.model.initial_state(x, training=False)
+                for _ in range(self.o["stepwise_iterations"] - 1):
+                    samples.append((STEP_SIGNATURE, {state_name(i): state[i].numpy()
+                                                     for i in self.read}))
+                    state = self.model.step(state, training=False)
+        return samples
+
+    def tflite_file(self, path, signature_keys, precision, kind):
+        job = {"kind": "tflite", "saved_model": self.saved_model_path,
+               "signature_keys": list(signature_keys), "precision": precision, "output": path}
+        samples = (self.calibration_samples(signature_keys)
+                   if precision in CALIBRATED_PRECISIONS else None)
+        report = self.convert(job, samples)
+        interpreter = make_interpreter(path, self.o["threads"])
+        name = os.path.basename(path)
+        signatures = []
+        if kind == "stepwise":
+            signatures = self.check_stepwise_tflite(path, interpreter, precision)
+        else:
+            for key in signature_keys:
+                ui = self.ui_names[key]
+                segmenter = Segmenter(path, signature=key, interpreter=interpreter)
+                outs = [segmenter(image) for image in self.parity_images]
+                figures = parity.compare(self.reference(ui), np.stack([p for _, p in outs]),
+                                         np.stack([c for c, _ in outs]))
+                info = self.signature_info(key, ui)
+                info["parity"] = self.check(figures, precision, f"{name} {key} ({precision})")
+                image = self.parity_images[0]
+                info["latency_ms"] = self.latency(lambda s=segmenter, x=image: s(x))
+                signatures.append(info)
+        extra = {"conversion": report}
+        return self.file_entry(path, "tflite", kind, precision, signatures, extra)
+
+    def check_stepwise_tflite(self, path, interpreter, precision):
+        anytime = AnytimeSegmenter(path, interpreter=interpreter)
+        name = os.path.basename(path)
+        runs = []
+        for image in self.parity_images:
+            out, state = anytime.init(image)
+            outputs = [out]
+            for _ in range(self.o["stepwise_iterations"] - 1):
+                out, state = anytime.step(state)
+                outputs.append(out)
+            runs.append(outputs)
+        per_k = []
+        for k in range(1, self.o["stepwise_iterations"] + 1):
+            probs = np.concatenate([r[k - 1][PROBABILITIES] for r in runs])
+            maps = np.concatenate([r[k - 1][CLASS_MAP] for r in runs])
+            figures = parity.compare(self.reference(k), probs, maps)
+            figures = self.check(figures, precision,
+                                 f"{name} init+{k - 1} steps ({precision})")
+            per_k.append(dict(num_iterations=k, **figures))
+        image = self.parity_images[0]
+        _, state = anytime.init(image)
+        return [
+            dict(self.signature_info(INIT_SIGNATURE, 1), parity=per_k[0],
+                 latency_ms=self.latency(lambda: anytime.init(image))),
+            dict(self.signature_info(STEP_SIGNATURE, None), parity_by_iterations=per_k,
+                 latency_ms=self.latency(lambda: anytime.step_runner(**state))),
+        ]
+
+    def tflite(self):
+        o = self.o
+        stem = o["stem"]
+        ui_keys = list(self.ui_names)
+        for precision in o["precisions"]:
+            per_ui = {}
+            multi = None
+            if "per_ui" in o["tflite_layouts"] or len(ui_keys) == 1:
+                for key in ui_keys:
+                    ui = self.ui_names[key]
+                    path = os.path.join(self.root, f"{stem}_ui{ui}_{precision}.tflite")
+                    per_ui[key] = self.tflite_file(path, [key], precision, "ui")
+            if "multi" in o["tflite_layouts"] and len(ui_keys) > 1:
+                path = os.path.join(self.root, f"{stem}_{precision}.tflite")
+                multi = self.tflite_file(path, ui_keys, precision, "ui")
+            if multi is not None and per_ui:
+                sizes = [e["size_bytes"] for e in per_ui.values()]
+                multi["shared_weights"] = {
+                    "all_ui_file_bytes": multi["size_bytes"],
+                    "largest_single_ui_file_bytes": max(sizes),
+                    "sum_of_single_ui_files_bytes": sum(sizes),
+                    # Weights stored once: the all-ui file costs about the largest single one.
+                    "weights_stored_once": multi["size_bytes"] <= 1.2 * max(sizes),
+                }
+            if o["stepwise"] and precision in o["stepwise_precisions"]:
+                path = os.path.join(self.root, f"{stem}_stepwise_{precision}.tflite")
+                self.tflite_file(path, [INIT_SIGNATURE, STEP_SIGNATURE], precision, "stepwise")
+
+    def onnx(self):
+        import onnxruntime as ort
+
+        o = self.o
+        for key, ui in self.ui_names.items():
+            path = os.path.join(self.root, f"{o['stem']}_ui{ui}.onnx")
+            job = {"kind": "onnx", "keras_model": os.path.join(self.root, KERAS_FILE), "ui": ui,
+                   "input_size": list(o["input_size"]) if o["input_size"] else None,
+                   "opset": o["opset"], "output": path}
+            report = self.convert(job)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = o["threads"]
+            options.inter_op_num_threads = 1
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            names = [out.name for out in session.get_outputs()]
+            outputs = dict(zip(names, session.run(None, {IMAGE_INPUT: self.parity_images}),
+                               strict=True))
+            figures = parity.compare(self.reference(ui), outputs[PROBABILITIES],
+                                     outputs[CLASS_MAP])
+            info = self.signature_info(key, ui)
+            info["parity"] = self.check(figures, "float32", f"{os.path.basename(path)}")
+            one = self.parity_images[:1]
+            info["latency_ms"] = self.latency(
+                lambda s=session, one=one: s.run(None, {IMAGE_INPUT: one})
+            )
+            from rignet_keras.export.onnx import declared_shapes
+
+            self.file_entry(path, "onnx", "ui", "float32", [info],
+                            {"opset": o["opset"], "declared_shapes": declared_shapes(path),
+                             "conversion": report})
+
+    # -- the whole export -----------------------------------------------------------------------
+
+    def run(self):
+        o = self.o
+        self.ui_names = {ui_signature(ui): ui for ui in o["uis"]}
+        self.sample_size = o["input_size"] or DEFAULT_SAMPLE_SIZE
+        parity_data = o["parity_data"]
+        if parity_data is None:
+            self.parity_images = synthetic_images(o["num_parity_images"], self.sample_size, 0)
+            parity_source = "synthetic (rignet_keras.export.samples.synthetic_images, seed 0)"
+        else:
+            self.parity_images = collect_images(parity_data, o["num_parity_images"],
+                                                o["input_size"], "parity data")
+            parity_source = "caller's data"
+        calibrating = "tflite" in o["formats"] and any(
+            p in CALIBRATED_PRECISIONS for p in o["precisions"])
+        if calibrating:
+            if o["representative_data"] is None:
+                self.calibration_images = synthetic_images(o["num_calibration_images"],
+                                                           self.sample_size, 1)
+                calibration_source = "synthetic (seed 1)"
+            else:
+                self.calibration_images = collect_images(
+                    o["representative_data"], o["num_calibration_images"], o["input_size"],
+                    "representative data")
+                calibration_source = "caller's data"
+        if o["stepwise"]:
+            shapes = [s.shape for s in self.model.initial_state(
+                tf.zeros((1,) + tuple(o["input_size"]) + (3,)), training=False)]
+            self.read, _ = state_indices(self.model, len(shapes))
+            self.step_inputs = [state_name(i) for i in self.read]
+            o["state_inputs"] = self.step_inputs
+
+        for phase in ("keras_file", "saved_model", "tflite", "onnx"):
+            if phase in ("tflite", "onnx") and phase not in o["formats"]:
+                continue
+            start = time.perf_counter()
+            getattr(self, phase)()
+            logger.info("%s done in %.1f s", phase, time.perf_counter() - start)
+        shutil.rmtree(self.work)
+
+        manifest = manifest_lib.build_manifest(
+            self.model, o, self.artifacts,
+            parity_data={"source": parity_source, "num_images": int(len(self.parity_images)),
+                         "size": list(self.sample_size)},
+            calibration_data=({"source": calibration_source,
+                               "num_images": int(len(self.calibration_images))}
+                              if calibrating else None),
+        )
+        manifest_lib.write_manifest(manifest, self.root)
+        return manifest
+
+
+def export_model(
+    model,
+    output_dir,
+    *,
+    input_size,
+    uis=None,
+    serving_ui=None,
+    formats=FORMATS,
+    precisions=("float32",),
+    tflite_layouts=TFLITE_LAYOUTS,
+    stepwise=None,
+    stepwise_iterations=4,
+    stepwise_precisions=None,
+    representative_data=None,
+    num_calibration_images=8,
+    parity_data=None,
+    num_parity_images=2,
+    tolerances=None,
+    strict=True,
+    latency_runs=5,
+    threads=2,
+    opset=18,
+    isolate=False,
+    overwrite=False,
+    stem="rignet",
+    source=None,
+):
+    """Exports a RIGNet to SavedModel, TFLite and ONNX, checks every file, writes a manifest.
+
+    Every artefact is run on sample images right after it is written and compared with the
+    Keras model (`parity`); past its precision's tolerance the export fails with `ParityError`
+    and nothing is left at `output_dir`. The figures go into `manifest.json`.
+
+    Args:
+        model: a `RIGNet`, or the path of a `.keras` file holding one.
+        output_dir: the export folder (must not exist unless `overwrite`).
+        input_size: (H, W) of the graphs (an int for a square); None for dynamic height and width
+            (SavedModel and ONNX only).
+        uis: the numbers of iterations to export, one signature (and per-ui file) each;
+            default 1..model.num_iterations.
+        serving_ui: the ui of `serving_default`; default the model's `num_iterations` if
+            exported, else the largest ui.
+        formats: a subset of ("saved_model", "tflite", "onnx").
+        precisions: TFLite precisions, a subset of `rignet_keras.export.tflite.PRECISIONS`:
+            "float32", "float16", "dynamic_int8", "int8", "int8_float_gates".
+        tflite_layouts: "multi" (one file with every ui as a signature) and/or "per_ui".
+        stepwise: write the step-wise `init`/`step` graphs; None: whenever the model supports
+            them (parallel, multi_range and network-wide modes) and `input_size` is fixed.
+        stepwise_iterations: the step-wise graphs are checked for 1..this many iterations.
+        stepwise_precisions: the precisions of the step-wise files; None: all of `precisions`.
+        representative_data: calibration images for the int8 precisions: any iterable of uint8
+            images (H, W, 3) or (N, H, W, 3) at `input_size`; None: synthetic images.
+        num_calibration_images: how many of them to use.
+        parity_data, num_parity_images: the images parity is checked on (same forms); None:
+            synthetic images.
+        tolerances: {precision: {"max_abs_diff": float, "min_label_agreement": float}} to
+            override `rignet_keras.export.parity.DEFAULT_TOLERANCES`.
+        strict: fail on a parity violation (default); False records it in the manifest only.
+        latency_runs: timed runs per signature for the manifest's latency (0: none).
+        threads: threads for TFLite and onnxruntime (and the latency figures). Default 2.
+        opset: the ONNX opset. Default 18.
+        isolate: run every conversion in a fresh process (peak memory of a ResNet-50 TFLite
+            conversion is several GB; a process per conversion returns it).
+        overwrite: replace an existing `output_dir`.
+        stem: the file name prefix. source: a note of where the model came from (its path).
+
+    Returns:
+        The manifest dict (also written to `output_dir/manifest.json`).
+    """
+    if isinstance(model, (str, os.PathLike)):
+        source = source or os.fspath(model)
+        model = load_rignet(model)
+    if not isinstance(model, RIGNet):
+        raise TypeError(f"model must be a rignet_keras.RIGNet or a .keras path; received "
+                        f"{type(model).__name__}")
+    input_size = check_input_size(input_size)
+    formats = tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}; received {formats}")
+    precisions = tuple(check_precision(p) for p in precisions)
+    layouts = tuple(tflite_layouts)
+    if not layouts or any(v not in TFLITE_LAYOUTS for v in layouts):
+        raise ValueError(f"tflite_layouts must be a non-empty subset of {TFLITE_LAYOUTS}; "
+                         f"received {layouts}")
+    uis = check_uis(uis, model)
+    if serving_ui is None:
+        serving_ui = model.num_iterations if model.num_iterations in uis else max(uis)
+    if input_size is None and "tflite" in formats:
+        raise ValueError("TFLite graphs need a fixed input_size (height, width); received None")
+    if stepwise is None:
+        stepwise = supports_stepwise(model) and input_size is not None and "tflite" in formats
+    elif stepwise:
+        check_stepwise(model)
+        if input_size is None:
+            raise ValueError("step-wise graphs need a fixed input_size (height, width)")
+    stepwise_precisions = precisions if stepwise_precisions is None else tuple(
+        check_precision(p) for p in stepwise_precisions)
+    if not isinstance(stepwise_iterations, int) or stepwise_iterations < 1:
+        raise ValueError(f"stepwise_iterations must be an int >= 1; received "
+                         f"{stepwise_iterations!r}")
+    if not model.built:
+        model.build((None,) + (input_size or (None, None)) + (3,))
+
+    options = dict(
+        output_dir=os.path.abspath(os.fspath(output_dir)), input_size=input_size, uis=uis,
+        serving_ui=serving_ui, formats=formats, precisions=precisions, tflite_layouts=layouts,
+        stepwise=bool(stepwise), stepwise_iterations=stepwise_iterations,
+        stepwise_precisions=stepwise_precisions,
+        representative_data=representative_data, num_calibration_images=num_calibration_images,
+        parity_data=parity_data, num_parity_images=num_parity_images, tolerances=tolerances,
+        strict=strict, latency_runs=latency_runs, threads=threads, opset=opset, isolate=isolate,
+        stem=stem, source=source,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        machine=platform.platform(),
+    )
+    with atomic_directory(output_dir, overwrite) as root:
+        manifest = _Export(model, root, options).run()
+    manifest["_dir"] = options["output_dir"]
+    return manifest

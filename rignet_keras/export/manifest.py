@@ -1,0 +1,135 @@
+"""The export manifest (`manifest.json`): what every exported file holds and how it measured.
+
+Format (version 1; docs/EXPORT.md has an example):
+    format, format_version, created, machine, versions
+    model: class, source, config, unroll_mode, backbone, feedback_blocks, num_classes,
+        default_num_iterations, preprocessing, parameter_count
+    input: name, dtype, layout, channels, height, width (None when dynamic), normalization
+    outputs: {name: description}
+    uis, serving_ui, stepwise: {max_iterations, state_inputs}
+    parity_data, calibration_data, tolerances, latency: how the figures were measured
+    artifacts: a list of files, each {file, format, kind ("ui", "stepwise" or "model"),
+        precision, input_size, size_bytes, signatures: [{name, ui, macs,
+        graph_parameter_count, latency_ms: {median_ms, p90_ms, ...}, parity: {max_abs_diff,
+        mean_abs_diff, label_agreement, miou_vs_keras, tolerance, passed}}], ...}
+
+`select_graph` and `load_manifest` live in the TF-free runner module and are re-exported here.
+"""
+
+import json
+import os
+import platform
+import sys
+
+import keras
+import tensorflow as tf
+
+from rignet_keras.export.files import atomic_write_bytes
+from rignet_keras.export.parity import DEFAULT_TOLERANCES, tolerances_for
+from rignet_keras.export.runner import (
+    CLASS_MAP,
+    IMAGE_INPUT,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    PROBABILITIES,
+    find_stepwise,
+    load_manifest,
+    manifest_precisions,
+    select_graph,
+)
+
+__all__ = [
+    "build_manifest",
+    "find_stepwise",
+    "load_manifest",
+    "manifest_precisions",
+    "path_size",
+    "select_graph",
+    "write_manifest",
+]
+
+
+def path_size(path):
+    """The size in bytes of a file, or of every file under a folder."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for folder, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+    return total
+
+
+def _versions():
+    versions = {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+                "keras": keras.__version__}
+    for module in ("rignet_keras", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "numpy"):
+        try:
+            versions[module] = __import__(module).__version__
+        except (ImportError, AttributeError):
+            versions[module] = None
+    return versions
+
+
+def _json_safe(value):
+    return json.loads(json.dumps(value, default=lambda v: list(v) if isinstance(v, tuple)
+                                 else str(v)))
+
+
+def build_manifest(model, options, artifacts, parity_data, calibration_data=None):
+    """The manifest dict of an export (see the module docstring)."""
+    size = options["input_size"]
+    stepwise = None
+    if options["stepwise"]:
+        stepwise = {"max_iterations": options["stepwise_iterations"],
+                    "state_inputs": list(options.get("state_inputs", []))}
+    return {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "created": options["created"],
+        "machine": {"platform": options["machine"], "processor": platform.processor() or None,
+                    "cpu_count": os.cpu_count()},
+        "versions": _versions(),
+        "model": {
+            "class": type(model).__name__,
+            "source": options.get("source"),
+            "unroll_mode": model.unroll_mode,
+            "backbone": model.backbone,
+            "feedback_blocks": list(model.feedback_blocks) if model.feedback_blocks else None,
+            "num_classes": model.num_classes,
+            "default_num_iterations": model.num_iterations,
+            "preprocessing": model.preprocessing,
+            "parameter_count": int(model.count_params()),
+            "config": _json_safe(model.get_config()),
+        },
+        "input": {
+            "name": IMAGE_INPUT,
+            "dtype": "uint8",
+            "layout": "NHWC",
+            "channels": "RGB",
+            "height": size[0] if size else None,
+            "width": size[1] if size else None,
+            "normalization": f"inside the graph ({model.preprocessing!r})",
+        },
+        "outputs": {
+            CLASS_MAP: "int32 (batch, height, width): argmax over classes",
+            PROBABILITIES: "float32 (batch, height, width, num_classes): softmax",
+        },
+        "uis": list(options["uis"]),
+        "serving_ui": options["serving_ui"],
+        "stepwise": stepwise,
+        "parity_data": parity_data,
+        "calibration_data": calibration_data,
+        "tolerances": {p: tolerances_for(p, options["tolerances"]) for p in DEFAULT_TOLERANCES},
+        "latency": {"threads": options["threads"], "runs": options["latency_runs"], "warmup": 1,
+                    "batch": 1, "statistic": "median and p90 of wall-clock milliseconds"},
+        "artifacts": _json_safe(artifacts),
+    }
+
+
+def write_manifest(manifest, folder):
+    """Writes `manifest` as `folder/manifest.json` (atomically); returns the path."""
+    path = os.path.join(folder, MANIFEST_NAME)
+    clean = {k: v for k, v in manifest.items() if not k.startswith("_")}
+    atomic_write_bytes(path, (json.dumps(clean, indent=2) + "\n").encode("utf-8"))
+    return path

@@ -1,0 +1,199 @@
+"""The on-device runner: it works with TensorFlow and Keras unimportable, and its errors are clear.
+
+The main flows run `export/run_tflite.py` in a subprocess whose import system refuses
+tensorflow, keras and rignet_keras (and the other frameworks): any import of them fails.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+from PIL import Image
+
+from rignet_keras.export import runner
+from tests.export.conftest import SIZE, fresh_images, keras_probabilities
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
+
+# Runs the script with a meta-path finder that makes importing any of these fail.
+PRELUDE = """
+import json, runpy, sys
+BLOCKED = {"tensorflow", "keras", "tf_keras", "rignet_keras", "tf2onnx", "onnxruntime", "jax",
+           "torch"}
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked: the on-device runner must not import it")
+        return None
+sys.meta_path.insert(0, Block())
+script, args = json.loads(sys.argv[1])
+sys.argv = [script] + args
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    print("BLOCKED_MODULES_LOADED=" + json.dumps(loaded))
+"""
+
+
+def run_script(*args):
+    """Runs export/run_tflite.py without TF; returns (exit status, stdout, stderr)."""
+    process = subprocess.run(
+        [sys.executable, "-c", PRELUDE, json.dumps([SCRIPT, [str(a) for a in args]])],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert "BLOCKED_MODULES_LOADED=[]" in process.stdout, process.stdout + process.stderr
+    return process.returncode, process.stdout, process.stderr
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    images = fresh_images(2, seed=21)
+    Image.fromarray(images[0]).save(folder / "a.png")
+    Image.fromarray(images[1]).save(folder / "b.png")
+    (folder / "notes.txt").write_text("not an image; ignored in a folder")
+    return folder, images
+
+
+def _tflite(path, signature, image):
+    runner_ = Interpreter(str(path)).get_signature_runner(signature)
+    return runner_(images=image[None])
+
+
+def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(exports, image_folder,
+                                                                     tmp_path):
+    _, manifest, folder = exports.get("parallel")
+    images_dir, images = image_folder
+    status, out, err = run_script(images_dir, "--manifest", folder, "--budget-ms", 1e6,
+                                  "--precision", "float32", "--output-dir", tmp_path / "masks")
+    assert status == 0, err
+    assert out.count("ui 3") == 2  # the largest ui fits an unlimited budget
+    for name, image in zip(("a", "b"), images, strict=True):
+        mask = Image.open(tmp_path / "masks" / f"{name}.png")
+        assert mask.mode == "P" and mask.size == (SIZE[1], SIZE[0])
+        palette = np.array(mask.getpalette()[: 256 * 3], np.uint8).reshape(256, 3)
+        np.testing.assert_array_equal(palette, runner.voc_palette())
+        expected = _tflite(folder / "rignet_float32.tflite", "ui_3", image)["class_map"][0]
+        np.testing.assert_array_equal(np.array(mask), expected)
+        overlay = Image.open(tmp_path / "masks" / f"{name}_overlay.png")
+        assert overlay.mode == "RGB" and overlay.size == mask.size
+    assert not (tmp_path / "masks" / "notes.png").exists()
+
+
+def test_model_file_and_ui(exports, image_folder, tmp_path):
+    _, _, folder = exports.get("parallel")
+    images_dir, images = image_folder
+    model = folder / "rignet_float32.tflite"
+    status, out, err = run_script(images_dir / "a.png", "--model", model, "--ui", 1,
+                                  "--output-dir", tmp_path, "--no-overlay")
+    assert status == 0, err
+    expected = _tflite(model, "ui_1", images[0])["class_map"][0]
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "a.png")), expected)
+    assert not (tmp_path / "a_overlay.png").exists()
+
+
+def test_deadline_runs_the_stepwise_graph(exports, image_folder, tmp_path):
+    model, _, folder = exports.get("parallel")
+    images_dir, images = image_folder
+    status, out, err = run_script(images_dir / "b.png", "--manifest", folder / "manifest.json",
+                                  "--deadline-ms", 1e6, "--max-iterations", 4, "--no-early-stop",
+                                  "--precision", "float32", "--output-dir", tmp_path)
+    assert status == 0, err
+    assert "4 iterations (max_iterations)" in out
+    reference = keras_probabilities(model, images[1][None], 4)
+    mask = np.array(Image.open(tmp_path / "b.png"))[None]
+    top = np.sort(reference, -1)
+    decided = top[..., -1] - top[..., -2] > 1e-3
+    np.testing.assert_array_equal(mask[decided], reference.argmax(-1)[decided])
+
+
+def test_benchmark_prints_median_and_p90_per_ui(exports):
+    _, _, folder = exports.get("parallel")
+    status, out, err = run_script("--manifest", folder, "--precision", "float32", "--benchmark",
+                                  "--runs", 2, "--threads", 2)
+    assert status == 0, err
+    assert "median ms" in out and "p90 ms" in out and "threads" in out
+    for signature in ("ui_1", "ui_2", "ui_3", "init", "step"):
+        assert f" {signature} " in out
+
+
+def test_wrong_size_image_is_refused_or_resized(exports, tmp_path):
+    _, _, folder = exports.get("parallel")
+    path = tmp_path / "big.png"
+    Image.fromarray(fresh_images(1)[0]).resize((80, 60)).save(path)
+    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--output-dir", tmp_path)
+    assert status == 2
+    assert "big.png" in err and "80x60" in err and "71x65" in err and "--resize" in err
+    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--resize",
+                                "--output-dir", tmp_path / "out")
+    assert status == 0, err
+    assert Image.open(tmp_path / "out" / "big.png").size == (80, 60)
+
+
+# -- errors, in-process (the runner module is the same file) -------------------------------------
+
+
+def _main_error(capsys, *args):
+    assert runner.main([str(a) for a in args]) == 2
+    return capsys.readouterr().err
+
+
+def test_ui_the_file_does_not_hold(exports, image_folder, capsys):
+    _, _, folder = exports.get("parallel")
+    images_dir, _ = image_folder
+    err = _main_error(capsys, images_dir, "--model", folder / "rignet_float32.tflite",
+                      "--ui", 7)
+    assert "rignet_float32.tflite" in err and "ui 7" in err and "[1, 2, 3]" in err
+    err = _main_error(capsys, images_dir, "--manifest", folder, "--ui", 7)
+    assert "ui 7" in err
+
+
+def test_non_image_file(exports, tmp_path, capsys):
+    _, _, folder = exports.get("parallel")
+    bad = tmp_path / "broken.png"
+    bad.write_text("this is text, not a PNG")
+    err = _main_error(capsys, bad, "--manifest", folder, "--output-dir", tmp_path)
+    assert "broken.png" in err and "not an image" in err
+
+
+def test_budget_nothing_fits_and_missing_files(exports, image_folder, tmp_path, capsys):
+    _, _, folder = exports.get("parallel")
+    images_dir, _ = image_folder
+    err = _main_error(capsys, images_dir, "--manifest", folder, "--budget-ms", 1e-6)
+    assert "no graph fits a budget of 1e-06 ms" in err
+    err = _main_error(capsys, images_dir, "--model", tmp_path / "missing.tflite")
+    assert "missing.tflite" in err and "does not exist" in err
+    err = _main_error(capsys, images_dir, "--model", folder / "rignet_stepwise_float32.tflite",
+                      "--ui", 1)
+    assert "holds no ui signature" in err
+    err = _main_error(capsys, images_dir, "--model", folder / "rignet_float32.tflite",
+                      "--deadline-ms", 10)
+    assert "no step-wise signatures" in err
+    not_tflite = tmp_path / "model.tflite"
+    not_tflite.write_bytes(b"\0" * 64)
+    err = _main_error(capsys, images_dir, "--model", not_tflite)
+    assert "model.tflite" in err
+    err = _main_error(capsys, images_dir, "--manifest", images_dir / "a.png")
+    assert "a.png" in err and "not JSON" in err
+
+
+def test_runner_module_imports_without_tensorflow():
+    """`import rignet_keras.export.runner` works where TensorFlow and Keras cannot be imported
+    (the package's __init__ imports lazily)."""
+    code = PRELUDE.split("script, args")[0].replace('"rignet_keras", ', "") + (
+        "import rignet_keras.export.runner as runner\n"
+        "import rignet_keras.export as export\n"
+        "assert export.select_graph is runner.select_graph\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED)\n"
+        "print('BLOCKED_MODULES_LOADED=' + json.dumps(loaded))\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=ROOT, timeout=300)
+    assert process.returncode == 0, process.stderr
+    assert "BLOCKED_MODULES_LOADED=[]" in process.stdout
