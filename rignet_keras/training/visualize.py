@@ -9,28 +9,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from rignet_keras.data.palette import voc_palette
 from rignet_keras.layers.gates import MultiRangeFeedbackGate
 from rignet_keras.preprocessing import denormalize
-
-
-def voc_palette(num_colors=256):
-    """The PASCAL VOC palette, uint8 (num_colors, 3); 255 (void) is (224, 224, 192)."""
-    try:
-        from rignet_keras.data.palette import voc_palette as data_palette
-    except ImportError:  # the data layer is optional here
-        data_palette = None
-    if data_palette is not None:
-        return data_palette(num_colors)
-    palette = np.zeros((num_colors, 3), np.uint8)
-    for i in range(num_colors):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette[i] = (r, g, b)
-    return palette
 
 
 def save_palette_png(path, mask):
