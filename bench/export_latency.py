@@ -46,20 +46,31 @@ def parse_args(argv=None):
     parser.add_argument("--layouts", nargs="+", default=["multi", "per_ui"])
     parser.add_argument("--stepwise-precisions", nargs="+", default=["float32", "int8"])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="interleaved measurement rounds (every graph once per round)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="interleaved measurement rounds (every graph once per round)",
+    )
     parser.add_argument("--per-round", type=int, default=2, help="timed calls per round")
     parser.add_argument("--parity-images", type=int, default=4)
     parser.add_argument("--calibration-images", type=int, default=8)
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--workdir", help="keep the export here (default: a removed temp dir)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="re-measure the export already in --workdir (skip exporting)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="re-measure the export already in --workdir (skip exporting)",
+    )
     parser.add_argument("--out", default="bench/results/export_latency.json")
-    parser.add_argument("--append", action="store_true",
-                        help="add this run to the runs already in --out")
-    parser.add_argument("--markdown", metavar="JSON",
-                        help="print the runs of a results file as Markdown tables and exit")
+    parser.add_argument(
+        "--append", action="store_true", help="add this run to the runs already in --out"
+    )
+    parser.add_argument(
+        "--markdown",
+        metavar="JSON",
+        help="print the runs of a results file as Markdown tables and exit",
+    )
     return parser.parse_args(argv)
 
 
@@ -111,9 +122,12 @@ def interleaved_latency(graphs, rounds, per_round, warmup=2):
                 graphs[key]()
                 samples[key].append((time.perf_counter() - start) * 1000.0)
     return {
-        key: {"median_ms": round(float(np.median(v)), 2),
-              "p90_ms": round(float(np.percentile(v, 90)), 2),
-              "min_ms": round(float(np.min(v)), 2), "calls": len(v)}
+        key: {
+            "median_ms": round(float(np.median(v)), 2),
+            "p90_ms": round(float(np.percentile(v, 90)), 2),
+            "min_ms": round(float(np.min(v)), 2),
+            "calls": len(v),
+        }
         for key, v in samples.items()
     }
 
@@ -128,8 +142,12 @@ def machine():
                     break
     except OSError:
         pass
-    return {"platform": platform.platform(), "cpu": model_name, "cpu_count": os.cpu_count(),
-            "load_average": [round(v, 2) for v in os.getloadavg()]}
+    return {
+        "platform": platform.platform(),
+        "cpu": model_name,
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
 
 
 def main(argv=None):
@@ -157,9 +175,13 @@ def main(argv=None):
     size = tuple(args.size)
     if not args.reuse:
         keras.utils.set_random_seed(0)
-        model = RIGNet(num_classes=args.num_classes, backbone=args.backbone,
-                       unroll_mode=args.unroll_mode,
-                       feedback_blocks=tuple(args.feedback_blocks), num_iterations=max(args.uis))
+        model = RIGNet(
+            num_classes=args.num_classes,
+            backbone=args.backbone,
+            unroll_mode=args.unroll_mode,
+            feedback_blocks=tuple(args.feedback_blocks),
+            num_iterations=max(args.uis),
+        )
         model.build((None, *size, 3))
         settle_batch_norm(model, synthetic_images(4, size, seed=100))
 
@@ -173,11 +195,21 @@ def main(argv=None):
         model = keras.models.load_model(os.path.join(out_dir, "model.keras"))
     else:
         manifest = export_model(
-            model, out_dir, input_size=size, uis=args.uis, formats=formats,
-            precisions=args.precisions, tflite_layouts=args.layouts,
-            stepwise_precisions=args.stepwise_precisions, num_parity_images=args.parity_images,
-            num_calibration_images=args.calibration_images, latency_runs=0,
-            threads=args.threads, isolate=True, overwrite=True, strict=False,
+            model,
+            out_dir,
+            input_size=size,
+            uis=args.uis,
+            formats=formats,
+            precisions=args.precisions,
+            tflite_layouts=args.layouts,
+            stepwise_precisions=args.stepwise_precisions,
+            num_parity_images=args.parity_images,
+            num_calibration_images=args.calibration_images,
+            latency_runs=0,
+            threads=args.threads,
+            isolate=True,
+            overwrite=True,
+            strict=False,
         )
     export_seconds = round(time.time() - started, 1)
 
@@ -186,9 +218,12 @@ def main(argv=None):
     image = synthetic_images(args.parity_images, size, seed=0)[:1]
     graphs = {}
     for ui in args.uis:
-        fn = tf.function(lambda x, ui=ui: model(normalize(x, model.preprocessing),
-                                                training=False, num_iterations=ui),
-                         autograph=False)
+        fn = tf.function(
+            lambda x, ui=ui: model(
+                normalize(x, model.preprocessing), training=False, num_iterations=ui
+            ),
+            autograph=False,
+        )
         x = tf.constant(image)
         graphs[("keras_tf_function", None, f"ui_{ui}")] = lambda fn=fn, x=x: fn(x).numpy()
     for artifact in manifest["artifacts"]:
@@ -198,15 +233,16 @@ def main(argv=None):
             if artifact["kind"] == "stepwise":
                 anytime = AnytimeSegmenter(path, interpreter=interpreter)
                 _, state = anytime.init(image[0])
-                graphs[("tflite", artifact["file"], "init")] = (
-                    lambda a=anytime: a.init(image[0]))
-                graphs[("tflite", artifact["file"], "step")] = (
-                    lambda a=anytime, s=state: a.step_runner(**s))
+                graphs[("tflite", artifact["file"], "init")] = lambda a=anytime: a.init(image[0])
+                graphs[("tflite", artifact["file"], "step")] = lambda a=anytime, s=state: (
+                    a.step_runner(**s)
+                )
             else:
                 for sig in artifact["signatures"]:
                     segmenter = Segmenter(path, signature=sig["name"], interpreter=interpreter)
-                    graphs[("tflite", artifact["file"], sig["name"])] = (
-                        lambda s=segmenter: s(image[0]))
+                    graphs[("tflite", artifact["file"], sig["name"])] = lambda s=segmenter: s(
+                        image[0]
+                    )
         elif artifact["format"] == "onnx":
             import onnxruntime as ort
 
@@ -215,50 +251,77 @@ def main(argv=None):
             options.inter_op_num_threads = 1
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             graphs[("onnxruntime", artifact["file"], artifact["signatures"][0]["name"])] = (
-                lambda s=session: s.run(None, {"images": image}))
+                lambda s=session: s.run(None, {"images": image})
+            )
     latency = interleaved_latency(graphs, args.rounds, args.per_round)
 
     rows = []
     for ui in args.uis:
-        rows.append(dict(runtime="keras_tf_function", precision="float32", file=None, ui=ui,
-                         signature=f"ui_{ui}", size_bytes=None,
-                         **latency[("keras_tf_function", None, f"ui_{ui}")]))
+        rows.append(
+            dict(
+                runtime="keras_tf_function",
+                precision="float32",
+                file=None,
+                ui=ui,
+                signature=f"ui_{ui}",
+                size_bytes=None,
+                **latency[("keras_tf_function", None, f"ui_{ui}")],
+            )
+        )
     for artifact in manifest["artifacts"]:
         if artifact["format"] not in ("tflite", "onnx"):
             continue
         runtime = "tflite" if artifact["format"] == "tflite" else "onnxruntime"
         for sig in artifact["signatures"]:
             parity = sig.get("parity") or (sig.get("parity_by_iterations") or [{}])[-1]
-            rows.append(dict(
-                runtime=runtime, precision=artifact["precision"], file=artifact["file"],
-                kind=artifact["kind"], signature=sig["name"], ui=sig.get("ui"),
-                size_bytes=artifact["size_bytes"], macs=sig.get("macs"),
-                **latency[(runtime, artifact["file"], sig["name"])],
-                label_agreement=parity.get("label_agreement"),
-                decided_label_agreement=parity.get("decided_label_agreement"),
-                miou_vs_keras=parity.get("miou_vs_keras"),
-                max_abs_diff=parity.get("max_abs_diff"),
-                parity_passed=parity.get("passed"),
-                conversion_seconds=(artifact.get("conversion") or {}).get("wall_seconds"),
-                conversion_peak_rss_mb=(artifact.get("conversion") or {}).get("peak_rss_mb"),
-            ))
+            rows.append(
+                dict(
+                    runtime=runtime,
+                    precision=artifact["precision"],
+                    file=artifact["file"],
+                    kind=artifact["kind"],
+                    signature=sig["name"],
+                    ui=sig.get("ui"),
+                    size_bytes=artifact["size_bytes"],
+                    macs=sig.get("macs"),
+                    **latency[(runtime, artifact["file"], sig["name"])],
+                    label_agreement=parity.get("label_agreement"),
+                    decided_label_agreement=parity.get("decided_label_agreement"),
+                    miou_vs_keras=parity.get("miou_vs_keras"),
+                    max_abs_diff=parity.get("max_abs_diff"),
+                    parity_passed=parity.get("passed"),
+                    conversion_seconds=(artifact.get("conversion") or {}).get("wall_seconds"),
+                    conversion_peak_rss_mb=(artifact.get("conversion") or {}).get("peak_rss_mb"),
+                )
+            )
     result = {
         "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_start,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "versions": manifest["versions"],
-        "model": {k: manifest["model"][k] for k in ("backbone", "unroll_mode", "feedback_blocks",
-                                                    "num_classes", "parameter_count")},
+        "model": {
+            k: manifest["model"][k]
+            for k in (
+                "backbone",
+                "unroll_mode",
+                "feedback_blocks",
+                "num_classes",
+                "parameter_count",
+            )
+        },
         "weights": "random, batch-norm statistics from 4 synthetic images (no trained checkpoint)",
         "input_size": list(size),
         "threads": args.threads,
         "timing": f"{args.rounds} interleaved rounds x {args.per_round} calls per graph, batch 1, "
-                  "after 2 warm-up calls; median/p90/min over all calls",
+        "after 2 warm-up calls; median/p90/min over all calls",
         "parity_data": manifest["parity_data"],
         "calibration_data": manifest["calibration_data"],
-        "shared_weights": {a["precision"]: a["shared_weights"] for a in manifest["artifacts"]
-                           if "shared_weights" in a},
+        "shared_weights": {
+            a["precision"]: a["shared_weights"]
+            for a in manifest["artifacts"]
+            if "shared_weights" in a
+        },
         "rows": rows,
         "export_seconds": export_seconds if not args.reuse else None,
         "wall_seconds": round(time.time() - started, 1),
@@ -281,10 +344,12 @@ def main(argv=None):
 
 def format_table(result):
     """The rows as a text table: runtime, precision, signature, ms, size, agreement."""
-    lines = [f"{result['model']['backbone']} {result['model']['unroll_mode']} "
-             f"{result['input_size']} threads={result['threads']}",
-             f"{'runtime':<18}{'precision':<18}{'file':<36}{'sig':<6}{'median':>8}{'p90':>8}"
-             f"{'MB':>7}{'agree':>8}{'mIoU':>7}"]
+    lines = [
+        f"{result['model']['backbone']} {result['model']['unroll_mode']} "
+        f"{result['input_size']} threads={result['threads']}",
+        f"{'runtime':<18}{'precision':<18}{'file':<36}{'sig':<6}{'median':>8}{'p90':>8}"
+        f"{'MB':>7}{'agree':>8}{'mIoU':>7}",
+    ]
     for r in result["rows"]:
         size = f"{r['size_bytes'] / 1e6:.1f}" if r.get("size_bytes") else "-"
         agree = r.get("decided_label_agreement")
@@ -305,15 +370,21 @@ def markdown_tables(result):
     uis = sorted({r["ui"] for r in rows})
     columns = [("keras_tf_function", "float32", None)]
     for r in rows:
-        key = (r["runtime"], r["precision"], "multi" if r.get("file") and
-               not r["file"].startswith("rignet_ui") else None)
+        key = (
+            r["runtime"],
+            r["precision"],
+            "multi" if r.get("file") and not r["file"].startswith("rignet_ui") else None,
+        )
         if r["runtime"] == "onnxruntime":
             key = ("onnxruntime", "float32", None)
         if r["runtime"] != "keras_tf_function" and key not in columns:
             columns.append(key)
     # Per-ui files time like the all-ui file (see the JSON): show the all-ui file where both.
-    columns = [c for c in columns
-               if c[2] == "multi" or c[0] != "tflite" or (c[0], c[1], "multi") not in columns]
+    columns = [
+        c
+        for c in columns
+        if c[2] == "multi" or c[0] != "tflite" or (c[0], c[1], "multi") not in columns
+    ]
 
     def cell(runtime, precision, multi, ui):
         for r in rows:
@@ -334,25 +405,42 @@ def markdown_tables(result):
         "",
         "Latency, ms (median / p90 / min):",
         "",
-        "| ui | " + " | ".join(
-            ("Keras tf.function" if rt == "keras_tf_function" else
-             "onnxruntime fp32" if rt == "onnxruntime" else
-             f"TFLite {p}")
-            for rt, p, m in columns) + " |",
+        "| ui | "
+        + " | ".join(
+            (
+                "Keras tf.function"
+                if rt == "keras_tf_function"
+                else "onnxruntime fp32"
+                if rt == "onnxruntime"
+                else f"TFLite {p}"
+            )
+            for rt, p, m in columns
+        )
+        + " |",
         "|---|" + "---|" * len(columns),
     ]
     for ui in uis:
         lines.append(f"| {ui} | " + " | ".join(cell(rt, p, m, ui) for rt, p, m in columns) + " |")
     steps = [r for r in result["rows"] if r.get("kind") == "stepwise"]
     if steps:
-        lines += ["", "Step-wise graphs, ms (median / p90 / min): " + "; ".join(
-            f"{r['precision']} {r['signature']} {r['median_ms']:.0f} / {r['p90_ms']:.0f} / "
-            f"{r['min_ms']:.0f}" for r in steps)]
-    lines += ["", "Files and accuracy cost against the float Keras model (decided-pixel label "
-              "agreement / mIoU of the class map, on "
-              f"{result['parity_data']['num_images']} synthetic images):", "",
-              "| file | MB | " + " | ".join(f"ui {ui}" for ui in uis) + " |",
-              "|---|---|" + "---|" * len(uis)]
+        lines += [
+            "",
+            "Step-wise graphs, ms (median / p90 / min): "
+            + "; ".join(
+                f"{r['precision']} {r['signature']} {r['median_ms']:.0f} / {r['p90_ms']:.0f} / "
+                f"{r['min_ms']:.0f}"
+                for r in steps
+            ),
+        ]
+    lines += [
+        "",
+        "Files and accuracy cost against the float Keras model (decided-pixel label "
+        "agreement / mIoU of the class map, on "
+        f"{result['parity_data']['num_images']} synthetic images):",
+        "",
+        "| file | MB | " + " | ".join(f"ui {ui}" for ui in uis) + " |",
+        "|---|---|" + "---|" * len(uis),
+    ]
     files = []
     for r in result["rows"]:
         if r.get("file") and r["file"] not in files:
@@ -363,8 +451,11 @@ def markdown_tables(result):
         cells = []
         for ui in uis:
             r = entries.get(ui)
-            cells.append(f"{r['decided_label_agreement']:.3f} / {r['miou_vs_keras']:.3f}"
-                         if r and r.get("decided_label_agreement") is not None else "")
+            cells.append(
+                f"{r['decided_label_agreement']:.3f} / {r['miou_vs_keras']:.3f}"
+                if r and r.get("decided_label_agreement") is not None
+                else ""
+            )
         lines.append(f"| {name} | {size / 1e6:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -21,35 +21,73 @@ def build_parser():
     parser.add_argument("model", help="a .keras file holding a rignet_keras.RIGNet")
     parser.add_argument("output_dir", help="the export folder (created; see --overwrite)")
     parser.add_argument("--weights", help="a .weights.h5 file to load into the model first")
-    parser.add_argument("--input-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="fixed input size; omit for a dynamic size (SavedModel/ONNX only)")
-    parser.add_argument("--uis", type=int, nargs="+",
-                        help="iterations to export (default 1..the model's num_iterations)")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        help="fixed input size; omit for a dynamic size (SavedModel/ONNX only)",
+    )
+    parser.add_argument(
+        "--uis",
+        type=int,
+        nargs="+",
+        help="iterations to export (default 1..the model's num_iterations)",
+    )
     parser.add_argument("--serving-ui", type=int, help="the ui of serving_default")
     parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite", "onnx"])
-    parser.add_argument("--precisions", nargs="+", default=["float32"],
-                        help="TFLite: float32 float16 dynamic_int8 int8 int8_float_gates")
-    parser.add_argument("--layouts", nargs="+", default=["multi", "per_ui"],
-                        help="TFLite files: multi (every ui in one file) and/or per_ui")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32"],
+        help="TFLite: float32 float16 dynamic_int8 int8 int8_float_gates",
+    )
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        default=["multi", "per_ui"],
+        help="TFLite files: multi (every ui in one file) and/or per_ui",
+    )
     stepwise = parser.add_mutually_exclusive_group()
-    stepwise.add_argument("--stepwise", dest="stepwise", action="store_true", default=None,
-                          help="write the step-wise init/step graphs (default: when supported)")
+    stepwise.add_argument(
+        "--stepwise",
+        dest="stepwise",
+        action="store_true",
+        default=None,
+        help="write the step-wise init/step graphs (default: when supported)",
+    )
     stepwise.add_argument("--no-stepwise", dest="stepwise", action="store_false")
-    parser.add_argument("--stepwise-iterations", type=int, default=4,
-                        help="check the step-wise graphs for 1..N iterations (default 4)")
-    parser.add_argument("--representative-data", metavar="FOLDER",
-                        help="images to calibrate int8 with (default: synthetic images)")
+    parser.add_argument(
+        "--stepwise-iterations",
+        type=int,
+        default=4,
+        help="check the step-wise graphs for 1..N iterations (default 4)",
+    )
+    parser.add_argument(
+        "--representative-data",
+        metavar="FOLDER",
+        help="images to calibrate int8 with (default: synthetic images)",
+    )
     parser.add_argument("--num-calibration-images", type=int, default=8)
-    parser.add_argument("--parity-data", metavar="FOLDER",
-                        help="images to check parity on (default: synthetic images)")
+    parser.add_argument(
+        "--parity-data",
+        metavar="FOLDER",
+        help="images to check parity on (default: synthetic images)",
+    )
     parser.add_argument("--num-parity-images", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--opset", type=int, default=18)
-    parser.add_argument("--no-isolate", action="store_true",
-                        help="convert in this process (default: a fresh process per conversion)")
-    parser.add_argument("--no-strict", action="store_true",
-                        help="record parity failures in the manifest instead of failing")
+    parser.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="convert in this process (default: a fresh process per conversion)",
+    )
+    parser.add_argument(
+        "--no-strict",
+        action="store_true",
+        help="record parity failures in the manifest instead of failing",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace output_dir")
     parser.add_argument("--stem", default="rignet", help="file name prefix")
     return parser
@@ -70,19 +108,33 @@ def main(argv=None):
         data_size = size or (97, 89)
         representative = parity_data = None
         if args.representative_data:
-            representative = images_from_folder(args.representative_data, data_size,
-                                                args.num_calibration_images)
+            representative = images_from_folder(
+                args.representative_data, data_size, args.num_calibration_images
+            )
         if args.parity_data:
             parity_data = images_from_folder(args.parity_data, data_size, args.num_parity_images)
         manifest = export_model(
-            model, args.output_dir, input_size=size, uis=args.uis, serving_ui=args.serving_ui,
-            formats=args.formats, precisions=args.precisions, tflite_layouts=args.layouts,
-            stepwise=args.stepwise, stepwise_iterations=args.stepwise_iterations,
+            model,
+            args.output_dir,
+            input_size=size,
+            uis=args.uis,
+            serving_ui=args.serving_ui,
+            formats=args.formats,
+            precisions=args.precisions,
+            tflite_layouts=args.layouts,
+            stepwise=args.stepwise,
+            stepwise_iterations=args.stepwise_iterations,
             representative_data=representative,
-            num_calibration_images=args.num_calibration_images, parity_data=parity_data,
-            num_parity_images=args.num_parity_images, strict=not args.no_strict,
-            latency_runs=args.latency_runs, threads=args.threads, opset=args.opset,
-            isolate=not args.no_isolate, overwrite=args.overwrite, stem=args.stem,
+            num_calibration_images=args.num_calibration_images,
+            parity_data=parity_data,
+            num_parity_images=args.num_parity_images,
+            strict=not args.no_strict,
+            latency_runs=args.latency_runs,
+            threads=args.threads,
+            opset=args.opset,
+            isolate=not args.no_isolate,
+            overwrite=args.overwrite,
+            stem=args.stem,
             source=os.path.abspath(args.model),
         )
     except (ValueError, TypeError, FileExistsError, RuntimeError) as error:

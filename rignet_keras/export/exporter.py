@@ -116,8 +116,9 @@ def _first_line(error):
 
 
 def _probabilities(model, images, num_iterations):
-    logits = model(normalize(images, model.preprocessing), training=False,
-                   num_iterations=num_iterations)
+    logits = model(
+        normalize(images, model.preprocessing), training=False, num_iterations=num_iterations
+    )
     return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
 
 
@@ -143,8 +144,9 @@ class _Export:
         return self.references[k]
 
     def check(self, figures, precision, what):
-        failures = parity.check(figures, parity.tolerances_for(precision, self.o["tolerances"]),
-                                what)
+        failures = parity.check(
+            figures, parity.tolerances_for(precision, self.o["tolerances"]), what
+        )
         if failures:
             message = "; ".join(failures)
             if self.o["strict"]:
@@ -240,8 +242,9 @@ class _Export:
         for name, ui in list(self.ui_names.items()) + [(SERVING_DEFAULT, o["serving_ui"])]:
             fn = loaded.signatures[name]
             out = fn(**{IMAGE_INPUT: x})
-            figures = parity.compare(self.reference(ui), out[PROBABILITIES].numpy(),
-                                     out[CLASS_MAP].numpy())
+            figures = parity.compare(
+                self.reference(ui), out[PROBABILITIES].numpy(), out[CLASS_MAP].numpy()
+            )
             info = self.signature_info(name, ui)
             info["parity"] = self.check(figures, "float32", f"{SAVED_MODEL_DIR} {name}")
             one = x[:1]
@@ -250,8 +253,9 @@ class _Export:
         if o["stepwise"]:
             signatures.extend(self.check_stepwise_saved_model(loaded))
         threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-        self.file_entry(path, "saved_model", "ui", "float32", signatures,
-                        {"tf_intra_op_threads": threads})
+        self.file_entry(
+            path, "saved_model", "ui", "float32", signatures, {"tf_intra_op_threads": threads}
+        )
 
     def check_stepwise_saved_model(self, loaded):
         init, step = loaded.signatures[INIT_SIGNATURE], loaded.signatures[STEP_SIGNATURE]
@@ -262,8 +266,9 @@ class _Export:
             if k > 1:
                 out = step(**state)
                 state.update({name: out[name] for name in state if name in out})
-            figures = parity.compare(self.reference(k), out[PROBABILITIES].numpy(),
-                                     out[CLASS_MAP].numpy())
+            figures = parity.compare(
+                self.reference(k), out[PROBABILITIES].numpy(), out[CLASS_MAP].numpy()
+            )
             figures = self.check(figures, "float32", f"{SAVED_MODEL_DIR} init+{k - 1} steps")
             per_k.append(dict(num_iterations=k, **figures))
         return [
@@ -281,16 +286,23 @@ class _Export:
                 x = normalize(image[None], self.model.preprocessing)
                 state = self.model.initial_state(x, training=False)
                 for _ in range(self.o["stepwise_iterations"] - 1):
-                    samples.append((STEP_SIGNATURE, {state_name(i): state[i].numpy()
-                                                     for i in self.read}))
+                    samples.append(
+                        (STEP_SIGNATURE, {state_name(i): state[i].numpy() for i in self.read})
+                    )
                     state = self.model.step(state, training=False)
         return samples
 
     def tflite_file(self, path, signature_keys, precision, kind):
-        job = {"kind": "tflite", "saved_model": self.saved_model_path,
-               "signature_keys": list(signature_keys), "precision": precision, "output": path}
-        samples = (self.calibration_samples(signature_keys)
-                   if precision in CALIBRATED_PRECISIONS else None)
+        job = {
+            "kind": "tflite",
+            "saved_model": self.saved_model_path,
+            "signature_keys": list(signature_keys),
+            "precision": precision,
+            "output": path,
+        }
+        samples = (
+            self.calibration_samples(signature_keys) if precision in CALIBRATED_PRECISIONS else None
+        )
         report = self.convert(job, samples)
         interpreter = make_interpreter(path, self.o["threads"])
         name = os.path.basename(path)
@@ -302,8 +314,11 @@ class _Export:
                 ui = self.ui_names[key]
                 segmenter = Segmenter(path, signature=key, interpreter=interpreter)
                 outs = [segmenter(image) for image in self.parity_images]
-                figures = parity.compare(self.reference(ui), np.stack([p for _, p in outs]),
-                                         np.stack([c for c, _ in outs]))
+                figures = parity.compare(
+                    self.reference(ui),
+                    np.stack([p for _, p in outs]),
+                    np.stack([c for c, _ in outs]),
+                )
                 info = self.signature_info(key, ui)
                 info["parity"] = self.check(figures, precision, f"{name} {key} ({precision})")
                 image = self.parity_images[0]
@@ -328,16 +343,21 @@ class _Export:
             probs = np.concatenate([r[k - 1][PROBABILITIES] for r in runs])
             maps = np.concatenate([r[k - 1][CLASS_MAP] for r in runs])
             figures = parity.compare(self.reference(k), probs, maps)
-            figures = self.check(figures, precision,
-                                 f"{name} init+{k - 1} steps ({precision})")
+            figures = self.check(figures, precision, f"{name} init+{k - 1} steps ({precision})")
             per_k.append(dict(num_iterations=k, **figures))
         image = self.parity_images[0]
         _, state = anytime.init(image)
         return [
-            dict(self.signature_info(INIT_SIGNATURE, 1), parity=per_k[0],
-                 latency_ms=self.latency(lambda: anytime.init(image))),
-            dict(self.signature_info(STEP_SIGNATURE, None), parity_by_iterations=per_k,
-                 latency_ms=self.latency(lambda: anytime.step_runner(**state))),
+            dict(
+                self.signature_info(INIT_SIGNATURE, 1),
+                parity=per_k[0],
+                latency_ms=self.latency(lambda: anytime.init(image)),
+            ),
+            dict(
+                self.signature_info(STEP_SIGNATURE, None),
+                parity_by_iterations=per_k,
+                latency_ms=self.latency(lambda: anytime.step_runner(**state)),
+            ),
         ]
 
     def tflite(self):
@@ -374,19 +394,24 @@ class _Export:
         o = self.o
         for key, ui in self.ui_names.items():
             path = os.path.join(self.root, f"{o['stem']}_ui{ui}.onnx")
-            job = {"kind": "onnx", "keras_model": os.path.join(self.root, KERAS_FILE), "ui": ui,
-                   "input_size": list(o["input_size"]) if o["input_size"] else None,
-                   "opset": o["opset"], "output": path}
+            job = {
+                "kind": "onnx",
+                "keras_model": os.path.join(self.root, KERAS_FILE),
+                "ui": ui,
+                "input_size": list(o["input_size"]) if o["input_size"] else None,
+                "opset": o["opset"],
+                "output": path,
+            }
             report = self.convert(job)
             options = ort.SessionOptions()
             options.intra_op_num_threads = o["threads"]
             options.inter_op_num_threads = 1
             session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             names = [out.name for out in session.get_outputs()]
-            outputs = dict(zip(names, session.run(None, {IMAGE_INPUT: self.parity_images}),
-                               strict=True))
-            figures = parity.compare(self.reference(ui), outputs[PROBABILITIES],
-                                     outputs[CLASS_MAP])
+            outputs = dict(
+                zip(names, session.run(None, {IMAGE_INPUT: self.parity_images}), strict=True)
+            )
+            figures = parity.compare(self.reference(ui), outputs[PROBABILITIES], outputs[CLASS_MAP])
             info = self.signature_info(key, ui)
             info["parity"] = self.check(figures, "float32", f"{os.path.basename(path)}")
             one = self.parity_images[:1]
@@ -395,9 +420,18 @@ class _Export:
             )
             from rignet_keras.export.onnx import declared_shapes
 
-            self.file_entry(path, "onnx", "ui", "float32", [info],
-                            {"opset": o["opset"], "declared_shapes": declared_shapes(path),
-                             "conversion": report})
+            self.file_entry(
+                path,
+                "onnx",
+                "ui",
+                "float32",
+                [info],
+                {
+                    "opset": o["opset"],
+                    "declared_shapes": declared_shapes(path),
+                    "conversion": report,
+                },
+            )
 
     # -- the whole export -----------------------------------------------------------------------
 
@@ -410,24 +444,34 @@ class _Export:
             self.parity_images = synthetic_images(o["num_parity_images"], self.sample_size, 0)
             parity_source = "synthetic (rignet_keras.export.samples.synthetic_images, seed 0)"
         else:
-            self.parity_images = collect_images(parity_data, o["num_parity_images"],
-                                                o["input_size"], "parity data")
+            self.parity_images = collect_images(
+                parity_data, o["num_parity_images"], o["input_size"], "parity data"
+            )
             parity_source = "caller's data"
         calibrating = "tflite" in o["formats"] and any(
-            p in CALIBRATED_PRECISIONS for p in o["precisions"])
+            p in CALIBRATED_PRECISIONS for p in o["precisions"]
+        )
         if calibrating:
             if o["representative_data"] is None:
-                self.calibration_images = synthetic_images(o["num_calibration_images"],
-                                                           self.sample_size, 1)
+                self.calibration_images = synthetic_images(
+                    o["num_calibration_images"], self.sample_size, 1
+                )
                 calibration_source = "synthetic (seed 1)"
             else:
                 self.calibration_images = collect_images(
-                    o["representative_data"], o["num_calibration_images"], o["input_size"],
-                    "representative data")
+                    o["representative_data"],
+                    o["num_calibration_images"],
+                    o["input_size"],
+                    "representative data",
+                )
                 calibration_source = "caller's data"
         if o["stepwise"]:
-            shapes = [s.shape for s in self.model.initial_state(
-                tf.zeros((1,) + tuple(o["input_size"]) + (3,)), training=False)]
+            shapes = [
+                s.shape
+                for s in self.model.initial_state(
+                    tf.zeros((1,) + tuple(o["input_size"]) + (3,)), training=False
+                )
+            ]
             self.read, _ = state_indices(self.model, len(shapes))
             self.step_inputs = [state_name(i) for i in self.read]
             o["state_inputs"] = self.step_inputs
@@ -441,12 +485,19 @@ class _Export:
         shutil.rmtree(self.work)
 
         manifest = manifest_lib.build_manifest(
-            self.model, o, self.artifacts,
-            parity_data={"source": parity_source, "num_images": int(len(self.parity_images)),
-                         "size": list(self.sample_size)},
-            calibration_data=({"source": calibration_source,
-                               "num_images": int(len(self.calibration_images))}
-                              if calibrating else None),
+            self.model,
+            o,
+            self.artifacts,
+            parity_data={
+                "source": parity_source,
+                "num_images": int(len(self.parity_images)),
+                "size": list(self.sample_size),
+            },
+            calibration_data=(
+                {"source": calibration_source, "num_images": int(len(self.calibration_images))}
+                if calibrating
+                else None
+            ),
         )
         manifest_lib.write_manifest(manifest, self.root)
         return manifest
@@ -525,8 +576,9 @@ def export_model(
         source = source or os.fspath(model)
         model = load_rignet(model)
     if not isinstance(model, RIGNet):
-        raise TypeError(f"model must be a rignet_keras.RIGNet or a .keras path; received "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"model must be a rignet_keras.RIGNet or a .keras path; received {type(model).__name__}"
+        )
     input_size = check_input_size(input_size)
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -535,8 +587,9 @@ def export_model(
     precisions = tuple(check_precision(p) for p in precisions)
     layouts = tuple(tflite_layouts)
     if not layouts or any(v not in TFLITE_LAYOUTS for v in layouts):
-        raise ValueError(f"tflite_layouts must be a non-empty subset of {TFLITE_LAYOUTS}; "
-                         f"received {layouts}")
+        raise ValueError(
+            f"tflite_layouts must be a non-empty subset of {TFLITE_LAYOUTS}; received {layouts}"
+        )
     uis = check_uis(uis, model)
     if serving_ui is None:
         serving_ui = model.num_iterations if model.num_iterations in uis else max(uis)
@@ -548,23 +601,41 @@ def export_model(
         check_stepwise(model)
         if input_size is None:
             raise ValueError("step-wise graphs need a fixed input_size (height, width)")
-    stepwise_precisions = precisions if stepwise_precisions is None else tuple(
-        check_precision(p) for p in stepwise_precisions)
+    stepwise_precisions = (
+        precisions
+        if stepwise_precisions is None
+        else tuple(check_precision(p) for p in stepwise_precisions)
+    )
     if not isinstance(stepwise_iterations, int) or stepwise_iterations < 1:
-        raise ValueError(f"stepwise_iterations must be an int >= 1; received "
-                         f"{stepwise_iterations!r}")
+        raise ValueError(
+            f"stepwise_iterations must be an int >= 1; received {stepwise_iterations!r}"
+        )
     if not model.built:
         model.build((None,) + (input_size or (None, None)) + (3,))
 
     options = dict(
-        output_dir=os.path.abspath(os.fspath(output_dir)), input_size=input_size, uis=uis,
-        serving_ui=serving_ui, formats=formats, precisions=precisions, tflite_layouts=layouts,
-        stepwise=bool(stepwise), stepwise_iterations=stepwise_iterations,
+        output_dir=os.path.abspath(os.fspath(output_dir)),
+        input_size=input_size,
+        uis=uis,
+        serving_ui=serving_ui,
+        formats=formats,
+        precisions=precisions,
+        tflite_layouts=layouts,
+        stepwise=bool(stepwise),
+        stepwise_iterations=stepwise_iterations,
         stepwise_precisions=stepwise_precisions,
-        representative_data=representative_data, num_calibration_images=num_calibration_images,
-        parity_data=parity_data, num_parity_images=num_parity_images, tolerances=tolerances,
-        strict=strict, latency_runs=latency_runs, threads=threads, opset=opset, isolate=isolate,
-        stem=stem, source=source,
+        representative_data=representative_data,
+        num_calibration_images=num_calibration_images,
+        parity_data=parity_data,
+        num_parity_images=num_parity_images,
+        tolerances=tolerances,
+        strict=strict,
+        latency_runs=latency_runs,
+        threads=threads,
+        opset=opset,
+        isolate=isolate,
+        stem=stem,
+        source=source,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         machine=platform.platform(),
     )

@@ -61,8 +61,11 @@ def path_size(path):
 
 
 def _versions():
-    versions = {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-                "keras": keras.__version__}
+    versions = {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
     for module in ("rignet_keras", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "numpy"):
         try:
             versions[module] = __import__(module).__version__
@@ -72,8 +75,9 @@ def _versions():
 
 
 def _json_safe(value):
-    return json.loads(json.dumps(value, default=lambda v: list(v) if isinstance(v, tuple)
-                                 else str(v)))
+    return json.loads(
+        json.dumps(value, default=lambda v: list(v) if isinstance(v, tuple) else str(v))
+    )
 
 
 def build_manifest(model, options, artifacts, parity_data, calibration_data=None):
@@ -81,14 +85,19 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
     size = options["input_size"]
     stepwise = None
     if options["stepwise"]:
-        stepwise = {"max_iterations": options["stepwise_iterations"],
-                    "state_inputs": list(options.get("state_inputs", []))}
+        stepwise = {
+            "max_iterations": options["stepwise_iterations"],
+            "state_inputs": list(options.get("state_inputs", [])),
+        }
     return {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "created": options["created"],
-        "machine": {"platform": options["machine"], "processor": platform.processor() or None,
-                    "cpu_count": os.cpu_count()},
+        "machine": {
+            "platform": options["machine"],
+            "processor": platform.processor() or None,
+            "cpu_count": os.cpu_count(),
+        },
         "versions": _versions(),
         "model": {
             "class": type(model).__name__,
@@ -121,8 +130,13 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
         "parity_data": parity_data,
         "calibration_data": calibration_data,
         "tolerances": {p: tolerances_for(p, options["tolerances"]) for p in DEFAULT_TOLERANCES},
-        "latency": {"threads": options["threads"], "runs": options["latency_runs"], "warmup": 1,
-                    "batch": 1, "statistic": "median and p90 of wall-clock milliseconds"},
+        "latency": {
+            "threads": options["threads"],
+            "runs": options["latency_runs"],
+            "warmup": 1,
+            "batch": 1,
+            "statistic": "median and p90 of wall-clock milliseconds",
+        },
         "artifacts": _json_safe(artifacts),
     }
 

@@ -154,16 +154,24 @@ def static_resize_sizes(proto):
             prefix = node.name
             bounds = {f"{prefix}_lead_start": [0], f"{prefix}_lead_end": [lead]}
             for key, value in bounds.items():
-                proto.graph.initializer.append(numpy_helper.from_array(np.array(value, np.int64),
-                                                                       key))
+                proto.graph.initializer.append(
+                    numpy_helper.from_array(np.array(value, np.int64), key)
+                )
             sizes_input = f"{prefix}_full_sizes"
             new_nodes = [
-                helper.make_node("Shape", [node.input[0]], [f"{prefix}_shape"],
-                                 name=f"{prefix}_shape"),
-                helper.make_node("Slice", [f"{prefix}_shape", *bounds], [f"{prefix}_lead"],
-                                 name=f"{prefix}_lead"),
-                helper.make_node("Concat", [f"{prefix}_lead", name], [sizes_input], axis=0,
-                                 name=f"{prefix}_sizes"),
+                helper.make_node(
+                    "Shape", [node.input[0]], [f"{prefix}_shape"], name=f"{prefix}_shape"
+                ),
+                helper.make_node(
+                    "Slice", [f"{prefix}_shape", *bounds], [f"{prefix}_lead"], name=f"{prefix}_lead"
+                ),
+                helper.make_node(
+                    "Concat",
+                    [f"{prefix}_lead", name],
+                    [sizes_input],
+                    axis=0,
+                    name=f"{prefix}_sizes",
+                ),
             ]
             for offset, new_node in enumerate(new_nodes):
                 proto.graph.node.insert(target + offset, new_node)

@@ -127,8 +127,7 @@ def load_manifest(path):
         raise RunnerError(f"manifest {path!r} is not JSON: {error}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise RunnerError(
-            f"{path!r} is not a RIGNet export manifest (expected \"format\": "
-            f"{MANIFEST_FORMAT!r})"
+            f'{path!r} is not a RIGNet export manifest (expected "format": {MANIFEST_FORMAT!r})'
         )
     if manifest.get("format_version") != MANIFEST_VERSION:
         raise RunnerError(
@@ -351,8 +350,9 @@ class Segmenter:
     (class_map int32 (H, W), probabilities float32 (H, W, C)).
     """
 
-    def __init__(self, model_path, ui=None, signature=None, threads=DEFAULT_THREADS,
-                 interpreter=None):
+    def __init__(
+        self, model_path, ui=None, signature=None, threads=DEFAULT_THREADS, interpreter=None
+    ):
         self.model_path = os.fspath(model_path)
         self.interpreter = interpreter or make_interpreter(self.model_path, threads)
         available = ui_signatures(self.interpreter)
@@ -380,13 +380,15 @@ class Segmenter:
         self.runner = self.interpreter.get_signature_runner(signature)
         details = self.runner.get_input_details()
         if IMAGE_INPUT not in details:
-            raise RunnerError(f"signature {signature!r} of {self.model_path!r} has no "
-                              f"{IMAGE_INPUT!r} input")
+            raise RunnerError(
+                f"signature {signature!r} of {self.model_path!r} has no {IMAGE_INPUT!r} input"
+            )
         shape = details[IMAGE_INPUT]["shape_signature"]
         self.input_size = (int(shape[1]), int(shape[2]))
         if min(self.input_size) < 1:
-            raise RunnerError(f"{self.model_path!r} has a dynamic input size; the runner needs a "
-                              "fixed-size graph")
+            raise RunnerError(
+                f"{self.model_path!r} has a dynamic input size; the runner needs a fixed-size graph"
+            )
 
     def __call__(self, image):
         out = self.runner(**{IMAGE_INPUT: np.ascontiguousarray(image[None])})
@@ -460,8 +462,14 @@ class AnytimeSegmenter:
                 state[name] = np.array(out[name])
         return out, state
 
-    def run(self, image, deadline_ms=None, max_iterations=None, stop_when_stable=True,
-            stable_tolerance=0.0):
+    def run(
+        self,
+        image,
+        deadline_ms=None,
+        max_iterations=None,
+        stop_when_stable=True,
+        stable_tolerance=0.0,
+    ):
         """Anytime inference on one image (H, W, 3) uint8; returns an `AnytimeResult`."""
         if deadline_ms is not None and deadline_ms <= 0:
             raise RunnerError(f"deadline_ms must be positive; received {deadline_ms!r}")
@@ -504,8 +512,9 @@ class AnytimeSegmenter:
 # Running on files, and benchmarking.
 
 
-def resolve_model(model=None, manifest=None, ui=None, budget_ms=None, deadline_ms=None,
-                  precision=None):
+def resolve_model(
+    model=None, manifest=None, ui=None, budget_ms=None, deadline_ms=None, precision=None
+):
     """Works out which file and signature to run from the runner's options.
 
     Returns:
@@ -514,23 +523,39 @@ def resolve_model(model=None, manifest=None, ui=None, budget_ms=None, deadline_m
     """
     if (model is None) == (manifest is None):
         raise RunnerError("give exactly one of a .tflite model and a manifest")
-    chosen = [name for name, value in (("--ui", ui), ("--budget-ms", budget_ms),
-                                        ("--deadline-ms", deadline_ms)) if value is not None]
+    chosen = [
+        name
+        for name, value in (
+            ("--ui", ui),
+            ("--budget-ms", budget_ms),
+            ("--deadline-ms", deadline_ms),
+        )
+        if value is not None
+    ]
     if len(chosen) > 1:
         raise RunnerError(f"choose one of --ui, --budget-ms, --deadline-ms; received {chosen}")
     if deadline_ms is not None:
         path = find_stepwise(manifest, precision) if manifest is not None else model
-        return {"file": path, "mode": "stepwise", "ui": None, "signature": None,
-                "latency_ms": None}
+        return {"file": path, "mode": "stepwise", "ui": None, "signature": None, "latency_ms": None}
     if manifest is not None:
         manifest = _as_manifest(manifest)
         if budget_ms is not None:
             choice = select_graph(manifest, budget_ms, precision)
-            return {"file": choice["file"], "mode": "ui", "ui": choice["ui"],
-                    "signature": choice["signature"], "latency_ms": choice["latency_ms"]}
+            return {
+                "file": choice["file"],
+                "mode": "ui",
+                "ui": choice["ui"],
+                "signature": choice["signature"],
+                "latency_ms": choice["latency_ms"],
+            }
         # --ui (or the largest): prefer the all-ui file, then a per-ui file of that ui.
-        files = [a for a in manifest["artifacts"] if a["format"] == "tflite"
-                 and a.get("kind") == "ui" and (precision is None or a["precision"] == precision)]
+        files = [
+            a
+            for a in manifest["artifacts"]
+            if a["format"] == "tflite"
+            and a.get("kind") == "ui"
+            and (precision is None or a["precision"] == precision)
+        ]
         if not files:
             raise RunnerError(
                 "the manifest holds no TFLite ui graph"
@@ -540,18 +565,22 @@ def resolve_model(model=None, manifest=None, ui=None, budget_ms=None, deadline_m
         held = sorted({s["ui"] for a in files for s in a["signatures"]})
         wanted = max(held) if ui is None else ui
         if wanted not in held:
-            raise RunnerError(f"the manifest's TFLite graphs hold ui {held}; ui {wanted!r} is "
-                              "not among them")
+            raise RunnerError(
+                f"the manifest's TFLite graphs hold ui {held}; ui {wanted!r} is not among them"
+            )
         files.sort(key=lambda a: -len(a["signatures"]))
         for artifact in files:
             for sig in artifact["signatures"]:
                 if sig["ui"] == wanted:
-                    return {"file": _artifact_path(manifest, artifact), "mode": "ui",
-                            "ui": wanted, "signature": sig["name"],
-                            "latency_ms": (sig.get("latency_ms") or {}).get("median_ms")}
+                    return {
+                        "file": _artifact_path(manifest, artifact),
+                        "mode": "ui",
+                        "ui": wanted,
+                        "signature": sig["name"],
+                        "latency_ms": (sig.get("latency_ms") or {}).get("median_ms"),
+                    }
     if budget_ms is not None:
-        return {"file": model, "mode": "budget", "ui": None, "signature": None,
-                "latency_ms": None}
+        return {"file": model, "mode": "budget", "ui": None, "signature": None, "latency_ms": None}
     return {"file": model, "mode": "ui", "ui": ui, "signature": None, "latency_ms": None}
 
 
@@ -573,9 +602,24 @@ def choose_by_measurement(model_path, budget_ms, threads=DEFAULT_THREADS, runs=3
     return max(fitting), interpreter
 
 
-def run(inputs, output_dir, model=None, manifest=None, ui=None, budget_ms=None, deadline_ms=None,
-        precision=None, threads=DEFAULT_THREADS, resize=False, write_overlays=True, alpha=0.5,
-        max_iterations=None, stop_when_stable=True, stable_tolerance=0.0, log=None):
+def run(
+    inputs,
+    output_dir,
+    model=None,
+    manifest=None,
+    ui=None,
+    budget_ms=None,
+    deadline_ms=None,
+    precision=None,
+    threads=DEFAULT_THREADS,
+    resize=False,
+    write_overlays=True,
+    alpha=0.5,
+    max_iterations=None,
+    stop_when_stable=True,
+    stable_tolerance=0.0,
+    log=None,
+):
     """Segments an image or a folder of images and writes palette masks (and overlays).
 
     Args:
@@ -609,8 +653,13 @@ def run(inputs, output_dir, model=None, manifest=None, ui=None, budget_ms=None, 
         if max_iterations is None and manifest is not None:
             max_iterations = (manifest.get("stepwise") or {}).get("max_iterations")
     else:
-        graph = Segmenter(plan["file"], ui=plan["ui"], signature=plan["signature"],
-                          threads=threads, interpreter=interpreter)
+        graph = Segmenter(
+            plan["file"],
+            ui=plan["ui"],
+            signature=plan["signature"],
+            threads=threads,
+            interpreter=interpreter,
+        )
     os.makedirs(output_dir, exist_ok=True)
     name = os.path.basename(plan["file"])
     results = []
@@ -620,11 +669,13 @@ def run(inputs, output_dir, model=None, manifest=None, ui=None, budget_ms=None, 
         start = time.perf_counter()
         record = {"image": path}
         if plan["mode"] == "stepwise":
-            result = graph.run(fitted, deadline_ms, max_iterations, stop_when_stable,
-                               stable_tolerance)
+            result = graph.run(
+                fitted, deadline_ms, max_iterations, stop_when_stable, stable_tolerance
+            )
             class_map = result.class_map
-            record.update(iterations=result.iterations, stop_reason=result.stop_reason,
-                          step_ms=result.step_ms)
+            record.update(
+                iterations=result.iterations, stop_reason=result.stop_reason, step_ms=result.step_ms
+            )
         else:
             class_map, _ = graph(fitted)
             record.update(ui=graph.ui)
@@ -637,15 +688,25 @@ def run(inputs, output_dir, model=None, manifest=None, ui=None, budget_ms=None, 
             record["overlay"] = os.path.join(output_dir, f"{stem}_overlay.png")
             write_overlay(record["overlay"], image, class_map, alpha)
         if log is not None:
-            detail = (f"{record['iterations']} iterations ({record['stop_reason']})"
-                      if plan["mode"] == "stepwise" else f"ui {record['ui']}")
+            detail = (
+                f"{record['iterations']} iterations ({record['stop_reason']})"
+                if plan["mode"] == "stepwise"
+                else f"ui {record['ui']}"
+            )
             log(f"{path}: {detail}, {record['milliseconds']:.1f} ms -> {record['mask']}")
         results.append(record)
     return results
 
 
-def benchmark(model=None, manifest=None, precision=None, threads=DEFAULT_THREADS, runs=20,
-              warmup=2, image=None):
+def benchmark(
+    model=None,
+    manifest=None,
+    precision=None,
+    threads=DEFAULT_THREADS,
+    runs=20,
+    warmup=2,
+    image=None,
+):
     """Latency of every ui signature (and the step-wise graph) on one image.
 
     Args:
@@ -662,11 +723,16 @@ def benchmark(model=None, manifest=None, precision=None, threads=DEFAULT_THREADS
         raise RunnerError("give exactly one of a .tflite model and a manifest")
     if manifest is not None:
         manifest = _as_manifest(manifest)
-        files = [(_artifact_path(manifest, a), a["precision"]) for a in manifest["artifacts"]
-                 if a["format"] == "tflite" and (precision is None or a["precision"] == precision)]
+        files = [
+            (_artifact_path(manifest, a), a["precision"])
+            for a in manifest["artifacts"]
+            if a["format"] == "tflite" and (precision is None or a["precision"] == precision)
+        ]
         if not files:
-            raise RunnerError(f"the manifest holds no TFLite graph at precision {precision!r}; "
-                              f"available: {manifest_precisions(manifest)}")
+            raise RunnerError(
+                f"the manifest holds no TFLite graph at precision {precision!r}; "
+                f"available: {manifest_precisions(manifest)}"
+            )
     else:
         files = [(os.fspath(model), None)]
     rows = []
@@ -677,18 +743,42 @@ def benchmark(model=None, manifest=None, precision=None, threads=DEFAULT_THREADS
             segmenter = Segmenter(path, ui=ui, interpreter=interpreter)
             x = _bench_image(image, segmenter.input_size)
             lat = measure_latency(lambda s=segmenter, x=x: s(x), runs, warmup)
-            rows.append(dict(file=path, precision=file_precision, signature=segmenter.signature,
-                             ui=ui, threads=threads, **lat))
+            rows.append(
+                dict(
+                    file=path,
+                    precision=file_precision,
+                    signature=segmenter.signature,
+                    ui=ui,
+                    threads=threads,
+                    **lat,
+                )
+            )
         if INIT_SIGNATURE in signatures and STEP_SIGNATURE in signatures:
             anytime = AnytimeSegmenter(path, interpreter=interpreter)
             x = _bench_image(image, anytime.input_size)
             _, state = anytime.init(x)
             lat = measure_latency(lambda a=anytime, x=x: a.init(x), runs, warmup)
-            rows.append(dict(file=path, precision=file_precision, signature=INIT_SIGNATURE,
-                             ui=1, threads=threads, **lat))
+            rows.append(
+                dict(
+                    file=path,
+                    precision=file_precision,
+                    signature=INIT_SIGNATURE,
+                    ui=1,
+                    threads=threads,
+                    **lat,
+                )
+            )
             lat = measure_latency(lambda a=anytime, s=state: a.step_runner(**s), runs, warmup)
-            rows.append(dict(file=path, precision=file_precision, signature=STEP_SIGNATURE,
-                             ui=None, threads=threads, **lat))
+            rows.append(
+                dict(
+                    file=path,
+                    precision=file_precision,
+                    signature=STEP_SIGNATURE,
+                    ui=None,
+                    threads=threads,
+                    **lat,
+                )
+            )
     return rows
 
 
@@ -700,12 +790,16 @@ def _bench_image(image, size):
 
 def format_benchmark(rows):
     """The benchmark rows as an aligned text table."""
-    lines = [f"{'file':<40} {'precision':<16} {'signature':<10} {'median ms':>10} "
-             f"{'p90 ms':>9} {'threads':>7}"]
+    lines = [
+        f"{'file':<40} {'precision':<16} {'signature':<10} {'median ms':>10} "
+        f"{'p90 ms':>9} {'threads':>7}"
+    ]
     for r in rows:
-        lines.append(f"{os.path.basename(r['file']):<40} {str(r['precision'] or '-'):<16} "
-                     f"{r['signature']:<10} {r['median_ms']:>10.2f} {r['p90_ms']:>9.2f} "
-                     f"{r['threads']:>7}")
+        lines.append(
+            f"{os.path.basename(r['file']):<40} {str(r['precision'] or '-'):<16} "
+            f"{r['signature']:<10} {r['median_ms']:>10.2f} {r['p90_ms']:>9.2f} "
+            f"{r['threads']:>7}"
+        )
     return "\n".join(lines)
 
 
@@ -722,28 +816,52 @@ def build_parser():
     source.add_argument("--manifest", help="a manifest.json (or its folder)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--ui", type=int, help="the number of iterations to run")
-    choice.add_argument("--budget-ms", type=float,
-                        help="pick the largest ui whose measured latency fits this budget")
-    choice.add_argument("--deadline-ms", type=float,
-                        help="run the step-wise graph iteration after iteration until this "
-                        "deadline (stops early when the class map stops changing)")
+    choice.add_argument(
+        "--budget-ms",
+        type=float,
+        help="pick the largest ui whose measured latency fits this budget",
+    )
+    choice.add_argument(
+        "--deadline-ms",
+        type=float,
+        help="run the step-wise graph iteration after iteration until this "
+        "deadline (stops early when the class map stops changing)",
+    )
     parser.add_argument("--precision", help="with --manifest: only graphs of this precision")
     parser.add_argument("--output-dir", default="rignet_masks", help="where masks go")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help=f"CPU threads (default {DEFAULT_THREADS})")
-    parser.add_argument("--resize", action="store_true",
-                        help="resize images to the graph's fixed size (masks are resized back)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"CPU threads (default {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize images to the graph's fixed size (masks are resized back)",
+    )
     parser.add_argument("--no-overlay", action="store_true", help="write masks only")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
-    parser.add_argument("--max-iterations", type=int,
-                        help="with --deadline-ms: at most this many iterations")
-    parser.add_argument("--no-early-stop", action="store_true",
-                        help="with --deadline-ms: do not stop when the class map is stable")
-    parser.add_argument("--stable-tolerance", type=float, default=0.0,
-                        help="share of changed pixels under which the class map counts as "
-                        "stable (default 0: identical)")
-    parser.add_argument("--benchmark", action="store_true",
-                        help="print latency median/p90 of every ui signature and exit")
+    parser.add_argument(
+        "--max-iterations", type=int, help="with --deadline-ms: at most this many iterations"
+    )
+    parser.add_argument(
+        "--no-early-stop",
+        action="store_true",
+        help="with --deadline-ms: do not stop when the class map is stable",
+    )
+    parser.add_argument(
+        "--stable-tolerance",
+        type=float,
+        default=0.0,
+        help="share of changed pixels under which the class map counts as "
+        "stable (default 0: identical)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="print latency median/p90 of every ui signature and exit",
+    )
     parser.add_argument("--runs", type=int, default=20, help="timed runs per signature")
     return parser
 
@@ -756,18 +874,31 @@ def main(argv=None):
             raise RunnerError(f"--threads must be >= 1; received {args.threads}")
         if args.benchmark:
             image = load_image(list_images(args.inputs)[0]) if args.inputs else None
-            rows = benchmark(args.model, args.manifest, args.precision, args.threads, args.runs,
-                             image=image)
+            rows = benchmark(
+                args.model, args.manifest, args.precision, args.threads, args.runs, image=image
+            )
             print(format_benchmark(rows))
             return 0
         if not args.inputs:
             raise RunnerError("give an image or a folder of images (or --benchmark)")
-        run(args.inputs, args.output_dir, model=args.model, manifest=args.manifest, ui=args.ui,
-            budget_ms=args.budget_ms, deadline_ms=args.deadline_ms, precision=args.precision,
-            threads=args.threads, resize=args.resize, write_overlays=not args.no_overlay,
-            alpha=args.alpha, max_iterations=args.max_iterations,
-            stop_when_stable=not args.no_early_stop, stable_tolerance=args.stable_tolerance,
-            log=print)
+        run(
+            args.inputs,
+            args.output_dir,
+            model=args.model,
+            manifest=args.manifest,
+            ui=args.ui,
+            budget_ms=args.budget_ms,
+            deadline_ms=args.deadline_ms,
+            precision=args.precision,
+            threads=args.threads,
+            resize=args.resize,
+            write_overlays=not args.no_overlay,
+            alpha=args.alpha,
+            max_iterations=args.max_iterations,
+            stop_when_stable=not args.no_early_stop,
+            stable_tolerance=args.stable_tolerance,
+            log=print,
+        )
         return 0
     except RunnerError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -65,8 +65,7 @@ def collect_images(data, limit, size=None, what="sample data"):
             array = array[None]
         if array.ndim != 4 or array.shape[-1] != 3:
             raise ValueError(
-                f"{what} must be RGB images (H, W, 3) or (N, H, W, 3); received shape "
-                f"{array.shape}"
+                f"{what} must be RGB images (H, W, 3) or (N, H, W, 3); received shape {array.shape}"
             )
         if array.dtype != np.uint8:
             raise ValueError(f"{what} must be uint8 images (0-255); received {array.dtype}")

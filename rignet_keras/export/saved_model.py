@@ -80,8 +80,16 @@ def build_archive(model, uis, input_size=None, serving_ui=None, stepwise=False, 
     return archive, endpoints
 
 
-def export_saved_model(model, path, uis=None, input_size=None, serving_ui=None, stepwise=False,
-                       batch_size=None, overwrite=False):
+def export_saved_model(
+    model,
+    path,
+    uis=None,
+    input_size=None,
+    serving_ui=None,
+    stepwise=False,
+    batch_size=None,
+    overwrite=False,
+):
     """Writes a RIGNet as a SavedModel with one signature per ui (see `build_archive`).
 
     The SavedModel is written to a temporary sibling folder and moved into place.

@@ -180,8 +180,7 @@ def stepwise_functions(model, input_size, batch_size=None):
     init.__name__ = INIT_SIGNATURE
     step.__name__ = STEP_SIGNATURE
     step_spec = {
-        state_name(i): tf.TensorSpec((batch_size,) + shapes[i][1:], tf.float32,
-                                     name=state_name(i))
+        state_name(i): tf.TensorSpec((batch_size,) + shapes[i][1:], tf.float32, name=state_name(i))
         for i in read
     }
     return {

@@ -158,5 +158,6 @@ def image_samples(images, signature_keys, input_name="images"):
             "representative images must be uint8 (N, H, W, 3); received "
             f"{images.dtype} {images.shape}"
         )
-    return [(key, {input_name: images[i : i + 1]}) for key in signature_keys
-            for i in range(len(images))]
+    return [
+        (key, {input_name: images[i : i + 1]}) for key in signature_keys for i in range(len(images))
+    ]

@@ -60,8 +60,9 @@ def run_job(job, model=None, samples=None):
 
         if samples is None and job.get("samples"):
             samples = load_samples(job["samples"])
-        content = convert_tflite(job["saved_model"], job["signature_keys"], job["precision"],
-                                 samples)
+        content = convert_tflite(
+            job["saved_model"], job["signature_keys"], job["precision"], samples
+        )
         atomic_write_bytes(job["output"], content)
     elif job["kind"] == "onnx":
         from rignet_keras.export.onnx import convert_onnx

@@ -82,8 +82,9 @@ def make_model(unroll_mode="parallel", backbone="tiny", seed=0, **kwargs):
     from rignet_keras.export.samples import synthetic_images
 
     keras.utils.set_random_seed(seed)
-    config = dict(num_classes=NUM_CLASSES, feedback_blocks=(4, 6), unroll_mode=unroll_mode,
-                  num_iterations=3)
+    config = dict(
+        num_classes=NUM_CLASSES, feedback_blocks=(4, 6), unroll_mode=unroll_mode, num_iterations=3
+    )
     if backbone == "tiny":
         config.update(backbone=tiny_blocks(), preprocessing="torch")
     else:
@@ -101,8 +102,9 @@ def keras_probabilities(model, images, num_iterations):
 
     from rignet_keras.preprocessing import normalize
 
-    logits = model(normalize(images, model.preprocessing), training=False,
-                   num_iterations=num_iterations)
+    logits = model(
+        normalize(images, model.preprocessing), training=False, num_iterations=num_iterations
+    )
     return tf.nn.softmax(logits, axis=-1).numpy()
 
 
@@ -149,8 +151,13 @@ def exports(tmp_path_factory):
     def factory(mode, **options):
         model = make_model(mode)
         folder = tmp_path_factory.mktemp(f"export_{mode}") / "out"
-        settings = dict(input_size=SIZE, uis=UIS, precisions=("float32",),
-                        tflite_layouts=("multi",), latency_runs=3)
+        settings = dict(
+            input_size=SIZE,
+            uis=UIS,
+            precisions=("float32",),
+            tflite_layouts=("multi",),
+            latency_runs=3,
+        )
         if mode == "parallel":
             settings.update(precisions=PRECISIONS, stepwise_precisions=("float32", "int8"))
         settings.update(options)

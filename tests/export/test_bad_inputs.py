@@ -102,11 +102,22 @@ def test_representative_data_of_the_wrong_size_or_type(tmp_path):
     model = make_model("parallel")
     wrong_size = np.zeros((2, 64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match=r"representative data.*64x64.*71x65"):
-        export_model(model, tmp_path / "a", input_size=SIZE, formats=("tflite",),
-                     precisions=("int8",), representative_data=[wrong_size])
+        export_model(
+            model,
+            tmp_path / "a",
+            input_size=SIZE,
+            formats=("tflite",),
+            precisions=("int8",),
+            representative_data=[wrong_size],
+        )
     with pytest.raises(ValueError, match="parity data must be uint8.*float32"):
-        export_model(model, tmp_path / "b", input_size=SIZE, formats=("saved_model",),
-                     parity_data=[np.zeros((1, *SIZE, 3), np.float32)])
+        export_model(
+            model,
+            tmp_path / "b",
+            input_size=SIZE,
+            formats=("saved_model",),
+            parity_data=[np.zeros((1, *SIZE, 3), np.float32)],
+        )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -115,9 +126,16 @@ def test_a_failed_export_leaves_nothing(tmp_path):
     model = make_model("parallel")
     out = tmp_path / "exported"
     with pytest.raises(ParityError, match=r"saved_model ui_1.*max \|probability difference\|"):
-        export_model(model, out, input_size=SIZE, uis=(1,), formats=("saved_model",),
-                     stepwise=False, latency_runs=0,
-                     tolerances={"float32": {"max_abs_diff": -1.0}})
+        export_model(
+            model,
+            out,
+            input_size=SIZE,
+            uis=(1,),
+            formats=("saved_model",),
+            stepwise=False,
+            latency_runs=0,
+            tolerances={"float32": {"max_abs_diff": -1.0}},
+        )
     assert os.listdir(tmp_path) == []  # no output folder, no partial folder
 
 
@@ -134,7 +152,8 @@ def test_export_script_names_the_bad_file(tmp_path, capsys):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "export_model_script", os.path.join(ROOT, "export", "export_model.py"))
+        "export_model_script", os.path.join(ROOT, "export", "export_model.py")
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     plain = tmp_path / "plain.keras"

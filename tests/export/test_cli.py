@@ -11,7 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _script():
     spec = importlib.util.spec_from_file_location(
-        "export_model_script", os.path.join(ROOT, "export", "export_model.py"))
+        "export_model_script", os.path.join(ROOT, "export", "export_model.py")
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     return script
@@ -21,10 +22,25 @@ def test_export_script_with_isolated_conversions(tmp_path):
     path = tmp_path / "tiny.keras"
     make_model("parallel").save(path)
     out = tmp_path / "exported"
-    status = _script().main([
-        str(path), str(out), "--input-size", "65", "71", "--uis", "2", "--formats", "tflite",
-        "onnx", "--precisions", "int8", "--no-stepwise", "--latency-runs", "1",
-    ])
+    status = _script().main(
+        [
+            str(path),
+            str(out),
+            "--input-size",
+            "65",
+            "71",
+            "--uis",
+            "2",
+            "--formats",
+            "tflite",
+            "onnx",
+            "--precisions",
+            "int8",
+            "--no-stepwise",
+            "--latency-runs",
+            "1",
+        ]
+    )
     assert status == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["source"] == str(path)

@@ -10,28 +10,61 @@ from rignet_keras.export.runner import MANIFEST_FORMAT, MANIFEST_VERSION, find_s
 
 def _manifest():
     def signatures(latencies):
-        return [{"name": f"ui_{ui}", "ui": ui, "latency_ms": {"median_ms": ms}}
-                for ui, ms in latencies.items()]
+        return [
+            {"name": f"ui_{ui}", "ui": ui, "latency_ms": {"median_ms": ms}}
+            for ui, ms in latencies.items()
+        ]
 
     return {
         "format": MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "_dir": "/exports/x",
         "artifacts": [
-            {"file": "model.keras", "format": "keras", "kind": "model", "precision": "float32",
-             "signatures": []},
-            {"file": "rignet_float32.tflite", "format": "tflite", "kind": "ui",
-             "precision": "float32", "signatures": signatures({1: 10.0, 2: 19.0, 3: 28.0})},
-            {"file": "rignet_ui2_float32.tflite", "format": "tflite", "kind": "ui",
-             "precision": "float32", "signatures": signatures({2: 18.0})},
-            {"file": "rignet_dynamic_int8.tflite", "format": "tflite", "kind": "ui",
-             "precision": "dynamic_int8", "signatures": signatures({1: 4.0, 2: 7.0, 3: 9.5})},
-            {"file": "rignet_stepwise_float32.tflite", "format": "tflite", "kind": "stepwise",
-             "precision": "float32",
-             "signatures": [{"name": "init", "ui": 1, "latency_ms": {"median_ms": 10.0}},
-                            {"name": "step", "ui": None, "latency_ms": {"median_ms": 9.0}}]},
-            {"file": "rignet_ui3.onnx", "format": "onnx", "kind": "ui", "precision": "float32",
-             "signatures": signatures({3: 5.0})},
+            {
+                "file": "model.keras",
+                "format": "keras",
+                "kind": "model",
+                "precision": "float32",
+                "signatures": [],
+            },
+            {
+                "file": "rignet_float32.tflite",
+                "format": "tflite",
+                "kind": "ui",
+                "precision": "float32",
+                "signatures": signatures({1: 10.0, 2: 19.0, 3: 28.0}),
+            },
+            {
+                "file": "rignet_ui2_float32.tflite",
+                "format": "tflite",
+                "kind": "ui",
+                "precision": "float32",
+                "signatures": signatures({2: 18.0}),
+            },
+            {
+                "file": "rignet_dynamic_int8.tflite",
+                "format": "tflite",
+                "kind": "ui",
+                "precision": "dynamic_int8",
+                "signatures": signatures({1: 4.0, 2: 7.0, 3: 9.5}),
+            },
+            {
+                "file": "rignet_stepwise_float32.tflite",
+                "format": "tflite",
+                "kind": "stepwise",
+                "precision": "float32",
+                "signatures": [
+                    {"name": "init", "ui": 1, "latency_ms": {"median_ms": 10.0}},
+                    {"name": "step", "ui": None, "latency_ms": {"median_ms": 9.0}},
+                ],
+            },
+            {
+                "file": "rignet_ui3.onnx",
+                "format": "onnx",
+                "kind": "ui",
+                "precision": "float32",
+                "signatures": signatures({3: 5.0}),
+            },
         ],
     }
 
@@ -78,12 +111,18 @@ def test_other_formats_and_errors():
 
 def test_on_a_real_export(exports):
     _, manifest, folder = exports.get("parallel")
-    tflite = [(s["ui"], s["latency_ms"]["median_ms"], a["precision"])
-              for a in manifest["artifacts"] if a["format"] == "tflite" and a["kind"] == "ui"
-              for s in a["signatures"]]
+    tflite = [
+        (s["ui"], s["latency_ms"]["median_ms"], a["precision"])
+        for a in manifest["artifacts"]
+        if a["format"] == "tflite" and a["kind"] == "ui"
+        for s in a["signatures"]
+    ]
     for budget in sorted({ms for _, ms, _ in tflite}):
-        choice = select_graph(str(folder), budget, "float32") if any(
-            p == "float32" and ms <= budget for _, ms, p in tflite) else None
+        choice = (
+            select_graph(str(folder), budget, "float32")
+            if any(p == "float32" and ms <= budget for _, ms, p in tflite)
+            else None
+        )
         if choice is None:
             continue
         fitting = [ui for ui, ms, p in tflite if p == "float32" and ms <= budget]

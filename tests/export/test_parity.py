@@ -47,11 +47,16 @@ def test_every_format_matches_keras(exports, mode):
     for ui in UIS:
         out = loaded.signatures[f"ui_{ui}"](images=tf.constant(images))
         assert out["class_map"].dtype == tf.int32
-        assert_matches_keras(references[ui], out["probabilities"], out["class_map"],
-                             what=f"{mode} saved_model ui_{ui}")
+        assert_matches_keras(
+            references[ui],
+            out["probabilities"],
+            out["class_map"],
+            what=f"{mode} saved_model ui_{ui}",
+        )
     out = loaded.signatures["serving_default"](images=tf.constant(images))
-    assert_matches_keras(references[3], out["probabilities"], out["class_map"],
-                         what=f"{mode} serving_default")
+    assert_matches_keras(
+        references[3], out["probabilities"], out["class_map"], what=f"{mode} serving_default"
+    )
 
     # TFLite: one file, every ui a signature.
     interpreter = Interpreter(str(folder / "rignet_float32.tflite"), num_threads=2)
@@ -61,8 +66,9 @@ def test_every_format_matches_keras(exports, mode):
         outs = [runner(images=images[i : i + 1]) for i in range(len(images))]
         probabilities = np.concatenate([o["probabilities"] for o in outs])
         class_map = np.concatenate([o["class_map"] for o in outs])
-        assert_matches_keras(references[ui], probabilities, class_map,
-                             what=f"{mode} tflite ui_{ui}")
+        assert_matches_keras(
+            references[ui], probabilities, class_map, what=f"{mode} tflite ui_{ui}"
+        )
 
     # ONNX: a file per ui, declared shapes right at the odd size.
     for ui in UIS:
@@ -74,8 +80,9 @@ def test_every_format_matches_keras(exports, mode):
         names = [o.name for o in session.get_outputs()]
         out = dict(zip(names, session.run(None, {"images": images}), strict=True))
         assert out["probabilities"].shape == (len(images), *SIZE, NUM_CLASSES)
-        assert_matches_keras(references[ui], out["probabilities"], out["class_map"],
-                             what=f"{mode} onnx ui_{ui}")
+        assert_matches_keras(
+            references[ui], out["probabilities"], out["class_map"], what=f"{mode} onnx ui_{ui}"
+        )
 
     # The exporter's own check agreed, and said so in the manifest.
     for artifact in manifest["artifacts"]:
@@ -108,8 +115,13 @@ def test_manifest_describes_every_file(exports):
     assert manifest["input"]["height"] == SIZE[0] and manifest["input"]["width"] == SIZE[1]
     assert manifest["uis"] == list(UIS) and manifest["serving_ui"] == 3
     files = {a["file"] for a in manifest["artifacts"]}
-    assert {"model.keras", "saved_model", "rignet_float32.tflite",
-            "rignet_stepwise_float32.tflite", "rignet_ui1.onnx"} <= files
+    assert {
+        "model.keras",
+        "saved_model",
+        "rignet_float32.tflite",
+        "rignet_stepwise_float32.tflite",
+        "rignet_ui1.onnx",
+    } <= files
     for artifact in manifest["artifacts"]:
         assert (folder / artifact["file"]).exists()
         assert artifact["size_bytes"] > 0
@@ -140,22 +152,29 @@ def test_dynamic_size_saved_model_and_onnx(tmp_path):
     from tests.export.conftest import make_model
 
     model = make_model("multi_range")
-    manifest = export_model(model, tmp_path / "dynamic", input_size=None, uis=(2,),
-                            formats=("saved_model", "onnx"), latency_runs=0)
+    manifest = export_model(
+        model,
+        tmp_path / "dynamic",
+        input_size=None,
+        uis=(2,),
+        formats=("saved_model", "onnx"),
+        latency_runs=0,
+    )
     assert manifest["input"]["height"] is None and manifest["stepwise"] is None
     loaded = tf.saved_model.load(str(tmp_path / "dynamic" / "saved_model"))
-    session = ort.InferenceSession(str(tmp_path / "dynamic" / "rignet_ui2.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(tmp_path / "dynamic" / "rignet_ui2.onnx"), providers=["CPUExecutionProvider"]
+    )
     declared = {o.name: o.shape for o in session.get_outputs()}
     assert declared["probabilities"] == ["batch", "height", "width", NUM_CLASSES]
     for size in ((65, 71), (97, 89), (33, 40)):
         images = synthetic_images(2, size, seed=3)
         reference = keras_probabilities(model, images, 2)
         out = loaded.signatures["ui_2"](images=tf.constant(images))
-        assert_matches_keras(reference, out["probabilities"], out["class_map"],
-                             what=f"dynamic saved_model {size}")
-        probabilities, class_map = session.run(["probabilities", "class_map"],
-                                               {"images": images})
+        assert_matches_keras(
+            reference, out["probabilities"], out["class_map"], what=f"dynamic saved_model {size}"
+        )
+        probabilities, class_map = session.run(["probabilities", "class_map"], {"images": images})
         assert_matches_keras(reference, probabilities, class_map, what=f"dynamic onnx {size}")
 
 
@@ -170,8 +189,9 @@ def test_onnx_opset_17_declares_odd_sizes_right():
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     images = fresh_images()
     probabilities, class_map = session.run(["probabilities", "class_map"], {"images": images})
-    assert_matches_keras(keras_probabilities(model, images, 2), probabilities, class_map,
-                         what="onnx opset 17")
+    assert_matches_keras(
+        keras_probabilities(model, images, 2), probabilities, class_map, what="onnx opset 17"
+    )
 
 
 def test_saved_model_cli_lists_every_signature(exports):
@@ -180,10 +200,15 @@ def test_saved_model_cli_lists_every_signature(exports):
     import sys
 
     _, _, folder = exports.get("parallel")
-    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(sys.executable),
-                                                          "saved_model_cli")
-    process = subprocess.run([cli, "show", "--dir", str(folder / "saved_model"), "--all"],
-                             capture_output=True, text=True, timeout=300)
+    cli = shutil.which("saved_model_cli") or os.path.join(
+        os.path.dirname(sys.executable), "saved_model_cli"
+    )
+    process = subprocess.run(
+        [cli, "show", "--dir", str(folder / "saved_model"), "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert process.returncode == 0, process.stderr
     for name in ("ui_1", "ui_2", "ui_3", "serving_default", "init", "step"):
         assert f"signature_def['{name}']" in process.stdout

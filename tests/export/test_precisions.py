@@ -14,8 +14,10 @@ from tests.export.conftest import UIS, fresh_images, keras_probabilities
 def _run(path, signature, images):
     runner = Interpreter(str(path), num_threads=2).get_signature_runner(signature)
     outs = [runner(images=images[i : i + 1]) for i in range(len(images))]
-    return (np.concatenate([o["probabilities"] for o in outs]),
-            np.concatenate([o["class_map"] for o in outs]))
+    return (
+        np.concatenate([o["probabilities"] for o in outs]),
+        np.concatenate([o["class_map"] for o in outs]),
+    )
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -29,7 +31,10 @@ def test_precision_within_its_tolerance_for_every_ui(exports, precision):
         figures = compare(keras_probabilities(model, images, ui), probabilities, class_map)
         assert figures["max_abs_diff"] <= tolerance["max_abs_diff"], (precision, ui, figures)
         assert figures["decided_label_agreement"] >= tolerance["min_label_agreement"], (
-            precision, ui, figures)
+            precision,
+            ui,
+            figures,
+        )
     # The manifest records the accuracy cost of the precision for every ui.
     artifact = next(a for a in manifest["artifacts"] if a["file"] == path.name)
     assert artifact["precision"] == precision
@@ -41,8 +46,11 @@ def test_precision_within_its_tolerance_for_every_ui(exports, precision):
 
 def test_smaller_precisions_make_smaller_files(exports):
     _, manifest, _ = exports.get("parallel")
-    size = {a["precision"]: a["size_bytes"] for a in manifest["artifacts"]
-            if a["format"] == "tflite" and a["kind"] == "ui"}
+    size = {
+        a["precision"]: a["size_bytes"]
+        for a in manifest["artifacts"]
+        if a["format"] == "tflite" and a["kind"] == "ui"
+    }
     assert size["dynamic_int8"] < size["float16"] < size["float32"]
     assert size["int8"] < size["float16"]
     assert size["int8"] < size["int8_float_gates"]  # the gates' weights stay float32
@@ -69,10 +77,13 @@ def test_int8_stepwise_graphs_track_the_float_model(exports):
         for k in range(1, 5):
             if k > 1:
                 out, state = anytime.step(state)
-            figures = compare(keras_probabilities(model, image[None], k),
-                              out["probabilities"], out["class_map"])
+            figures = compare(
+                keras_probabilities(model, image[None], k), out["probabilities"], out["class_map"]
+            )
             assert figures["decided_label_agreement"] >= tolerance["min_label_agreement"], (
-                k, figures)
+                k,
+                figures,
+            )
     assert manifest["calibration_data"]["num_images"] == 8
 
 

@@ -45,7 +45,10 @@ def run_script(*args):
     """Runs export/run_tflite.py without TF; returns (exit status, stdout, stderr)."""
     process = subprocess.run(
         [sys.executable, "-c", PRELUDE, json.dumps([SCRIPT, [str(a) for a in args]])],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert "BLOCKED_MODULES_LOADED=[]" in process.stdout, process.stdout + process.stderr
     return process.returncode, process.stdout, process.stderr
@@ -66,12 +69,22 @@ def _tflite(path, signature, image):
     return runner_(images=image[None])
 
 
-def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(exports, image_folder,
-                                                                     tmp_path):
+def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(
+    exports, image_folder, tmp_path
+):
     _, manifest, folder = exports.get("parallel")
     images_dir, images = image_folder
-    status, out, err = run_script(images_dir, "--manifest", folder, "--budget-ms", 1e6,
-                                  "--precision", "float32", "--output-dir", tmp_path / "masks")
+    status, out, err = run_script(
+        images_dir,
+        "--manifest",
+        folder,
+        "--budget-ms",
+        1e6,
+        "--precision",
+        "float32",
+        "--output-dir",
+        tmp_path / "masks",
+    )
     assert status == 0, err
     assert out.count("ui 3") == 2  # the largest ui fits an unlimited budget
     for name, image in zip(("a", "b"), images, strict=True):
@@ -90,8 +103,9 @@ def test_model_file_and_ui(exports, image_folder, tmp_path):
     _, _, folder = exports.get("parallel")
     images_dir, images = image_folder
     model = folder / "rignet_float32.tflite"
-    status, out, err = run_script(images_dir / "a.png", "--model", model, "--ui", 1,
-                                  "--output-dir", tmp_path, "--no-overlay")
+    status, out, err = run_script(
+        images_dir / "a.png", "--model", model, "--ui", 1, "--output-dir", tmp_path, "--no-overlay"
+    )
     assert status == 0, err
     expected = _tflite(model, "ui_1", images[0])["class_map"][0]
     np.testing.assert_array_equal(np.array(Image.open(tmp_path / "a.png")), expected)
@@ -101,9 +115,20 @@ def test_model_file_and_ui(exports, image_folder, tmp_path):
 def test_deadline_runs_the_stepwise_graph(exports, image_folder, tmp_path):
     model, _, folder = exports.get("parallel")
     images_dir, images = image_folder
-    status, out, err = run_script(images_dir / "b.png", "--manifest", folder / "manifest.json",
-                                  "--deadline-ms", 1e6, "--max-iterations", 4, "--no-early-stop",
-                                  "--precision", "float32", "--output-dir", tmp_path)
+    status, out, err = run_script(
+        images_dir / "b.png",
+        "--manifest",
+        folder / "manifest.json",
+        "--deadline-ms",
+        1e6,
+        "--max-iterations",
+        4,
+        "--no-early-stop",
+        "--precision",
+        "float32",
+        "--output-dir",
+        tmp_path,
+    )
     assert status == 0, err
     assert "4 iterations (max_iterations)" in out
     reference = keras_probabilities(model, images[1][None], 4)
@@ -115,8 +140,9 @@ def test_deadline_runs_the_stepwise_graph(exports, image_folder, tmp_path):
 
 def test_benchmark_prints_median_and_p90_per_ui(exports):
     _, _, folder = exports.get("parallel")
-    status, out, err = run_script("--manifest", folder, "--precision", "float32", "--benchmark",
-                                  "--runs", 2, "--threads", 2)
+    status, out, err = run_script(
+        "--manifest", folder, "--precision", "float32", "--benchmark", "--runs", 2, "--threads", 2
+    )
     assert status == 0, err
     assert "median ms" in out and "p90 ms" in out and "threads" in out
     for signature in ("ui_1", "ui_2", "ui_3", "init", "step"):
@@ -130,8 +156,9 @@ def test_wrong_size_image_is_refused_or_resized(exports, tmp_path):
     status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--output-dir", tmp_path)
     assert status == 2
     assert "big.png" in err and "80x60" in err and "71x65" in err and "--resize" in err
-    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--resize",
-                                "--output-dir", tmp_path / "out")
+    status, _, err = run_script(
+        path, "--manifest", folder, "--ui", 2, "--resize", "--output-dir", tmp_path / "out"
+    )
     assert status == 0, err
     assert Image.open(tmp_path / "out" / "big.png").size == (80, 60)
 
@@ -147,8 +174,7 @@ def _main_error(capsys, *args):
 def test_ui_the_file_does_not_hold(exports, image_folder, capsys):
     _, _, folder = exports.get("parallel")
     images_dir, _ = image_folder
-    err = _main_error(capsys, images_dir, "--model", folder / "rignet_float32.tflite",
-                      "--ui", 7)
+    err = _main_error(capsys, images_dir, "--model", folder / "rignet_float32.tflite", "--ui", 7)
     assert "rignet_float32.tflite" in err and "ui 7" in err and "[1, 2, 3]" in err
     err = _main_error(capsys, images_dir, "--manifest", folder, "--ui", 7)
     assert "ui 7" in err
@@ -169,11 +195,13 @@ def test_budget_nothing_fits_and_missing_files(exports, image_folder, tmp_path, 
     assert "no graph fits a budget of 1e-06 ms" in err
     err = _main_error(capsys, images_dir, "--model", tmp_path / "missing.tflite")
     assert "missing.tflite" in err and "does not exist" in err
-    err = _main_error(capsys, images_dir, "--model", folder / "rignet_stepwise_float32.tflite",
-                      "--ui", 1)
+    err = _main_error(
+        capsys, images_dir, "--model", folder / "rignet_stepwise_float32.tflite", "--ui", 1
+    )
     assert "holds no ui signature" in err
-    err = _main_error(capsys, images_dir, "--model", folder / "rignet_float32.tflite",
-                      "--deadline-ms", 10)
+    err = _main_error(
+        capsys, images_dir, "--model", folder / "rignet_float32.tflite", "--deadline-ms", 10
+    )
     assert "no step-wise signatures" in err
     not_tflite = tmp_path / "model.tflite"
     not_tflite.write_bytes(b"\0" * 64)
@@ -193,7 +221,8 @@ def test_runner_module_imports_without_tensorflow():
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED)\n"
         "print('BLOCKED_MODULES_LOADED=' + json.dumps(loaded))\n"
     )
-    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=ROOT, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert process.returncode == 0, process.stderr
     assert "BLOCKED_MODULES_LOADED=[]" in process.stdout

@@ -40,8 +40,12 @@ def test_tflite_steps_reproduce_every_iteration(exports, mode):
     for k in range(1, MAX_K + 1):
         probabilities = np.concatenate([r[k - 1]["probabilities"] for r in runs])
         class_map = np.concatenate([r[k - 1]["class_map"] for r in runs])
-        assert_matches_keras(keras_probabilities(model, images, k), probabilities, class_map,
-                             what=f"{mode} tflite init + {k - 1} steps")
+        assert_matches_keras(
+            keras_probabilities(model, images, k),
+            probabilities,
+            class_map,
+            what=f"{mode} tflite init + {k - 1} steps",
+        )
 
 
 @pytest.mark.parametrize("mode", ["parallel", "network_gated"])
@@ -57,8 +61,12 @@ def test_saved_model_steps_reproduce_every_iteration(exports, mode):
         if k > 1:
             out = step(**state)
             state.update({k2: out[k2] for k2 in state if k2 in out})
-        assert_matches_keras(keras_probabilities(model, images, k), out["probabilities"],
-                             out["class_map"], what=f"{mode} saved_model init + {k - 1} steps")
+        assert_matches_keras(
+            keras_probabilities(model, images, k),
+            out["probabilities"],
+            out["class_map"],
+            what=f"{mode} saved_model init + {k - 1} steps",
+        )
 
 
 @pytest.mark.parametrize("mode", STEPWISE_MODES)
@@ -91,8 +99,12 @@ def test_anytime_run_stops_at_deadline_when_stable_or_at_max(exports):
     assert result.iterations == 3 and result.stop_reason == "max_iterations"
     assert len(result.step_ms) == 3 and len(result.changed) == 2
     reference = keras_probabilities(model, image[None], 3)
-    assert_matches_keras(reference, result.probabilities[None], result.class_map[None],
-                         what="anytime run, 3 iterations")
+    assert_matches_keras(
+        reference,
+        result.probabilities[None],
+        result.class_map[None],
+        what="anytime run, 3 iterations",
+    )
 
     result = anytime.run(image, deadline_ms=1e6, stable_tolerance=1.0)
     assert result.iterations == 2 and result.stop_reason == "stable"
