@@ -184,7 +184,6 @@ class RIGNet(keras.Model):
             self.blocks = self._custom_blocks(backbone)
             default_preprocessing = "torch"
         self.preprocessing = check_mode(preprocessing or default_preprocessing)
-        self._custom_backbone = self.backbone is None
 
         # Gates are created here and built in build() from the shapes that flow in.
         self.gates = []
@@ -280,7 +279,6 @@ class RIGNet(keras.Model):
             self.network_feedback.build((shapes[0], shapes[NUM_BLOCKS]))
         elif self.unroll_mode == "network_recurrent":
             self.network_feedback.build(shapes[0][:3] + (self.num_classes,))
-        self.block_shapes = shapes
         self.built = True
 
     # ----------------------------------------------------------------------------------------
@@ -423,7 +421,7 @@ class RIGNet(keras.Model):
             "preprocessing": self.preprocessing,
             "recompute_blocks": self.recompute_blocks,
         }
-        if self._custom_backbone:
+        if self.backbone is None:  # a custom backbone: its blocks are the config
             config["backbone"] = [keras.saving.serialize_keras_object(b) for b in self.blocks]
         return config
 
