@@ -79,11 +79,11 @@ def _basic(x, filters, stride, dilation, conv_shortcut, name, sync_bn):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def _stem(sync_bn):
-    """B1: conv1 7x7/2, BN, ReLU, max-pool 3x3/2 (stride 4, 64 channels)."""
+def _stem(sync_bn, filters=64):
+    """B1: conv1 7x7/2, BN, ReLU, max-pool 3x3/2 (stride 4, `filters` channels)."""
     inputs = block_input(3, "block1_input")
     x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(inputs)
-    x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    x = layers.Conv2D(filters, 7, strides=2, name="conv1_conv")(x)
     x = _batch_norm("conv1_bn", sync_bn)(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(((1, 1), (1, 1)), name="pool1_pad")(x)
@@ -91,13 +91,15 @@ def _stem(sync_bn):
     return keras.Model(inputs, x, name="block1")
 
 
-def resnet_blocks(depth, output_stride=32, sync_batch_norm=False):
+def resnet_blocks(depth, output_stride=32, sync_batch_norm=False, width_multiplier=1.0):
     """Builds ResNet-`depth` as five blocks B1-B5 (stem, conv2_x ... conv5_x).
 
     Args:
         depth: 18, 34, 50, 101 or 152.
         output_stride: 32 (the paper's FCN), 16, or 8 (dilated, DeepLab).
         sync_batch_norm: synchronise batch statistics across replicas in training.
+        width_multiplier: scales every layer's channels (1.0 is the published network, whose
+            ImageNet weights load; e.g. 0.25 gives the narrow ResNets of `bench/claims.py`).
 
     Returns:
         (blocks, contracts): five functional `keras.Model`s named "block1"..."block5", each taking
@@ -105,16 +107,20 @@ def resnet_blocks(depth, output_stride=32, sync_batch_norm=False):
     """
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"ResNet depth must be one of {tuple(RESNET_DEPTHS)}; received {depth!r}")
+    if not width_multiplier > 0:
+        raise ValueError(f"width_multiplier must be > 0; received {width_multiplier!r}")
     kind, repeats = RESNET_DEPTHS[depth]
+    widths = [max(1, round(w * width_multiplier)) for w in STAGE_WIDTHS]
+    stem = max(1, round(64 * width_multiplier))
     unit = _bottleneck if kind == "bottleneck" else _basic
     expansion = 4 if kind == "bottleneck" else 1
     # conv2_x keeps the stem's stride 4; later stages halve, unless dilation takes over.
     plan = stage_strides_and_dilations((4, 1, 2, 2, 2), output_stride)[1:]
 
-    blocks = [_stem(sync_batch_norm)]
-    contracts = [BlockContract(64, 4)]
-    channels, stride = 64, 4
-    stages = zip(STAGE_WIDTHS, repeats, plan, strict=True)
+    blocks = [_stem(sync_batch_norm, stem)]
+    contracts = [BlockContract(stem, 4)]
+    channels, stride = stem, 4
+    stages = zip(widths, repeats, plan, strict=True)
     for stage, (width, count, (s, dilation)) in enumerate(stages):
         index = stage + 2
         inputs = block_input(channels, f"block{index}_input")
