@@ -39,12 +39,20 @@ def parse_args(argv=None):
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--unroll-mode", default="parallel")
     parser.add_argument("--feedback-blocks", type=int, nargs=2, default=[4, 6])
+    parser.add_argument(
+        "--fcn", action="store_true", help="the feed-forward baseline: no gates, ui = 1 only"
+    )
     parser.add_argument("--num-classes", type=int, default=21)
     parser.add_argument("--size", type=int, nargs=2, default=[321, 321])
     parser.add_argument("--uis", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--precisions", nargs="+", default=ALL_PRECISIONS)
     parser.add_argument("--layouts", nargs="+", default=["multi", "per_ui"])
-    parser.add_argument("--stepwise-precisions", nargs="+", default=["float32", "int8"])
+    parser.add_argument(
+        "--stepwise-precisions",
+        nargs="+",
+        default=["float32", "int8"],
+        help='precisions of the step-wise init/step files; "none" for none',
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--rounds",
@@ -57,6 +65,11 @@ def parse_args(argv=None):
     parser.add_argument("--calibration-images", type=int, default=8)
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--workdir", help="keep the export here (default: a removed temp dir)")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export into --workdir and stop (measure later with --reuse on a quiet machine)",
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -152,6 +165,12 @@ def machine():
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.stepwise_precisions == ["none"]:
+        args.stepwise_precisions = []
+    if args.fcn:
+        args.uis, args.stepwise_precisions, args.layouts = [1], [], ["multi"]
+    if args.export_only and not args.workdir:
+        raise SystemExit("--export-only needs --workdir (where the export is kept)")
     if args.markdown:
         with open(args.markdown) as f:
             for run in json.load(f)["runs"]:
@@ -179,7 +198,7 @@ def main(argv=None):
             num_classes=args.num_classes,
             backbone=args.backbone,
             unroll_mode=args.unroll_mode,
-            feedback_blocks=tuple(args.feedback_blocks),
+            feedback_blocks=None if args.fcn else tuple(args.feedback_blocks),
             num_iterations=max(args.uis),
         )
         model.build((None, *size, 3))
@@ -212,6 +231,15 @@ def main(argv=None):
             strict=False,
         )
     export_seconds = round(time.time() - started, 1)
+    if args.export_only:
+        print(f"exported to {out_dir} in {export_seconds:.0f} s")
+        return 0
+    macs_by_ui = {
+        sig.get("ui"): sig.get("macs")
+        for artifact in manifest["artifacts"]
+        for sig in artifact["signatures"]
+        if sig.get("macs")
+    }
 
     # Every graph on the same image (the exporter's first parity image), measured in
     # interleaved rounds so that a busy machine slows all of them alike.
@@ -265,6 +293,7 @@ def main(argv=None):
                 ui=ui,
                 signature=f"ui_{ui}",
                 size_bytes=None,
+                macs=macs_by_ui.get(ui),
                 **latency[("keras_tf_function", None, f"ui_{ui}")],
             )
         )
@@ -397,8 +426,13 @@ def markdown_tables(result):
         return "-"
 
     model = result["model"]
+    gates = (
+        f"RIGNet, {model['unroll_mode']} <6..{model['feedback_blocks'][0]}>"
+        if model["feedback_blocks"]
+        else "FCN"
+    )
     lines = [
-        f"**{model['backbone']} RIGNet, {model['unroll_mode']} <6..{model['feedback_blocks'][0]}>,"
+        f"**{model['backbone']} {gates},"
         f" {model['num_classes']} classes, {result['input_size'][0]}x{result['input_size'][1]},"
         f" {result['threads']} threads** ({result['date']}; load average at start "
         f"{result['machine']['load_average']}, at end {result['load_average_at_end']})",

@@ -1,0 +1,229 @@
+"""Inference speed of the shipped paths, per model, size, ui, precision and runtime, against peak.
+
+Runs `bench/export_latency.py` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
+Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, and MobileNetV2 FCN and RIGNet Pu<6..4>, at 512x512
+and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite float32 / float16 /
+dynamic-range int8 / full int8, the step-wise `init`/`step` graphs and onnxruntime. Each
+configuration is exported and measured in its own process.
+
+Exporting is slow (a ResNet-50 int8 conversion takes minutes) and needs no quiet machine;
+timing does. So the two are separate phases over one work folder:
+
+    python bench/inference.py --phase export            # any time, e.g. beside other jobs
+    python bench/inference.py --phase measure           # on a quiet machine
+    python bench/inference.py --report                  # tables: ms, GFLOP/s, share of peak
+
+`--report` divides the counted multiply-adds (2 FLOP each) by each median latency and by the
+peak of `bench/results/peak.json` (`python bench/peak.py` first), and compares
+latency(ui=k) / latency(ui=1) with MACs(ui=k) / MACs(ui=1).
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+ALL_FOUR = ["float32", "float16", "dynamic_int8", "int8"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One exported model of the matrix."""
+
+    name: str
+    args: tuple
+    sizes: tuple = (512, 321)
+    precisions: tuple = tuple(ALL_FOUR)
+    onnx: bool = True
+    stepwise: bool = True
+
+    def argv(self, size, workdir):
+        argv = list(self.args) + ["--size", str(size), str(size), "--layouts", "multi"]
+        argv += ["--precisions", *self.precisions, "--workdir", workdir]
+        argv += ["--stepwise-precisions", *(["float32", "int8"] if self.stepwise else ["none"])]
+        argv += ["--calibration-images", "4", "--parity-images", "2"]
+        return argv + ([] if self.onnx else ["--no-onnx"])
+
+
+UIS = ("--uis", "1", "2", "4", "6")
+CONFIGS = [
+    Config("resnet50-fcn", ("--backbone", "resnet50", "--fcn")),
+    Config("resnet50-pu64", ("--backbone", "resnet50", "--unroll-mode", "parallel", *UIS)),
+    Config(
+        "resnet50-su64",
+        ("--backbone", "resnet50", "--unroll-mode", "sequential", *UIS),
+        sizes=(321,),
+        precisions=("float32",),
+        onnx=False,
+        stepwise=False,
+    ),
+    Config(
+        "resnet50-pfu64",
+        ("--backbone", "resnet50", "--unroll-mode", "multi_range", *UIS),
+        sizes=(321,),
+        precisions=("float32",),
+        onnx=False,
+        stepwise=False,
+    ),
+    Config("mobilenetv2-fcn", ("--backbone", "mobilenetv2", "--fcn")),
+    Config("mobilenetv2-pu64", ("--backbone", "mobilenetv2", "--unroll-mode", "parallel", *UIS)),
+]
+
+
+def run(config, size, phase, workdir, out, threads, rounds):
+    folder = os.path.join(workdir, f"{config.name}-{size}")
+    argv = config.argv(size, folder) + ["--threads", str(threads)]
+    if phase == "export":
+        if os.path.isfile(os.path.join(folder, "export", "manifest.json")):
+            print(f"== {config.name} {size}: already exported", flush=True)
+            return 0
+        argv.append("--export-only")
+    else:
+        argv += ["--reuse", "--append", "--out", out, "--rounds", str(rounds), "--per-round", "1"]
+    print(f"== {config.name} {size}: {phase}", flush=True)
+    command = [sys.executable, os.path.join(HERE, "export_latency.py"), *argv]
+    return subprocess.call(command)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def _peak(path):
+    with open(path) as f:
+        peak = json.load(f)
+    if "peak_float32" in peak:
+        return peak["peak_float32"]["gflops"], peak["peak_float32"]["kernel"]
+    return peak["float32"]["gflops_median"], "tensorflow matmul"
+
+
+def _column(row):
+    if row["runtime"] == "keras_tf_function":
+        return "Keras graph"
+    if row["runtime"] == "onnxruntime":
+        return "onnxruntime fp32"
+    if row.get("kind") == "stepwise":
+        return f"step-wise {row['precision']} {row['signature']}"
+    return f"TFLite {row['precision']}"
+
+
+def report(results_path, peak_path):
+    """Markdown: per model and size, median ms (GFLOP/s, % of peak) per ui and runtime."""
+    with open(results_path) as f:
+        runs = json.load(f)["runs"]
+    peak, kernel = _peak(peak_path)
+    lines = [f"Peak: {peak:.1f} GFLOP/s float32 ({kernel}, `bench/results/peak.json`).", ""]
+    for run_ in runs:
+        model = run_["model"]
+        if model["feedback_blocks"]:
+            mode = {"parallel": "Pu", "sequential": "Su", "multi_range": "Pf_u"}.get(
+                model["unroll_mode"], model["unroll_mode"]
+            )
+            name = f"{model['backbone']} RIGNet {mode}<6..{model['feedback_blocks'][0]}>"
+        else:
+            name = f"{model['backbone']} FCN"
+        size = "x".join(str(s) for s in run_["input_size"])
+        rows = [r for r in run_["rows"] if r.get("kind") != "stepwise"]
+        columns = []
+        for r in rows:
+            if _column(r) not in columns:
+                columns.append(_column(r))
+        uis = sorted({r["ui"] for r in rows})
+        macs = {r["ui"]: r["macs"] for r in rows if r.get("macs")}
+        lines += [
+            f"**{name}, {size}** ({run_['date']}, load average at end "
+            f"{run_['load_average_at_end'][0]}): median ms (GFLOP/s, % of peak)",
+            "",
+            "| ui | GMACs | " + " | ".join(columns) + " |",
+            "|---|---|" + "---|" * len(columns),
+        ]
+        for ui in uis:
+            cells = []
+            for c in columns:
+                r = next((r for r in rows if r["ui"] == ui and _column(r) == c), None)
+                if r is None:
+                    cells.append("-")
+                    continue
+                gflops = 2 * macs[ui] / 1e9 / (r["median_ms"] / 1e3) if ui in macs else None
+                cells.append(
+                    f"{r['median_ms']:.0f}"
+                    + (f" ({gflops:.0f}, {100 * gflops / peak:.0f}%)" if gflops else "")
+                )
+            gmacs = f"{macs[ui] / 1e9:.2f}" if ui in macs else "-"
+            lines.append(f"| {ui} | {gmacs} | " + " | ".join(cells) + " |")
+        if len(uis) > 1 and 1 in macs:
+            ratios = []
+            for c in ("Keras graph", "TFLite float32", "onnxruntime fp32"):
+                base = next((r for r in rows if r["ui"] == 1 and _column(r) == c), None)
+                if base is None:
+                    continue
+                parts = []
+                for ui in uis[1:]:
+                    r = next((r for r in rows if r["ui"] == ui and _column(r) == c), None)
+                    if r and ui in macs:
+                        parts.append(
+                            f"ui={ui} {r['median_ms'] / base['median_ms']:.2f} "
+                            f"(MACs {macs[ui] / macs[1]:.2f})"
+                        )
+                ratios.append(f"{c}: " + ", ".join(parts))
+            lines += ["", "latency(ui=k) / latency(ui=1), against the MACs' ratio: "]
+            lines += [f"- {r}" for r in ratios]
+        steps = [r for r in run_["rows"] if r.get("kind") == "stepwise"]
+        if steps:
+            lines += [
+                "",
+                "Step-wise graphs, median ms: "
+                + "; ".join(
+                    f"{r['precision']} {r['signature']} {r['median_ms']:.0f}" for r in steps
+                ),
+            ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--phase", choices=["export", "measure", "both"], default="both")
+    parser.add_argument("--only", nargs="+", help="configuration names (default: all)")
+    parser.add_argument("--sizes", nargs="+", type=int, help="only these sizes")
+    parser.add_argument("--workdir", default="/tmp/rignet-inference-bench")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per graph")
+    parser.add_argument("--out", default=os.path.join(RESULTS, "inference.json"))
+    parser.add_argument("--peak", default=os.path.join(RESULTS, "peak.json"))
+    parser.add_argument("--report", action="store_true", help="print the tables of --out")
+    args = parser.parse_args(argv)
+
+    if args.report:
+        print(report(args.out, args.peak))
+        return 0
+    names = [c.name for c in CONFIGS]
+    unknown = sorted(set(args.only or []) - set(names))
+    if unknown:
+        raise SystemExit(f"unknown configuration(s) {unknown}; choose from {names}")
+    phases = ["export", "measure"] if args.phase == "both" else [args.phase]
+    failed = []
+    for phase in phases:
+        for config in CONFIGS:
+            if args.only and config.name not in args.only:
+                continue
+            for size in config.sizes:
+                if args.sizes and size not in args.sizes:
+                    continue
+                code = run(config, size, phase, args.workdir, args.out, args.threads, args.rounds)
+                if code:
+                    failed.append(f"{config.name} {size} ({phase}, exit {code})")
+    if failed:
+        print("failed: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
