@@ -126,7 +126,9 @@ def main(argv=None):
             )
             results.append(result)
     report = dict(
-        command="KERAS_BACKEND=" + os.environ.get("KERAS_BACKEND", "tensorflow") + " python "
+        command="KERAS_BACKEND="
+        + os.environ.get("KERAS_BACKEND", "tensorflow")
+        + " python "
         + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
         date=time.strftime("%Y-%m-%d"),
         host=platform.node(),

@@ -7,8 +7,9 @@
 
 The runner library is `rignet_keras/export/runner.py`. It is loaded here by file path, not
 imported as `rignet_keras.export.runner`, because importing the `rignet_keras` package imports
-Keras and TensorFlow, which a device does not have. To deploy, copy this file and runner.py
-into one folder (the runner is looked for beside this file first).
+Keras and TensorFlow, which a device does not have. To deploy, copy this file, runner.py and
+litert_cache.py (needed for `--weight-cache`) into one folder (the runner is looked for beside
+this file first).
 """
 
 import importlib.util

@@ -18,10 +18,16 @@ What it runs (written by `rignet_keras.export.export_model`):
 
 Command line (see `main`): `python export/run_tflite.py IMAGE_OR_FOLDER --manifest manifest.json
 --budget-ms 50 --output-dir masks/`.
+
+With `weight_cache` (`--weight-cache DIR`) the graphs run in `ai_edge_litert`'s `CompiledModel`
+with an XNNPACK weight cache, through `litert_cache.py` beside this file (loaded by file path
+too, so deploy the two together): later processes start faster.
 """
 
 import argparse
 import dataclasses
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -311,14 +317,48 @@ def write_overlay(path, image, class_map, alpha=0.5):
 # Graphs.
 
 
-def make_interpreter(model_path, threads=DEFAULT_THREADS):
-    """An `ai_edge_litert` interpreter over a `.tflite` file, with `threads` CPU threads."""
-    from ai_edge_litert.interpreter import Interpreter
+LITERT_CACHE_MODULE = "rignet_tflite_litert_cache"
 
+
+def _litert_cache():
+    """The `litert_cache` module beside this file: imported from the package when this module is
+    `rignet_keras.export.runner`, else loaded by file path (like `export/run_tflite.py` loads
+    this one), so that neither imports Keras."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.litert_cache")
+    if LITERT_CACHE_MODULE in sys.modules:
+        return sys.modules[LITERT_CACHE_MODULE]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "litert_cache.py")
+    if not os.path.isfile(path):
+        raise RunnerError(f"a weight cache needs {path!r} (copy it beside runner.py)")
+    spec = importlib.util.spec_from_file_location(LITERT_CACHE_MODULE, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[LITERT_CACHE_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_interpreter(model_path, threads=DEFAULT_THREADS, weight_cache=None):
+    """An `ai_edge_litert` interpreter over a `.tflite` file, with `threads` CPU threads.
+
+    Args:
+        model_path: a `.tflite` file.
+        threads: CPU threads.
+        weight_cache: None (default): the classic `Interpreter`. A folder (created if missing):
+            a `litert_cache.CachedInterpreter`, a `CompiledModel` that reads the file's XNNPACK
+            weight cache from the folder, or writes it there on the first run, in the part of
+            the Interpreter API the runner uses (same outputs, faster later cold starts; a
+            graph with quantized activations loads without a cache, see `litert_cache`).
+    """
     model_path = os.fspath(model_path)
     if not os.path.isfile(model_path):
         raise RunnerError(f"model {model_path!r} does not exist")
+    cache = _litert_cache() if weight_cache else None
     try:
+        if cache is not None:
+            return cache.CachedInterpreter(model_path, os.fspath(weight_cache), threads)
+        from ai_edge_litert.interpreter import Interpreter
+
         return Interpreter(model_path=model_path, num_threads=int(threads))
     except (ValueError, RuntimeError) as error:
         raise RunnerError(
@@ -345,16 +385,23 @@ class Segmenter:
         signature: a signature name instead of `ui` (e.g. "ui_2").
         threads: CPU threads. Default 2.
         interpreter: an existing interpreter over `model_path` to reuse.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
 
     Call: `segmenter(image)` with uint8 RGB (H, W, 3) at the graph's size ->
     (class_map int32 (H, W), probabilities float32 (H, W, C)).
     """
 
     def __init__(
-        self, model_path, ui=None, signature=None, threads=DEFAULT_THREADS, interpreter=None
+        self,
+        model_path,
+        ui=None,
+        signature=None,
+        threads=DEFAULT_THREADS,
+        interpreter=None,
+        weight_cache=None,
     ):
         self.model_path = os.fspath(model_path)
-        self.interpreter = interpreter or make_interpreter(self.model_path, threads)
+        self.interpreter = interpreter or make_interpreter(self.model_path, threads, weight_cache)
         available = ui_signatures(self.interpreter)
         if not available:
             raise RunnerError(
@@ -432,11 +479,12 @@ class AnytimeSegmenter:
         model_path: a `.tflite` file with `init` and `step` signatures.
         threads: CPU threads. Default 2.
         interpreter: an existing interpreter over `model_path` to reuse.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
     """
 
-    def __init__(self, model_path, threads=DEFAULT_THREADS, interpreter=None):
+    def __init__(self, model_path, threads=DEFAULT_THREADS, interpreter=None, weight_cache=None):
         self.model_path = os.fspath(model_path)
-        self.interpreter = interpreter or make_interpreter(self.model_path, threads)
+        self.interpreter = interpreter or make_interpreter(self.model_path, threads, weight_cache)
         signatures = self.interpreter.get_signature_list()
         if INIT_SIGNATURE not in signatures or STEP_SIGNATURE not in signatures:
             raise RunnerError(
@@ -584,9 +632,11 @@ def resolve_model(
     return {"file": model, "mode": "ui", "ui": ui, "signature": None, "latency_ms": None}
 
 
-def choose_by_measurement(model_path, budget_ms, threads=DEFAULT_THREADS, runs=3):
+def choose_by_measurement(
+    model_path, budget_ms, threads=DEFAULT_THREADS, runs=3, weight_cache=None
+):
     """Without a manifest: times every ui signature of a file and picks the largest that fits."""
-    interpreter = make_interpreter(model_path, threads)
+    interpreter = make_interpreter(model_path, threads, weight_cache)
     rows = []
     for ui in ui_signatures(interpreter):
         segmenter = Segmenter(model_path, ui=ui, interpreter=interpreter)
@@ -619,6 +669,7 @@ def run(
     stop_when_stable=True,
     stable_tolerance=0.0,
     log=None,
+    weight_cache=None,
 ):
     """Segments an image or a folder of images and writes palette masks (and overlays).
 
@@ -635,6 +686,7 @@ def run(
         write_overlays, alpha: write colour overlays blended with `alpha`.
         max_iterations, stop_when_stable, stable_tolerance: see `AnytimeSegmenter.run`.
         log: a callable taking a line of text (e.g. `print`), or None.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
 
     Returns:
         A list of dicts, one per image: {"image", "mask", "overlay", "ui" or "iterations",
@@ -646,10 +698,12 @@ def run(
     plan = resolve_model(model, manifest, ui, budget_ms, deadline_ms, precision)
     interpreter = None
     if plan["mode"] == "budget":
-        plan["ui"], interpreter = choose_by_measurement(plan["file"], budget_ms, threads)
+        plan["ui"], interpreter = choose_by_measurement(
+            plan["file"], budget_ms, threads, weight_cache=weight_cache
+        )
         plan["mode"] = "ui"
     if plan["mode"] == "stepwise":
-        graph = AnytimeSegmenter(plan["file"], threads)
+        graph = AnytimeSegmenter(plan["file"], threads, weight_cache=weight_cache)
         if max_iterations is None and manifest is not None:
             max_iterations = (manifest.get("stepwise") or {}).get("max_iterations")
     else:
@@ -659,6 +713,7 @@ def run(
             signature=plan["signature"],
             threads=threads,
             interpreter=interpreter,
+            weight_cache=weight_cache,
         )
     os.makedirs(output_dir, exist_ok=True)
     name = os.path.basename(plan["file"])
@@ -706,6 +761,7 @@ def benchmark(
     runs=20,
     warmup=2,
     image=None,
+    weight_cache=None,
 ):
     """Latency of every ui signature (and the step-wise graph) on one image.
 
@@ -714,6 +770,8 @@ def benchmark(
             of `precision`).
         threads, runs, warmup: the timing set-up.
         image: uint8 (H, W, 3) at the graphs' size, or None for a fixed random image.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`): the
+            graphs then run in `CompiledModel`; None: the classic Interpreter.
 
     Returns:
         A list of dicts {"file", "precision", "signature", "ui", "median_ms", "p90_ms", "runs",
@@ -737,7 +795,7 @@ def benchmark(
         files = [(os.fspath(model), None)]
     rows = []
     for path, file_precision in files:
-        interpreter = make_interpreter(path, threads)
+        interpreter = make_interpreter(path, threads, weight_cache)
         signatures = interpreter.get_signature_list()
         for ui in ui_signatures(interpreter):
             segmenter = Segmenter(path, ui=ui, interpreter=interpreter)
@@ -863,6 +921,14 @@ def build_parser():
         help="print latency median/p90 of every ui signature and exit",
     )
     parser.add_argument("--runs", type=int, default=20, help="timed runs per signature")
+    parser.add_argument(
+        "--weight-cache",
+        metavar="DIR",
+        help="keep an XNNPACK weight cache in DIR (created if missing): the first run writes "
+        "it, later runs start faster (they skip repacking the weights). One file per model "
+        "file and LiteRT version, about the model's size; needs litert_cache.py beside "
+        "runner.py",
+    )
     return parser
 
 
@@ -875,7 +941,13 @@ def main(argv=None):
         if args.benchmark:
             image = load_image(list_images(args.inputs)[0]) if args.inputs else None
             rows = benchmark(
-                args.model, args.manifest, args.precision, args.threads, args.runs, image=image
+                args.model,
+                args.manifest,
+                args.precision,
+                args.threads,
+                args.runs,
+                image=image,
+                weight_cache=args.weight_cache,
             )
             print(format_benchmark(rows))
             return 0
@@ -898,6 +970,7 @@ def main(argv=None):
             stop_when_stable=not args.no_early_stop,
             stable_tolerance=args.stable_tolerance,
             log=print,
+            weight_cache=args.weight_cache,
         )
         return 0
     except RunnerError as error:
