@@ -293,8 +293,8 @@ def markdown(results):
     """The tables as Markdown: mIoU (%) mean ± sd over seeds at the trained ui, and at ui = 1."""
     lines = []
     for name, rows in tables().items():
-        lines += [f"**{name}**", "", "| variant | seeds | mIoU at trained ui | mIoU at ui=1 "
-                  "| best ui (mIoU) | train s/run |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"**{name}**", "", "| variant | seeds (diverged) | mIoU at trained ui | mIoU at "
+                  "ui=1 | best ui (mIoU) | train s/run |", "|---|---|---|---|---|---|"]  # fmt: skip
         for label, v in rows:
             s = summarize(results, v)
             if not s:
@@ -302,9 +302,11 @@ def markdown(results):
                 continue
             best = max(s, key=lambda k: s[k]["mean"])
             runs = results["runs"][v.key].values()
-            secs = statistics.fmean(r["train_seconds"] for r in runs)
+            secs = statistics.fmean(r["train_seconds"] for r in runs if "train_seconds" in r)
+            diverged = sum(1 for r in runs if r.get("diverged"))
+            seeds = f"{s[v.ui]['n'] if v.ui in s else 0}" + (f" ({diverged})" if diverged else "")
             lines.append(
-                f"| {label} | {s[v.ui]['n'] if v.ui in s else 0} | {fmt(s.get(v.ui))} | "
+                f"| {label} | {seeds} | {fmt(s.get(v.ui))} | "
                 f"{fmt(s.get(1))} | {best} ({s[best]['mean']:.1f}) | {secs:.0f} |"
             )
         lines.append("")
@@ -327,10 +329,12 @@ def plot(results, out_dir):
     latency = results.get("latency", {})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    drawn = set()
     for _, v in tables()["headline"] + tables()["table3"]:
         s, lat = summarize(results, v), latency.get(v.key)
-        if not s or not lat or (v.ui not in (1, 6)):
+        if not s or not lat or (v.ui not in (1, 6)) or v.key in drawn:
             continue
+        drawn.add(v.key)
         pts = [(lat[str(k)]["median_ms"], s[k]["mean"]) for k in sorted(s) if str(k) in lat]
         xs, ys = zip(*pts, strict=True)
         ax.plot(xs, ys, marker="o", label=v.label)
@@ -371,6 +375,7 @@ def main(argv=None):
         action="store_true",
         help="measure latency, print the Markdown tables and write the plots",
     )
+    p.add_argument("--no-latency", action="store_true", help="--report without timing anything")
     p.add_argument("--list", action="store_true", help="print the runs and exit")
     args = p.parse_args(argv)
 
@@ -385,6 +390,8 @@ def main(argv=None):
         return 0
 
     import tensorflow as tf
+
+    from rignet_keras.training.trainer import NaNLossError
 
     threads = args.threads or (1 if count > 1 else 2)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -407,15 +414,16 @@ def main(argv=None):
 
     if args.report:
         latency = results.get("latency", {})
-        for v in variants:
+        for v in [] if args.no_latency else variants:
             if v.key not in latency:
                 latency[v.key] = measure_latency(v, budget)
                 print(f"latency {v.key}: " + ", ".join(
                     f"ui={k} {m['median_ms']:.1f} ms" for k, m in latency[v.key].items()),
                     flush=True)  # fmt: skip
-        results = update_results(
-            args.output, lambda r: r.update(latency=latency, latency_machine=machine())
-        )
+        if not args.no_latency:
+            results = update_results(
+                args.output, lambda r: r.update(latency=latency, latency_machine=machine())
+            )
         print(markdown(results))
         for path in plot(results, RESULTS):
             print("wrote", path)
@@ -426,10 +434,13 @@ def main(argv=None):
         if str(s) in load_results(args.output).get("runs", {}).get(v.key, {}):
             continue
         t0 = time.time()
-        record = train_and_evaluate(v, s, budget, args.work_dir, args.recurrent_batch_norm)
+        try:
+            record = train_and_evaluate(v, s, budget, args.work_dir, args.recurrent_batch_norm)
+        except NaNLossError as error:  # a result too: this variant diverged with this seed
+            record = {"mIoU": {}, "pAcc": {}, "diverged": str(error).split(".")[0]}
         record["threads"] = threads
         merge_run(args.output, v.key, s, record)
-        miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values())
+        miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values()) or record["diverged"]
         print(f"[{index}/{count} {n}/{len(todo)}] {v.key} seed {s}: mIoU by ui {miou} "
               f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
     return 0
