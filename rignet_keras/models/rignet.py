@@ -108,8 +108,8 @@ class RIGNet(keras.Model):
             every later pass, as at inference, so a gated pass is normalised alike in training
             and inference. "every_pass": with each pass's own batch statistics; the moving
             averages then mix the ungated and gated passes' statistics, which fit neither at
-            inference (measured in BENCHMARKS.md: the gated networks lost up to 27 mIoU points
-            on the synthetic task). Inference is the same either way.
+            inference (BENCHMARKS.md: 22-26 mIoU points lost on the synthetic task). Inference
+            is the same either way.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
