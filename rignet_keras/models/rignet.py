@@ -108,7 +108,7 @@ class RIGNet(keras.Model):
             every later pass, as at inference, so a gated pass is normalised alike in training
             and inference. "every_pass": with each pass's own batch statistics; the moving
             averages then mix the ungated and gated passes' statistics, which fit neither at
-            inference (BENCHMARKS.md: 22-26 mIoU points lost on the synthetic task). Inference
+            inference (BENCHMARKS.md: up to 26 mIoU points lost on the synthetic task). Inference
             is the same either way.
 
     Call arguments:
