@@ -353,6 +353,7 @@ def plot(results, out_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tables", nargs="+", choices=list(tables()), default=None)
+    p.add_argument("--variants", nargs="+", help="only these variant keys (see --list)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
     p.add_argument(
@@ -382,6 +383,11 @@ def main(argv=None):
     index, count = (int(x) for x in args.shard.split("/"))
     budget = Budget(steps=args.steps)
     variants = all_variants(args.tables)
+    if args.variants:
+        unknown = sorted(set(args.variants) - {v.key for v in variants})
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; see --list")
+        variants = [v for v in variants if v.key in args.variants]
     runs = [(v, s) for s in args.seeds for v in variants]
     if args.list:
         for v, s in runs:
