@@ -2,9 +2,10 @@
 
 Runs `bench/export_latency.py` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
 Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, and MobileNetV2 FCN and RIGNet Pu<6..4>, at 512x512
-and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite float32 / float16 /
-dynamic-range int8 / full int8, the step-wise `init`/`step` graphs and onnxruntime. Each
-configuration is exported and measured in its own process.
+and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite (float32 / float16 /
+dynamic-range int8 / full int8, as each entry of `CONFIGS` lists; fewer at 512x512), the
+step-wise `init`/`step` graphs and onnxruntime. Each configuration is exported and measured in
+its own process.
 
 Exporting is slow (a ResNet-50 int8 conversion takes minutes) and needs no quiet machine;
 timing does. So the two are separate phases over one work folder:
