@@ -366,7 +366,7 @@ def main(argv=None):
     p.add_argument(
         "--recurrent-batch-norm",
         default="first_pass",
-        choices=["first_pass", "every_pass"],
+        choices=["first_pass", "every_pass", "gated_passes", "per_pass"],
         help="the RIGNet option of that name",
     )
     p.add_argument("--work-dir", default="/tmp/rignet-claims", help="checkpoints of each run")

@@ -7,6 +7,7 @@ from keras import layers, ops
 
 from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
 from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, check_gate_options
+from rignet_keras.layers.pass_statistics import PassStatistics, batch_norms
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import check_mode
 from rignet_keras.presets import preset_kwargs
@@ -14,7 +15,7 @@ from rignet_keras.presets import preset_kwargs
 UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
 BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
 NETWORK_MODES = ("network_recurrent", "network_gated")
-RECURRENT_BATCH_NORM = ("first_pass", "every_pass")
+RECURRENT_BATCH_NORM = ("first_pass", "every_pass", "gated_passes", "per_pass")
 NUM_BLOCKS = 6
 
 
@@ -103,13 +104,19 @@ class RIGNet(keras.Model):
             recomputation too (each batch counts twice in the moving averages). TensorFlow
             backend only. Default False.
         recurrent_batch_norm: how the batch norms of blocks that run several times normalise
-            in training. "first_pass" (default): with the batch's statistics in a block's first
+            their passes (gamma and beta are shared by every pass whatever the option).
+            "first_pass" (default): in training, with the batch's statistics in a block's first
             pass, which alone updates the moving averages, and with the moving statistics in
-            every later pass, as at inference, so a gated pass is normalised alike in training
-            and inference. "every_pass": with each pass's own batch statistics; the moving
-            averages then mix the ungated and gated passes' statistics, which fit neither at
-            inference (BENCHMARKS.md: up to 26 mIoU points lost on the synthetic task). Inference
-            is the same either way.
+            every later pass, as at inference; at inference every pass uses the one set.
+            "every_pass": with each pass's own batch statistics in training; the one set of
+            moving averages then mixes the ungated and gated passes' statistics, which fit
+            neither at inference (BENCHMARKS.md: up to 26 mIoU points lost on the synthetic
+            task). "gated_passes": as "every_pass" in training, but the gated passes (2 and
+            later) keep moving statistics of their own (`PassStatistics`), which inference
+            uses for them; the first pass keeps the norms' own, so ui = 1 is unchanged. The
+            step-wise graphs need no pass index, and an export holds the repeated blocks'
+            folded weights twice. "per_pass": every pass 1..num_iterations keeps its own set
+            (later passes use the last); `step` then needs its pass index.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
@@ -217,6 +224,12 @@ class RIGNet(keras.Model):
         elif unroll_mode == "network_recurrent":
             self.network_feedback = layers.Conv2D(3, 3, padding="same", name="network_feedback")
 
+        # Created here, filled in build() once the repeated blocks' batch norms exist.
+        self.pass_statistics = None
+        if recurrent_batch_norm in ("gated_passes", "per_pass") and self.repeated_blocks:
+            num_sets = 2 if recurrent_batch_norm == "gated_passes" else max(2, num_iterations)
+            self.pass_statistics = PassStatistics(num_sets, name="pass_statistics")
+
         if backbone_weights is not None:
             if self.backbone is None:
                 raise ValueError("backbone_weights needs a named backbone; load custom weights")
@@ -295,6 +308,12 @@ class RIGNet(keras.Model):
             self.network_feedback.build((shapes[0], shapes[NUM_BLOCKS]))
         elif self.unroll_mode == "network_recurrent":
             self.network_feedback.build(shapes[0][:3] + (self.num_classes,))
+        if self.pass_statistics is not None:
+            self.pass_statistics.track(
+                (f"block{k}_{norm.name}", norm)
+                for k in self.repeated_blocks
+                for norm in batch_norms(self.blocks[k - 1])
+            )
         self.built = True
 
     # ----------------------------------------------------------------------------------------
@@ -307,26 +326,29 @@ class RIGNet(keras.Model):
         """False for blocks that draw random numbers (dropout): a recomputation would redraw."""
         return not any("seed_generator" in v.path for v in block.variables)
 
-    def _run_block(self, block, x, training, repeat=False):
-        """Calls a block that runs in every iteration, rematerialised when asked to.
+    def _run_block(self, block, x, training, pass_index=1):
+        """Calls a block that may run in several passes, rematerialised when asked to.
 
-        `repeat` marks a pass after the block's first; with `recurrent_batch_norm="first_pass"`
-        its batch norms then normalise with the moving statistics in training too.
+        `pass_index` (1-based) is the block's pass: it picks the batch norms' statistics
+        (`recurrent_batch_norm`).
         """
-        call = functools.partial(self._call_block, block, training=training, repeat=repeat)
+        call = functools.partial(
+            self._call_block, block, training=training, pass_index=pass_index
+        )
         if self.recompute_blocks and training and self.recomputable(block):
             # The recomputation re-enters _call_block, so it normalises as the forward did.
             return keras.remat(call)(x)
         return call(x)
 
-    def _call_block(self, block, x, training, repeat):
-        if not (repeat and training and self.recurrent_batch_norm == "first_pass"):
+    def _call_block(self, block, x, training, pass_index):
+        if pass_index == 1:
             return block(x, training=training)
-        norms = [
-            layer
-            for layer in block._flatten_layers(include_self=False)
-            if isinstance(layer, layers.BatchNormalization) and layer._trainable
-        ]
+        if self.pass_statistics is not None:
+            with self.pass_statistics.use(batch_norms(block), pass_index):
+                return block(x, training=training)
+        if not (training and self.recurrent_batch_norm == "first_pass"):
+            return block(x, training=training)
+        norms = [layer for layer in batch_norms(block) if layer._trainable]
         # A BatchNormalization whose `trainable` is False normalises with its moving statistics
         # and leaves them alone; the private flag is set only for this call (not `trainable`,
         # whose setter would also drop gamma and beta from the trained variables).
@@ -347,12 +369,20 @@ class RIGNet(keras.Model):
             return NUM_BLOCKS + 1
         return self.feedback_blocks[0]
 
-    def initial_state(self, images, training=None, repeat=False):
+    @property
+    def repeated_blocks(self):
+        """The blocks (1-based) that run more than once when ui > 1."""
+        if self.unroll_mode == "sequential":
+            first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS)
+            return list(range(first, last + 1))
+        return list(range(self.first_recurrent_block, NUM_BLOCKS + 1))
+
+    def initial_state(self, images, training=None, pass_index=1):
         """Iteration 1 (no gating): the recurrent state after the feed-forward pass.
 
         Args:
             images: (B, H, W, 3) normalised images.
-            repeat: the blocks run for the second time or later (the network-wide modes' steps).
+            pass_index: the blocks' pass (1-based; > 1 in the network-wide modes' steps).
 
         Returns:
             The state list; `state[-1]` is B6's logits (B, h, w, num_classes).
@@ -363,16 +393,18 @@ class RIGNet(keras.Model):
             x = block(x, training=training)
         state = [x]
         for block in self.blocks[first - 1 :]:
-            x = self._run_block(block, x, training, repeat)
+            x = self._run_block(block, x, training, pass_index)
             state.append(x)
         if first > NUM_BLOCKS:  # no gates: the state is just the logits
             state = [x]
         return state
 
-    def step(self, state, training=None):
+    def step(self, state, training=None, pass_index=2):
         """One gated iteration of the parallel or network-wide modes: state -> next state.
 
         Blocks before the first recurrent block are not recomputed: their output is `state[0]`.
+        `pass_index` (2 for the first step) picks the batch norms' statistics; only
+        `recurrent_batch_norm="per_pass"` tells passes 2, 3, ... apart.
         """
         if self.unroll_mode in NETWORK_MODES:
             images, logits = state[0], state[-1]
@@ -381,7 +413,7 @@ class RIGNet(keras.Model):
             else:
                 probs = ops.softmax(resize_bilinear(logits, spatial_size(images)), axis=-1)
                 x = images + ops.cast(self.network_feedback(probs), images.dtype)
-            return [images] + self.initial_state(x, training, repeat=True)[1:]
+            return [images] + self.initial_state(x, training, pass_index)[1:]
         if self.feedback_blocks is None:
             return state
         first, last = self.feedback_blocks
@@ -396,7 +428,7 @@ class RIGNet(keras.Model):
                     x = gate((x, previous[i], long_range))
                 else:
                     x = gate((x, previous[i]))
-            x = self._run_block(block, x, training, repeat=True)
+            x = self._run_block(block, x, training, pass_index)
             new_state.append(x)
         return new_state
 
@@ -407,8 +439,8 @@ class RIGNet(keras.Model):
             if first <= k <= last:
                 y = self._run_block(block, x, training)
                 gate = self.gates[k - first]
-                for _ in range(num_iterations - 1):
-                    y = self._run_block(block, gate((x, y)), training, repeat=True)
+                for t in range(2, num_iterations + 1):
+                    y = self._run_block(block, gate((x, y)), training, pass_index=t)
             else:
                 y = block(x, training=training)
             x = y
@@ -428,8 +460,8 @@ class RIGNet(keras.Model):
             return self.upsample(self._sequential_logits(images, num_iterations, training), size)
         state = self.initial_state(images, training)
         logits = [state[-1]]
-        for _ in range(num_iterations - 1):
-            state = self.step(state, training)
+        for t in range(2, num_iterations + 1):
+            state = self.step(state, training, pass_index=t)
             logits.append(state[-1])
         if self.return_all_iterations:
             return [self.upsample(y, size) for y in logits]

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from rignet_keras.layers.pass_statistics import batch_norms
 from tests.conftest import images, tiny_model
 
 
@@ -97,3 +98,165 @@ def test_option_is_saved_and_checked():
     assert tiny_model().recurrent_batch_norm == "first_pass"
     with pytest.raises(ValueError, match="recurrent_batch_norm must be one of .* 'both'"):
         tiny_model(recurrent_batch_norm="both")
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics per pass: "gated_passes" (pass 1, then one set for every gated pass) and
+# "per_pass" (a set for each pass up to the default ui). `sets` is the set each of the three
+# passes uses.
+
+PASS_SETS = [("gated_passes", [1, 2, 2]), ("per_pass", [1, 2, 3])]
+PASS_SET_IDS = [option for option, _ in PASS_SETS]
+
+
+def _copy_weights(source, target):
+    """Blocks' and gates' weights from `source` to `target` (their variable lists may differ)."""
+    for a, b in zip(source.blocks + source.gates, target.blocks + target.gates, strict=True):
+        b.set_weights(a.get_weights())
+
+
+def _norms(model):
+    return [n for k in model.repeated_blocks for n in batch_norms(model.blocks[k - 1])]
+
+
+def _statistics(model, norm, s):
+    """(mean, variance) variables of set `s` (1 = the norm's own)."""
+    if s == 1:
+        return norm.moving_mean, norm.moving_variance
+    return model.pass_statistics._sets[id(norm)][s - 2]
+
+
+def _randomise_statistics(model, seed=5):
+    rng = np.random.default_rng(seed)
+    for norm in _norms(model):
+        for s in range(1, model.pass_statistics.num_sets + 1):
+            mean, variance = _statistics(model, norm, s)
+            mean.assign(rng.normal(scale=0.2, size=mean.shape).astype("float32"))
+            variance.assign(rng.uniform(0.5, 2.0, size=variance.shape).astype("float32"))
+
+
+def _twin_with_set(model, x, s):
+    """A "first_pass" model with `model`'s weights whose norms' own statistics are set `s`."""
+    twin = type(model).from_config({**model.get_config(), "recurrent_batch_norm": "first_pass"})
+    twin(x)
+    _copy_weights(model, twin)
+    for ours, theirs in zip(_norms(model), _norms(twin), strict=True):
+        mean, variance = _statistics(model, ours, s)
+        theirs.moving_mean.assign(mean)
+        theirs.moving_variance.assign(variance)
+    return twin
+
+
+def _reference_by_pass(blocks_of_pass, gates, x, mode):
+    """Pu or Su <6..4>, ui = 3, at inference, by hand; pass t runs `blocks_of_pass[t]`."""
+    b1 = blocks_of_pass[1]
+    if mode == "sequential":
+        y = x
+        for k in range(6):
+            x_k = y
+            y = b1[k](x_k, training=False)
+            if k >= 3:
+                for t in (2, 3):
+                    y = blocks_of_pass[t][k](gates[k - 3]((x_k, y)), training=False)
+        return y
+    y = [x]
+    for block in b1:
+        y.append(block(y[-1], training=False))
+    for t in (2, 3):
+        b = blocks_of_pass[t]
+        y4 = b[3](gates[0]((y[3], y[4])), training=False)
+        y5 = b[4](gates[1]((y4, y[5])), training=False)
+        y6 = b[5](gates[2]((y5, y[6])), training=False)
+        y = y[:4] + [y4, y5, y6]
+    return y[6]
+
+
+@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
+def test_inference_normalises_each_pass_with_its_set(option, sets, mode):
+    model, _, x = _twins(option)
+    model = type(model).from_config({**model.get_config(), "unroll_mode": mode})
+    source, _, _ = _twins(option)
+    model(x)
+    _copy_weights(source, model)
+    _randomise_statistics(model)
+    twins = {s: _twin_with_set(model, x, s) for s in set(sets)}
+    blocks_of_pass = {t: twins[s].blocks for t, s in enumerate(sets, start=1)}
+    logits = _reference_by_pass(blocks_of_pass, model.gates, x, mode)  # at the output stride
+    expected = _np(model.upsample(logits, x.shape[1:3]))
+    np.testing.assert_allclose(_np(model(x)), expected, rtol=1e-4, atol=1e-4)
+    # One iteration is the feed-forward network with the norms' own statistics.
+    np.testing.assert_allclose(
+        _np(model(x, num_iterations=1)), _np(twins[1](x, num_iterations=1)), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
+def test_training_uses_batch_statistics_in_every_pass(option, sets):
+    model, twin, x = _twins(option)
+    out = _np(model(x, training=True))
+    np.testing.assert_allclose(out, _reference(twin, x, True), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
+def test_each_set_is_updated_by_its_own_passes(option, sets):
+    """Against "every_pass", whose one set sees every pass: with momentum m and start s0,
+    every_pass ends at m^3 s0 + m^2 (1-m) mu1 + m (1-m) mu2 + (1-m) mu3, where mu_t is pass t's
+    batch mean; the sets here must hold exactly their passes' parts of that sum."""
+    model, _, x = _twins(option)
+    every, _, _ = _twins("every_pass")
+    _copy_weights(model, every)
+    norm, norm_every = _norms(model)[3], _norms(every)[3]
+    m = norm.momentum
+    start = norm.moving_mean.numpy().copy()
+    np.testing.assert_array_equal(start, norm_every.moving_mean.numpy())
+    model(x, training=True)
+    every(x, training=True)
+    own = norm.moving_mean.numpy()
+    if option == "gated_passes":
+        set2 = _statistics(model, norm, 2)[0].numpy()  # m (m s0 + (1-m) mu2) + (1-m) mu3
+        rebuilt = m**2 * own + set2 - m**2 * start
+    else:
+        set2, set3 = (_statistics(model, norm, s)[0].numpy() for s in (2, 3))
+        rebuilt = m**2 * own + m * set2 + set3 - (m**2 + m) * start
+    np.testing.assert_allclose(rebuilt, norm_every.moving_mean.numpy(), rtol=1e-4, atol=1e-6)
+    # The norm's own set saw the first pass alone, as one feed-forward training call does.
+    once, _, _ = _twins(option)
+    once(x, training=True, num_iterations=1)
+    np.testing.assert_allclose(own, _norms(once)[3].moving_mean.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
+def test_steps_with_their_pass_index_match_the_unrolled_call(option, sets):
+    model, _, x = _twins(option)
+    _randomise_statistics(model)
+    state = model.initial_state(x)
+    for t in (2, 3):
+        state = model.step(state, pass_index=t)
+        expected = _np(model(x, num_iterations=t))
+        np.testing.assert_allclose(
+            _np(model.upsample(state[-1], x.shape[1:3])), expected, rtol=1e-5, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
+def test_statistics_are_saved_and_their_number_is_fixed_by_the_config(option, sets, tmp_path):
+    model, _, x = _twins(option)
+    _randomise_statistics(model)
+    num_norms = len(_norms(model))
+    assert len(model.pass_statistics.variables) == 2 * num_norms * (max(sets) - 1)
+    model(x, num_iterations=6)  # a call-time ui creates nothing
+    assert len(model.pass_statistics.variables) == 2 * num_norms * (max(sets) - 1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    for a, b in zip(model.pass_statistics.variables, loaded.pass_statistics.variables,
+                    strict=True):  # fmt: skip
+        assert a.path == b.path
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), rtol=1e-6, atol=1e-6)
+
+
+def test_no_statistics_without_repeated_blocks():
+    fcn = tiny_model(recurrent_batch_norm="gated_passes", feedback_blocks=None)
+    assert fcn.pass_statistics is None
+    assert tiny_model(recurrent_batch_norm="first_pass").pass_statistics is None
