@@ -22,6 +22,10 @@ plots (mIoU against ui per mode, and against latency).
 
     python bench/claims.py --shard 0/2 & python bench/claims.py --shard 1/2; wait
     python bench/claims.py --seeds 0 1 2 --report
+
+Every network is built with `--recurrent-batch-norm` (the model's default, "gated_passes",
+unless given); each option writes its own results file, `results/claims_<option>.json`, and
+its plots beside it.
 """
 
 import argparse
@@ -142,7 +146,7 @@ class Budget:
     warmup_steps: int = 20
 
 
-def build_network(variant, budget, recurrent_batch_norm="first_pass"):
+def build_network(variant, budget, recurrent_batch_norm="gated_passes"):
     """The RIGNet of `variant`: a narrow ResNet (`budget.width_multiplier`) with an FCN head."""
     from rignet_keras import RIGNet
     from rignet_keras.backbones.heads import build_head
@@ -172,7 +176,7 @@ def synthetic_config(budget):
                            objects_per_image=(1, 2))  # fmt: skip
 
 
-def train_and_evaluate(variant, seed, budget, work_dir, recurrent_batch_norm="first_pass",
+def train_and_evaluate(variant, seed, budget, work_dir, recurrent_batch_norm="gated_passes",
                        progress=False):  # fmt: skip
     """Trains `variant` with `seed` from scratch and evaluates its final weights at ui = 1..ui.
 
@@ -313,8 +317,9 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def plot(results, out_dir):
-    """mIoU against ui per mode (Table 3's variants) and against measured latency."""
+def plot(results, prefix):
+    """mIoU against ui per mode (Table 3's variants) and against measured latency, as
+    `<prefix>_miou_vs_ui.png` and `<prefix>_miou_vs_latency.png`."""
     from rignet_keras.training.visualize import _pyplot, plot_anytime
 
     curves = {}
@@ -324,7 +329,7 @@ def plot(results, out_dir):
         s = summarize(results, v)
         if s:
             curves[v.label] = [(k, s[k]["mean"] / 100) for k in sorted(s)]
-    paths = [plot_anytime(curves, os.path.join(out_dir, "claims_miou_vs_ui.png"),
+    paths = [plot_anytime(curves, f"{prefix}_miou_vs_ui.png",
                           title="synthetic val: mIoU against ui (mean of seeds)")]  # fmt: skip
     latency = results.get("latency", {})
     plt = _pyplot()
@@ -344,7 +349,7 @@ def plot(results, out_dir):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = os.path.join(out_dir, "claims_miou_vs_latency.png")
+    path = f"{prefix}_miou_vs_latency.png"
     fig.savefig(path)
     plt.close(fig)
     return paths + [path]
@@ -365,12 +370,14 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=Budget.steps)
     p.add_argument(
         "--recurrent-batch-norm",
-        default="first_pass",
-        choices=["first_pass", "every_pass", "gated_passes", "per_pass"],
+        default="gated_passes",
+        choices=["gated_passes", "first_pass", "every_pass"],
         help="the RIGNet option of that name",
     )
     p.add_argument("--work-dir", default="/tmp/rignet-claims", help="checkpoints of each run")
-    p.add_argument("--output", default=os.path.join(RESULTS, "claims.json"))
+    p.add_argument(
+        "--output", help="the results file (default: results/claims_<recurrent_batch_norm>.json)"
+    )
     p.add_argument(
         "--report",
         action="store_true",
@@ -379,6 +386,7 @@ def main(argv=None):
     p.add_argument("--no-latency", action="store_true", help="--report without timing anything")
     p.add_argument("--list", action="store_true", help="print the runs and exit")
     args = p.parse_args(argv)
+    args.output = args.output or os.path.join(RESULTS, f"claims_{args.recurrent_batch_norm}.json")
 
     index, count = (int(x) for x in args.shard.split("/"))
     budget = Budget(steps=args.steps)
@@ -431,7 +439,7 @@ def main(argv=None):
                 args.output, lambda r: r.update(latency=latency, latency_machine=machine())
             )
         print(markdown(results))
-        for path in plot(results, RESULTS):
+        for path in plot(results, os.path.splitext(args.output)[0]):
             print("wrote", path)
         return 0
 

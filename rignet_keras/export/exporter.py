@@ -285,11 +285,11 @@ class _Export:
             for image in self.calibration_images:
                 x = normalize(image[None], self.model.preprocessing)
                 state = self.model.initial_state(x, training=False)
-                for t in range(2, self.o["stepwise_iterations"] + 1):
+                for _ in range(self.o["stepwise_iterations"] - 1):
                     samples.append(
                         (STEP_SIGNATURE, {state_name(i): state[i].numpy() for i in self.read})
                     )
-                    state = self.model.step(state, training=False, pass_index=t)
+                    state = self.model.step(state, training=False)
         return samples
 
     def tflite_file(self, path, signature_keys, precision, kind):

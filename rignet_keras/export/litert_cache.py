@@ -28,6 +28,12 @@ What it takes care of (each found by measurement, see docs/EXPORT.md):
       ui 2 graph; the packed weights seem to hold the input zero point of the first op that
       uses them, while the unrolled iterations share weights), so such graphs get no cache
       (`quantized_activations`);
+    * the converter stores equal int8 weights once, and per-channel quantisation makes the
+      weights of one convolution folded with two batch norms' statistics (the ungated and
+      gated passes of `recurrent_batch_norm="gated_passes"`) equal int8 values with other
+      scales; the cache packs such a buffer once, with the scales and bias of its first use
+      (LiteRT 2.3: half the labels of a "dynamic_int8" ui 2 graph changed), so a graph with
+      a weight buffer used at two scales gets no cache (`rescaled_shared_weights`);
     * `CompiledModel` prints some 30 INFO/WARNING lines to stderr while loading, and some more
       at its first run: both are captured, and written out only when they fail (two INFO
       lines at the process's exit remain);
@@ -110,6 +116,40 @@ def quantized_activations(interpreter):
                 if interpreter._get_tensor_details(index, 0)["dtype"] in QUANTIZED_TYPES:
                     return True
     except (AttributeError, KeyError, TypeError, ValueError):
+        return True
+    return False
+
+
+def rescaled_shared_weights(model_path):
+    """Whether a `.tflite` file holds an int8 constant buffer that tensors of different
+    quantisation scales share (see the module docstring): such a graph gets no cache.
+
+    Reads the flatbuffer (memory-mapped) with LiteRT's schema; where that fails, the answer is
+    True (no cache)."""
+    import mmap
+
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        with open(model_path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            model = schema.Model.GetRootAs(m, 0)
+            scales = {}  # buffer index -> the scales of the tensors that read it
+            for g in range(model.SubgraphsLength()):
+                graph = model.Subgraphs(g)
+                for t in range(graph.TensorsLength()):
+                    tensor = graph.Tensors(t)
+                    if tensor.Type() != schema.TensorType.INT8 or tensor.Buffer() == 0:
+                        continue
+                    if model.Buffers(tensor.Buffer()).DataLength() == 0 and not (
+                        model.Buffers(tensor.Buffer()).Size()
+                    ):
+                        continue  # an activation, not a constant
+                    q = tensor.Quantization()
+                    key = q.ScaleAsNumpy().tobytes() if q is not None and q.ScaleLength() else b""
+                    seen = scales.setdefault(tensor.Buffer(), key)
+                    if seen != key:
+                        return True
+    except (OSError, ValueError, AttributeError, TypeError, IndexError):
         return True
     return False
 
@@ -347,6 +387,13 @@ class CachedInterpreter:
             logger.warning(
                 "%s: no XNNPACK weight cache for a graph with quantized activations (LiteRT %s "
                 "computes other outputs with one)",
+                self.model_path,
+                litert_version(),
+            )
+        elif cache_dir is not None and rescaled_shared_weights(self.model_path):
+            logger.warning(
+                "%s: no XNNPACK weight cache for a graph whose int8 weight buffers serve "
+                "several scales (LiteRT %s would pack them with their first scales only)",
                 self.model_path,
                 litert_version(),
             )

@@ -15,7 +15,7 @@ from rignet_keras.presets import preset_kwargs
 UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
 BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
 NETWORK_MODES = ("network_recurrent", "network_gated")
-RECURRENT_BATCH_NORM = ("first_pass", "every_pass", "gated_passes", "per_pass")
+RECURRENT_BATCH_NORM = ("gated_passes", "first_pass", "every_pass")
 NUM_BLOCKS = 6
 
 
@@ -104,19 +104,18 @@ class RIGNet(keras.Model):
             recomputation too (each batch counts twice in the moving averages). TensorFlow
             backend only. Default False.
         recurrent_batch_norm: how the batch norms of blocks that run several times normalise
-            their passes (gamma and beta are shared by every pass whatever the option).
-            "first_pass" (default): in training, with the batch's statistics in a block's first
-            pass, which alone updates the moving averages, and with the moving statistics in
-            every later pass, as at inference; at inference every pass uses the one set.
-            "every_pass": with each pass's own batch statistics in training; the one set of
-            moving averages then mixes the ungated and gated passes' statistics, which fit
-            neither at inference (BENCHMARKS.md: up to 26 mIoU points lost on the synthetic
-            task). "gated_passes": as "every_pass" in training, but the gated passes (2 and
-            later) keep moving statistics of their own (`PassStatistics`), which inference
-            uses for them; the first pass keeps the norms' own, so ui = 1 is unchanged. The
-            step-wise graphs need no pass index, and an export holds the repeated blocks'
-            folded weights twice. "per_pass": every pass 1..num_iterations keeps its own set
-            (later passes use the last); `step` then needs its pass index.
+            their passes; gamma and beta are shared by every pass whatever the option.
+            "gated_passes" (default): every pass with its batch's statistics in training; the
+            first (ungated) pass keeps the norms' own moving statistics and the gated passes
+            (2 and later) a second set (`PassStatistics`), and each uses its own at inference.
+            ui = 1 is unchanged, a `step` needs no pass index, and an export of ui >= 2 holds
+            the repeated blocks' folded weights twice. "first_pass": the batch's statistics in
+            a block's first pass, which alone updates the one set of moving averages, and the
+            moving statistics in every later pass, in training as at inference, so the gated
+            passes train un-normalised. "every_pass": each pass's batch statistics in training
+            and one set of moving averages, which then mixes the ungated and gated passes'
+            statistics and fits neither at inference. BENCHMARKS.md compares the three on the
+            synthetic task.
 
     Call arguments:
         images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
@@ -152,7 +151,7 @@ class RIGNet(keras.Model):
         preprocessing=None,
         backbone_weights=None,
         recompute_blocks=False,
-        recurrent_batch_norm="first_pass",
+        recurrent_batch_norm="gated_passes",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -226,9 +225,8 @@ class RIGNet(keras.Model):
 
         # Created here, filled in build() once the repeated blocks' batch norms exist.
         self.pass_statistics = None
-        if recurrent_batch_norm in ("gated_passes", "per_pass") and self.repeated_blocks:
-            num_sets = 2 if recurrent_batch_norm == "gated_passes" else max(2, num_iterations)
-            self.pass_statistics = PassStatistics(num_sets, name="pass_statistics")
+        if recurrent_batch_norm == "gated_passes" and self.repeated_blocks:
+            self.pass_statistics = PassStatistics(name="pass_statistics")
 
         if backbone_weights is not None:
             if self.backbone is None:
@@ -326,25 +324,23 @@ class RIGNet(keras.Model):
         """False for blocks that draw random numbers (dropout): a recomputation would redraw."""
         return not any("seed_generator" in v.path for v in block.variables)
 
-    def _run_block(self, block, x, training, pass_index=1):
+    def _run_block(self, block, x, training, repeat=False):
         """Calls a block that may run in several passes, rematerialised when asked to.
 
-        `pass_index` (1-based) is the block's pass: it picks the batch norms' statistics
-        (`recurrent_batch_norm`).
+        `repeat` marks a pass after the block's first (a gated one): it picks how the batch
+        norms normalise (`recurrent_batch_norm`).
         """
-        call = functools.partial(
-            self._call_block, block, training=training, pass_index=pass_index
-        )
+        call = functools.partial(self._call_block, block, training=training, repeat=repeat)
         if self.recompute_blocks and training and self.recomputable(block):
             # The recomputation re-enters _call_block, so it normalises as the forward did.
             return keras.remat(call)(x)
         return call(x)
 
-    def _call_block(self, block, x, training, pass_index):
-        if pass_index == 1:
+    def _call_block(self, block, x, training, repeat):
+        if not repeat:
             return block(x, training=training)
         if self.pass_statistics is not None:
-            with self.pass_statistics.use(batch_norms(block), pass_index):
+            with self.pass_statistics.use(batch_norms(block)):
                 return block(x, training=training)
         if not (training and self.recurrent_batch_norm == "first_pass"):
             return block(x, training=training)
@@ -377,12 +373,12 @@ class RIGNet(keras.Model):
             return list(range(first, last + 1))
         return list(range(self.first_recurrent_block, NUM_BLOCKS + 1))
 
-    def initial_state(self, images, training=None, pass_index=1):
+    def initial_state(self, images, training=None, repeat=False):
         """Iteration 1 (no gating): the recurrent state after the feed-forward pass.
 
         Args:
             images: (B, H, W, 3) normalised images.
-            pass_index: the blocks' pass (1-based; > 1 in the network-wide modes' steps).
+            repeat: the blocks run for the second time or later (the network-wide modes' steps).
 
         Returns:
             The state list; `state[-1]` is B6's logits (B, h, w, num_classes).
@@ -393,18 +389,16 @@ class RIGNet(keras.Model):
             x = block(x, training=training)
         state = [x]
         for block in self.blocks[first - 1 :]:
-            x = self._run_block(block, x, training, pass_index)
+            x = self._run_block(block, x, training, repeat)
             state.append(x)
         if first > NUM_BLOCKS:  # no gates: the state is just the logits
             state = [x]
         return state
 
-    def step(self, state, training=None, pass_index=2):
+    def step(self, state, training=None):
         """One gated iteration of the parallel or network-wide modes: state -> next state.
 
         Blocks before the first recurrent block are not recomputed: their output is `state[0]`.
-        `pass_index` (2 for the first step) picks the batch norms' statistics; only
-        `recurrent_batch_norm="per_pass"` tells passes 2, 3, ... apart.
         """
         if self.unroll_mode in NETWORK_MODES:
             images, logits = state[0], state[-1]
@@ -413,7 +407,7 @@ class RIGNet(keras.Model):
             else:
                 probs = ops.softmax(resize_bilinear(logits, spatial_size(images)), axis=-1)
                 x = images + ops.cast(self.network_feedback(probs), images.dtype)
-            return [images] + self.initial_state(x, training, pass_index)[1:]
+            return [images] + self.initial_state(x, training, repeat=True)[1:]
         if self.feedback_blocks is None:
             return state
         first, last = self.feedback_blocks
@@ -428,7 +422,7 @@ class RIGNet(keras.Model):
                     x = gate((x, previous[i], long_range))
                 else:
                     x = gate((x, previous[i]))
-            x = self._run_block(block, x, training, pass_index)
+            x = self._run_block(block, x, training, repeat=True)
             new_state.append(x)
         return new_state
 
@@ -439,8 +433,8 @@ class RIGNet(keras.Model):
             if first <= k <= last:
                 y = self._run_block(block, x, training)
                 gate = self.gates[k - first]
-                for t in range(2, num_iterations + 1):
-                    y = self._run_block(block, gate((x, y)), training, pass_index=t)
+                for _ in range(num_iterations - 1):
+                    y = self._run_block(block, gate((x, y)), training, repeat=True)
             else:
                 y = block(x, training=training)
             x = y
@@ -460,8 +454,8 @@ class RIGNet(keras.Model):
             return self.upsample(self._sequential_logits(images, num_iterations, training), size)
         state = self.initial_state(images, training)
         logits = [state[-1]]
-        for t in range(2, num_iterations + 1):
-            state = self.step(state, training, pass_index=t)
+        for _ in range(num_iterations - 1):
+            state = self.step(state, training)
             logits.append(state[-1])
         if self.return_all_iterations:
             return [self.upsample(y, size) for y in logits]

@@ -54,7 +54,7 @@ def logits_per_iteration(model, images, iterations, training=False):
         state = model.initial_state(x, training=training)
         outputs = {1: model.upsample(state[-1], size)}
         for t in range(2, max(iterations) + 1):
-            state = model.step(state, training=training, pass_index=t)
+            state = model.step(state, training=training)
             if t in iterations:
                 outputs[t] = model.upsample(state[-1], size)
         return {k: outputs[k] for k in iterations}

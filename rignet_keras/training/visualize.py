@@ -125,7 +125,7 @@ def gate_maps(model, images, num_iterations=None):
         state = model.initial_state(x0)
         for t in range(2, k_max + 1):
             record(model.network_feedback, "network", t, state[0], state[-1])
-            state = model.step(state, pass_index=t)
+            state = model.step(state)
         return maps
     if not model.gates:
         return maps
@@ -138,12 +138,12 @@ def gate_maps(model, images, num_iterations=None):
                 gate = model.gates[k - first]
                 for t in range(2, k_max + 1):
                     record(gate, f"block{k}", t, x, y)
-                    y = model._run_block(block, gate((x, y)), False, pass_index=t)
+                    y = model._run_block(block, gate((x, y)), False, repeat=True)
             x = y
         return maps
     state = model.initial_state(x0)
     for t in range(2, k_max + 1):
-        new_state = model.step(state, pass_index=t)
+        new_state = model.step(state)
         long_range = state[-1]
         for k in range(first, last + 1):
             x = new_state[k - first]  # the input of block k in pass t (ungated)

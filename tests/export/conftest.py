@@ -63,14 +63,16 @@ def _batch_norms(layer):
 
 
 def calibrate_batch_norm(model, images):
-    """Sets every batch norm's moving statistics to the batch statistics of `images` (uint8)."""
+    """Sets every batch norm's moving statistics to the batch statistics of `images` (uint8):
+    the norms' own to the first pass's, the gated passes' (`recurrent_batch_norm=
+    "gated_passes"`) to the second pass's."""
     from rignet_keras.preprocessing import normalize
 
     norms = {id(b): b for b in _batch_norms(model)}.values()
     momenta = [b.momentum for b in norms]
     for b in norms:
         b.momentum = 0.0
-    model(normalize(images, model.preprocessing), training=True, num_iterations=1)
+    model(normalize(images, model.preprocessing), training=True, num_iterations=2)
     for b, momentum in zip(norms, momenta, strict=True):
         b.momentum = momentum
     return len(momenta)

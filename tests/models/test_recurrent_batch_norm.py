@@ -95,18 +95,14 @@ def test_inference_does_not_depend_on_the_option():
 def test_option_is_saved_and_checked():
     model = tiny_model(recurrent_batch_norm="every_pass")
     assert type(model).from_config(model.get_config()).recurrent_batch_norm == "every_pass"
-    assert tiny_model().recurrent_batch_norm == "first_pass"
+    assert tiny_model().recurrent_batch_norm == "gated_passes"
     with pytest.raises(ValueError, match="recurrent_batch_norm must be one of .* 'both'"):
         tiny_model(recurrent_batch_norm="both")
 
 
 # ---------------------------------------------------------------------------------------------
-# Statistics per pass: "gated_passes" (pass 1, then one set for every gated pass) and
-# "per_pass" (a set for each pass up to the default ui). `sets` is the set each of the three
-# passes uses.
-
-PASS_SETS = [("gated_passes", [1, 2, 2]), ("per_pass", [1, 2, 3])]
-PASS_SET_IDS = [option for option, _ in PASS_SETS]
+# "gated_passes": the first pass keeps the norms' own statistics, the gated passes a set of their
+# own (PassStatistics).
 
 
 def _copy_weights(source, target):
@@ -119,91 +115,86 @@ def _norms(model):
     return [n for k in model.repeated_blocks for n in batch_norms(model.blocks[k - 1])]
 
 
-def _statistics(model, norm, s):
-    """(mean, variance) variables of set `s` (1 = the norm's own)."""
-    if s == 1:
-        return norm.moving_mean, norm.moving_variance
-    return model.pass_statistics._sets[id(norm)][s - 2]
+def _statistics(model, norm, gated):
+    """(mean, variance) variables of the gated passes, or the norm's own."""
+    if gated:
+        return model.pass_statistics.statistics(norm)
+    return norm.moving_mean, norm.moving_variance
 
 
 def _randomise_statistics(model, seed=5):
     rng = np.random.default_rng(seed)
     for norm in _norms(model):
-        for s in range(1, model.pass_statistics.num_sets + 1):
-            mean, variance = _statistics(model, norm, s)
+        for gated in (False, True):
+            mean, variance = _statistics(model, norm, gated)
             mean.assign(rng.normal(scale=0.2, size=mean.shape).astype("float32"))
             variance.assign(rng.uniform(0.5, 2.0, size=variance.shape).astype("float32"))
 
 
-def _twin_with_set(model, x, s):
-    """A "first_pass" model with `model`'s weights whose norms' own statistics are set `s`."""
+def _twin_with_statistics(model, x, gated):
+    """A "first_pass" model with `model`'s weights and, as its norms' own, one of its sets."""
     twin = type(model).from_config({**model.get_config(), "recurrent_batch_norm": "first_pass"})
     twin(x)
     _copy_weights(model, twin)
     for ours, theirs in zip(_norms(model), _norms(twin), strict=True):
-        mean, variance = _statistics(model, ours, s)
+        mean, variance = _statistics(model, ours, gated)
         theirs.moving_mean.assign(mean)
         theirs.moving_variance.assign(variance)
     return twin
 
 
-def _reference_by_pass(blocks_of_pass, gates, x, mode):
-    """Pu or Su <6..4>, ui = 3, at inference, by hand; pass t runs `blocks_of_pass[t]`."""
-    b1 = blocks_of_pass[1]
+def _reference_two_sets(first, gated, gates, x, mode):
+    """Pu or Su <6..4>, ui = 3, at inference, by hand: pass 1 runs the blocks `first`, the gated
+    passes the blocks `gated`. Returns B6's logits at the output stride."""
     if mode == "sequential":
         y = x
         for k in range(6):
             x_k = y
-            y = b1[k](x_k, training=False)
+            y = first[k](x_k, training=False)
             if k >= 3:
-                for t in (2, 3):
-                    y = blocks_of_pass[t][k](gates[k - 3]((x_k, y)), training=False)
+                for _ in range(2):
+                    y = gated[k](gates[k - 3]((x_k, y)), training=False)
         return y
     y = [x]
-    for block in b1:
+    for block in first:
         y.append(block(y[-1], training=False))
-    for t in (2, 3):
-        b = blocks_of_pass[t]
-        y4 = b[3](gates[0]((y[3], y[4])), training=False)
-        y5 = b[4](gates[1]((y4, y[5])), training=False)
-        y6 = b[5](gates[2]((y5, y[6])), training=False)
+    for _ in range(2):
+        y4 = gated[3](gates[0]((y[3], y[4])), training=False)
+        y5 = gated[4](gates[1]((y4, y[5])), training=False)
+        y6 = gated[5](gates[2]((y5, y[6])), training=False)
         y = y[:4] + [y4, y5, y6]
     return y[6]
 
 
 @pytest.mark.parametrize("mode", ["parallel", "sequential"])
-@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
-def test_inference_normalises_each_pass_with_its_set(option, sets, mode):
-    model, _, x = _twins(option)
-    model = type(model).from_config({**model.get_config(), "unroll_mode": mode})
-    source, _, _ = _twins(option)
+def test_gated_passes_normalise_with_their_own_statistics_at_inference(mode):
+    source, _, x = _twins("gated_passes")
+    model = type(source).from_config({**source.get_config(), "unroll_mode": mode})
     model(x)
     _copy_weights(source, model)
     _randomise_statistics(model)
-    twins = {s: _twin_with_set(model, x, s) for s in set(sets)}
-    blocks_of_pass = {t: twins[s].blocks for t, s in enumerate(sets, start=1)}
-    logits = _reference_by_pass(blocks_of_pass, model.gates, x, mode)  # at the output stride
+    first = _twin_with_statistics(model, x, gated=False)
+    gated = _twin_with_statistics(model, x, gated=True)
+    logits = _reference_two_sets(first.blocks, gated.blocks, model.gates, x, mode)
     expected = _np(model.upsample(logits, x.shape[1:3]))
     np.testing.assert_allclose(_np(model(x)), expected, rtol=1e-4, atol=1e-4)
     # One iteration is the feed-forward network with the norms' own statistics.
     np.testing.assert_allclose(
-        _np(model(x, num_iterations=1)), _np(twins[1](x, num_iterations=1)), rtol=1e-5, atol=1e-5
+        _np(model(x, num_iterations=1)), _np(first(x, num_iterations=1)), rtol=1e-5, atol=1e-5
     )
 
 
-@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
-def test_training_uses_batch_statistics_in_every_pass(option, sets):
-    model, twin, x = _twins(option)
+def test_gated_passes_train_with_batch_statistics_in_every_pass():
+    model, twin, x = _twins("gated_passes")
     out = _np(model(x, training=True))
     np.testing.assert_allclose(out, _reference(twin, x, True), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
-def test_each_set_is_updated_by_its_own_passes(option, sets):
+def test_each_set_is_updated_by_its_own_passes():
     """Against "every_pass", whose one set sees every pass: with momentum m and start s0,
     every_pass ends at m^3 s0 + m^2 (1-m) mu1 + m (1-m) mu2 + (1-m) mu3, where mu_t is pass t's
-    batch mean; the sets here must hold exactly their passes' parts of that sum."""
-    model, _, x = _twins(option)
+    batch mean. The own set must hold pass 1's part and the gated set passes 2 and 3's."""
+    model, _, x = _twins("gated_passes")
     every, _, _ = _twins("every_pass")
     _copy_weights(model, every)
     norm, norm_every = _norms(model)[3], _norms(every)[3]
@@ -212,41 +203,37 @@ def test_each_set_is_updated_by_its_own_passes(option, sets):
     np.testing.assert_array_equal(start, norm_every.moving_mean.numpy())
     model(x, training=True)
     every(x, training=True)
-    own = norm.moving_mean.numpy()
-    if option == "gated_passes":
-        set2 = _statistics(model, norm, 2)[0].numpy()  # m (m s0 + (1-m) mu2) + (1-m) mu3
-        rebuilt = m**2 * own + set2 - m**2 * start
-    else:
-        set2, set3 = (_statistics(model, norm, s)[0].numpy() for s in (2, 3))
-        rebuilt = m**2 * own + m * set2 + set3 - (m**2 + m) * start
+    own = norm.moving_mean.numpy()  # m s0 + (1-m) mu1
+    gated = _statistics(model, norm, True)[0].numpy()  # m (m s0 + (1-m) mu2) + (1-m) mu3
+    rebuilt = m**2 * own + gated - m**2 * start
     np.testing.assert_allclose(rebuilt, norm_every.moving_mean.numpy(), rtol=1e-4, atol=1e-6)
     # The norm's own set saw the first pass alone, as one feed-forward training call does.
-    once, _, _ = _twins(option)
+    once, _, _ = _twins("gated_passes")
     once(x, training=True, num_iterations=1)
     np.testing.assert_allclose(own, _norms(once)[3].moving_mean.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(_statistics(once, _norms(once)[3], True)[0].numpy(), start)
 
 
-@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
-def test_steps_with_their_pass_index_match_the_unrolled_call(option, sets):
-    model, _, x = _twins(option)
+def test_steps_match_the_unrolled_call():
+    model, _, x = _twins("gated_passes")
     _randomise_statistics(model)
     state = model.initial_state(x)
     for t in (2, 3):
-        state = model.step(state, pass_index=t)
+        state = model.step(state)
         expected = _np(model(x, num_iterations=t))
         np.testing.assert_allclose(
             _np(model.upsample(state[-1], x.shape[1:3])), expected, rtol=1e-5, atol=1e-5
         )
 
 
-@pytest.mark.parametrize("option, sets", PASS_SETS, ids=PASS_SET_IDS)
-def test_statistics_are_saved_and_their_number_is_fixed_by_the_config(option, sets, tmp_path):
-    model, _, x = _twins(option)
+def test_gated_statistics_are_saved_and_do_not_depend_on_ui(tmp_path):
+    model, _, x = _twins("gated_passes")
     _randomise_statistics(model)
-    num_norms = len(_norms(model))
-    assert len(model.pass_statistics.variables) == 2 * num_norms * (max(sets) - 1)
-    model(x, num_iterations=6)  # a call-time ui creates nothing
-    assert len(model.pass_statistics.variables) == 2 * num_norms * (max(sets) - 1)
+    count = 2 * len(_norms(model))
+    assert len(model.pass_statistics.variables) == count
+    six = type(model).from_config({**model.get_config(), "num_iterations": 6})
+    six(x)
+    assert len(six.pass_statistics.variables) == count
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     for a, b in zip(model.pass_statistics.variables, loaded.pass_statistics.variables,
@@ -256,7 +243,10 @@ def test_statistics_are_saved_and_their_number_is_fixed_by_the_config(option, se
     np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), rtol=1e-6, atol=1e-6)
 
 
-def test_no_statistics_without_repeated_blocks():
-    fcn = tiny_model(recurrent_batch_norm="gated_passes", feedback_blocks=None)
-    assert fcn.pass_statistics is None
+def test_statistics_exist_only_for_repeated_blocks():
+    assert tiny_model(feedback_blocks=None).pass_statistics is None
     assert tiny_model(recurrent_batch_norm="first_pass").pass_statistics is None
+    su = tiny_model(unroll_mode="sequential", feedback_blocks=(4, 5))
+    assert su.repeated_blocks == [4, 5]  # B6 runs once after them
+    network = tiny_model(unroll_mode="network_gated")
+    assert network.repeated_blocks == [1, 2, 3, 4, 5, 6]

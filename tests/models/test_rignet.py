@@ -160,7 +160,11 @@ def test_weights_do_not_depend_on_ui_and_gates_add_what_spec_implies():
     gate5 = 3 * 3 * 512 * 256 + 256
     gate6 = 3 * 3 * 5 * 512 + 512
     assert gated.gates[0].count_params() == gate4
-    assert gated.count_params() - baseline.count_params() == gate4 + gate5 + gate6
+    # The gated passes' batch-norm statistics (mean and variance): B4 and B5 hold five norms
+    # each (two per basic block, one in the first block's shortcut), the head one of 512.
+    statistics = 2 * (5 * 256 + 5 * 512 + 512)
+    assert gated.pass_statistics.count_params() == statistics
+    assert gated.count_params() - baseline.count_params() == gate4 + gate5 + gate6 + statistics
 
 
 def test_default_num_iterations_one_still_saves_every_gate(tmp_path):

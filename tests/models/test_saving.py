@@ -26,6 +26,9 @@ def _randomised(model, x):
     rng = np.random.default_rng(3)
     for w in model.trainable_weights:  # leave no weight at its initial value
         w.assign(w + rng.normal(scale=0.01, size=w.shape).astype("float32"))
+    for w in model.non_trainable_weights:  # nor any moving statistic, the gated passes' included
+        if "moving_" in w.path:
+            w.assign(w * rng.uniform(0.8, 1.2, size=w.shape).astype("float32") + 0.01)
     return model
 
 

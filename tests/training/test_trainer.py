@@ -22,13 +22,6 @@ from rignet_keras.training.trainer import NaNLossError, TrainConfig, Trainer
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# With recurrent_batch_norm="first_pass" (the default) a training call's later passes read the
-# moving statistics that its first pass has just updated, so two training calls on one network
-# differ; the tests below that compare two training-mode computations use "every_pass", whose
-# training call depends on the batch only.
-STATELESS = dict(recurrent_batch_norm="every_pass")
-
-
 def tiny_net(num_iterations=3, dropout=0.1, **kwargs):
     return RIGNet(
         NUM_CLASSES, backbone=tiny_blocks(dropout=dropout), num_iterations=num_iterations, **kwargs
@@ -65,10 +58,8 @@ class InterruptAt(keras.callbacks.Callback):
 
 def test_a_few_steps_reduce_the_loss(tmp_path):
     data = make_dataset(num=16)
-    # "every_pass": with "first_pass" this three-pass toy net lowers its loss only from 1.10 to
-    # 1.08 in 16 steps (its gated passes train on moving statistics that start at 0 and 1).
     trainer = make_trainer(
-        tmp_path, STATELESS, steps=16, train_iterations=None, warmup_steps=0, learning_rate=0.2
+        tmp_path, steps=16, train_iterations=None, warmup_steps=0, learning_rate=0.2
     )
     result = trainer.fit(data, val_data=data)
     assert result.final_step == 16
@@ -127,7 +118,7 @@ def gate_variables(network):
 
 def test_random_ui_switch_case_gives_every_gate_its_gradient():
     x, y = make_arrays(2)
-    task = TrainingModel(tiny_net(3, dropout=0.0, **STATELESS), train_iterations=(1, 3))
+    task = TrainingModel(tiny_net(3, dropout=0.0), train_iterations=(1, 3))
     task.build(x.shape)
     gates = gate_variables(task.network)
     assert len(gates) == 6  # blocks 4, 5, 6: a kernel and a bias each
@@ -184,7 +175,7 @@ def test_random_ui_training_updates_the_gates_when_ui_is_drawn_above_one(tmp_pat
 
 def test_per_iteration_loss_reaches_every_gate():
     x, y = make_arrays(2)
-    net = tiny_net(3, dropout=0.0, return_all_iterations=True, **STATELESS)
+    net = tiny_net(3, dropout=0.0, return_all_iterations=True)
     task = TrainingModel(net, iteration_loss_weights="uniform")
     task.build(x.shape)
     with tf.GradientTape() as tape:
@@ -201,7 +192,7 @@ def test_per_iteration_loss_reaches_every_gate():
 
 def test_recompute_gives_the_same_gradients():
     x, y = make_arrays(2)
-    net = tiny_net(3, dropout=0.0, **STATELESS)
+    net = tiny_net(3, dropout=0.0)
     net.build(x.shape)
     variables = net.trainable_variables
 
