@@ -5,6 +5,12 @@ such as 65 / 3 = 21.666666; ONNX shape inference then floors 3 * 21.666666 to 64
 declares a (., 64, 70) output while producing (., 65, 71) (onnxruntime warns on every run). Here
 every such `Resize` gets the integer `sizes` instead (opset >= 18 `axes` leaves the batch
 dynamic), which is what the TF graph meant, and the declared outputs are set and checked.
+
+tf2onnx also moves the graph's final layout change past the softmax, so that the upsampled
+logits, the softmax and the argmax run channels-first at full resolution; onnxruntime's softmax
+over a non-last axis transposes internally and took half of a ResNet-50 FCN's time at 512x512
+(bench/op_profile.py). `channels_last_head` moves the transpose to the small logits before the
+upsampling instead.
 """
 
 import contextlib
@@ -80,7 +86,7 @@ def convert_onnx(model, num_iterations, input_size=None, batch_size=None, opset=
     except Exception:  # noqa: BLE001  (any optimiser failure: retry the safe way)
         with _environment(TF2ONNX_CATCH_ERRORS="TRUE"):
             proto, _ = tf2onnx.convert.from_function(source, input_signature=[spec], opset=opset)
-    proto = static_resize_sizes(proto)
+    proto = channels_last_head(static_resize_sizes(proto))
     return declare_io_shapes(proto, input_size, model.num_classes)
 
 
@@ -178,6 +184,77 @@ def static_resize_sizes(proto):
         inputs = [node.input[0], node.input[1], "", sizes_input]
         del node.input[:]
         node.input.extend(inputs)
+
+
+def _attribute(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _set_attribute(node, name, value):
+    for a in list(node.attribute):
+        if a.name == name:
+            node.attribute.remove(a)
+    node.attribute.append(helper.make_attribute(name, value))
+
+
+def channels_last_head(proto):
+    """Runs the upsampling, softmax and argmax of the outputs channels-last.
+
+    The pattern tf2onnx writes, with X the logits (N, C, h, w):
+        R = Resize(X, sizes, axes=[2, 3]); probabilities = Transpose(Softmax(R, axis=1),
+        [0, 2, 3, 1]); class_map = Cast(ArgMax(R, axis=1))
+    becomes
+        R' = Resize(Transpose(X, [0, 2, 3, 1]), sizes, axes=[1, 2]);
+        probabilities = Softmax(R', axis=3); class_map = Cast(ArgMax(R', axis=3))
+    which computes the same values. A graph without the pattern (a dynamic input size, whose
+    resize has no static sizes) is returned unchanged.
+    """
+    graph = proto.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    transpose = producer.get(PROBABILITIES)
+    if transpose is None or transpose.op_type != "Transpose":
+        return proto
+    softmax = producer.get(transpose.input[0])
+    if softmax is None or softmax.op_type != "Softmax" or _attribute(softmax, "axis") != 1:
+        return proto
+    resize = producer.get(softmax.input[0])
+    if (
+        _attribute(transpose, "perm") != [0, 2, 3, 1]
+        or resize is None
+        or resize.op_type != "Resize"
+        or _attribute(resize, "axes") != [2, 3]
+        or len(resize.input) < 4
+        or not resize.input[3]
+    ):
+        return proto
+    users = consumers.get(resize.output[0], [])
+    argmaxes = [n for n in users if n.op_type == "ArgMax" and _attribute(n, "axis") == 1]
+    if len(users) != 1 + len(argmaxes) or len(consumers.get(softmax.output[0], [])) != 1:
+        return proto
+
+    logits = resize.input[0]
+    nhwc = f"{resize.name}_channels_last_input"
+    move = helper.make_node(
+        "Transpose", [logits], [nhwc], perm=[0, 2, 3, 1], name=f"{resize.name}_channels_last"
+    )
+    resize.input[0] = nhwc
+    _set_attribute(resize, "axes", [1, 2])
+    _set_attribute(softmax, "axis", 3)
+    softmax.output[0] = PROBABILITIES
+    for argmax in argmaxes:
+        _set_attribute(argmax, "axis", 3)
+    nodes = [n for n in graph.node if n is not transpose]
+    nodes.insert(nodes.index(resize), move)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return proto
 
 
 def _set_dims(value_info, dims):

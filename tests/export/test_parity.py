@@ -145,6 +145,65 @@ def test_manifest_describes_every_file(exports):
     assert loaded["artifacts"] == manifest["artifacts"]
 
 
+def _tf2onnx_head(num_classes=4, size=(5, 6), out=(17, 23)):
+    """The output head as tf2onnx writes it: NCHW logits, resize, softmax and argmax on axis 1,
+    a transpose to NHWC probabilities."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    sizes = numpy_helper.from_array(np.array(out, np.int64), "sizes")
+    nodes = [
+        helper.make_node("Resize", ["logits", "", "", "sizes"], ["r"], mode="linear",
+                         coordinate_transformation_mode="half_pixel", axes=[2, 3]),
+        helper.make_node("Softmax", ["r"], ["s"], axis=1),
+        helper.make_node("Transpose", ["s"], ["probabilities"], perm=[0, 2, 3, 1]),
+        helper.make_node("ArgMax", ["r"], ["a"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["a"], ["class_map"], to=TensorProto.INT32),
+    ]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "head",
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, num_classes, *size])],
+        [helper.make_tensor_value_info("class_map", TensorProto.INT32, [1, *out]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, *out, num_classes])],
+        initializer=[sizes],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_channels_last_head_computes_the_same_outputs():
+    import onnx
+
+    from rignet_keras.export.onnx import channels_last_head
+
+    before = _tf2onnx_head()
+    after = channels_last_head(onnx.ModelProto.FromString(before.SerializeToString()))
+    onnx.checker.check_model(after)
+    ops = {n.op_type: n for n in after.graph.node}
+    assert [a.i for a in ops["Softmax"].attribute if a.name == "axis"] == [3]
+    assert [a.i for a in ops["ArgMax"].attribute if a.name == "axis"] == [3]
+    assert ops["Resize"].input[0] == ops["Transpose"].output[0]  # the small logits move
+    assert ops["Transpose"].input[0] == "logits"
+    logits = np.random.default_rng(0).normal(size=(1, 4, 5, 6)).astype("float32")
+    run = lambda m: ort.InferenceSession(m.SerializeToString()).run(None, {"logits": logits})  # noqa: E731
+    (want_map, want_p), (got_map, got_p) = run(before), run(after)
+    np.testing.assert_array_equal(got_map, want_map)
+    np.testing.assert_allclose(got_p, want_p, rtol=1e-6, atol=1e-7)
+    # Anything else is left as it is: here, a softmax over another axis.
+    other = _tf2onnx_head()
+    other.graph.node[1].attribute[0].i = 2
+    assert channels_last_head(other) == other
+
+
+def test_exported_onnx_runs_its_head_channels_last(exports):
+    import onnx
+
+    _, _, folder = exports.get("parallel")
+    proto = onnx.load(str(folder / "rignet_ui2.onnx"))
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    softmax = producer["probabilities"]
+    assert softmax.op_type == "Softmax" and softmax.attribute[0].i == 3
+    assert producer[producer[softmax.input[0]].input[0]].op_type == "Transpose"
+
+
 def test_dynamic_size_saved_model_and_onnx(tmp_path):
     """input_size=None: one SavedModel signature and one ONNX file serve any height and width."""
     from rignet_keras.export import export_model
