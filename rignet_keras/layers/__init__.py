@@ -6,5 +6,12 @@ from rignet_keras.layers.gates import (
     FeedbackGate,
     MultiRangeFeedbackGate,
 )
+from rignet_keras.layers.pass_statistics import PassStatistics
 
-__all__ = ["COMBINE_OPTIONS", "POOLING_OPTIONS", "FeedbackGate", "MultiRangeFeedbackGate"]
+__all__ = [
+    "COMBINE_OPTIONS",
+    "POOLING_OPTIONS",
+    "FeedbackGate",
+    "MultiRangeFeedbackGate",
+    "PassStatistics",
+]
