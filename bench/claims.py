@@ -207,7 +207,9 @@ def train_and_evaluate(variant, seed, budget, work_dir, recurrent_batch_norm="ga
     val = build_dataset("synthetic", "val", batch_size=16, training=False,
                         num_samples=budget.num_val, preprocessing="torch",
                         synthetic_config=syn, seed=0)  # fmt: skip
-    trainer = Trainer(config, os.path.join(work_dir, f"{variant.key}-s{seed}"))
+    # The folder names everything a resumed run must share with the one it resumes.
+    run_name = f"{variant.key}-s{seed}-{recurrent_batch_norm}-{budget.steps}steps"
+    trainer = Trainer(config, os.path.join(work_dir, run_name))
     size = budget.image_size
     trainer.build(
         lambda: build_network(variant, budget, recurrent_batch_norm), (None, size, size, 3)

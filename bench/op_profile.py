@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, summary_ms, time_calls, write_json  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "Conv")
+CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "Conv", "FusedConv")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,6 +62,8 @@ def _subgraph_index(model, signature):
 
 def _is_constant(model, tensor):
     buffer = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
+    if buffer is not None and getattr(buffer, "offset", 0) > 1:
+        raise ValueError("weights stored outside the flatbuffer (over 2 GB) are not supported")
     return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
@@ -98,6 +100,8 @@ def one_op_model(model, graph, op):
     new_op.opcodeIndex = 0
     new_op.inputs = [add(i) for i in op.inputs]
     new_op.outputs = [add(i) for i in op.outputs]
+    intermediates = () if op.intermediates is None else op.intermediates
+    new_op.intermediates = [add(int(i)) for i in intermediates]
     sub = schema.SubGraphT()
     sub.tensors = tensors
     sub.operators = [new_op]
@@ -156,7 +160,6 @@ def _time_interpreter(interpreter, seconds, min_runs):
 
 def profile_tflite(path, signature, threads, seconds_per_op):
     """Times every op of `signature` alone; returns rows and the whole graph's latency."""
-    from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils
 
     with open(path, "rb") as f:
@@ -169,27 +172,39 @@ def profile_tflite(path, signature, threads, seconds_per_op):
     for position, op in enumerate(graph.operators):
         code = model.operatorCodes[op.opcodeIndex]
         name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
-        shapes = tuple(_shape(graph.tensors[i]) for i in list(op.inputs) + list(op.outputs)
-                       if i >= 0)  # fmt: skip
-        key = (name, shapes, _options_key(op))
+        tensors = [graph.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0]
+        key = (name, tuple((_shape(t), t.type) for t in tensors), _options_key(op))
         if key not in timed:
-            single = one_op_model(model, graph, op)
-            content = bytes(flatbuffer_utils.convert_object_to_bytearray(single))
-            interpreter = Interpreter(model_content=content, num_threads=threads)
-            interpreter.allocate_tensors()
-            for detail in interpreter.get_input_details():
-                dtype = detail["dtype"]
-                if np.issubdtype(dtype, np.floating):
-                    value = rng.normal(size=detail["shape"]).astype(dtype)
-                else:
-                    value = rng.integers(0, 2, size=detail["shape"]).astype(dtype)
-                interpreter.set_tensor(detail["index"], value)
-            timed[key] = _time_interpreter(interpreter, seconds_per_op, 5)
-        rows.append(
-            dict(position=position, op=name, what=_describe(name, graph, op),
-                 macs=_macs(name, graph, op), median_ms=1e3 * float(np.median(timed[key])))
-        )  # fmt: skip
+            try:
+                timed[key] = _time_one_op(model, graph, op, threads, seconds_per_op, rng)
+            except Exception as error:  # noqa: BLE001  (a control-flow or custom op: recorded)
+                timed[key] = f"{type(error).__name__}: {error}"
+        row = dict(position=position, op=name, what=_describe(name, graph, op),
+                   macs=_macs(name, graph, op))  # fmt: skip
+        if isinstance(timed[key], str):
+            row.update(median_ms=0.0, not_timed=timed[key])
+        else:
+            row["median_ms"] = 1e3 * float(np.median(timed[key]))
+        rows.append(row)
     return rows
+
+
+def _time_one_op(model, graph, op, threads, seconds, rng):
+    """Seconds of each timed call of `op` alone (float inputs random, integer inputs 0 or 1)."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    content = bytes(flatbuffer_utils.convert_object_to_bytearray(one_op_model(model, graph, op)))
+    interpreter = Interpreter(model_content=content, num_threads=threads)
+    interpreter.allocate_tensors()
+    for detail in interpreter.get_input_details():
+        dtype = detail["dtype"]
+        if np.issubdtype(dtype, np.floating):
+            value = rng.normal(size=detail["shape"]).astype(dtype)
+        else:
+            value = rng.integers(0, 2, size=detail["shape"]).astype(dtype)
+        interpreter.set_tensor(detail["index"], value)
+    return _time_interpreter(interpreter, seconds, 5)
 
 
 def whole_graph_ms(path, signature, threads, repeats=15):
@@ -207,6 +222,9 @@ def whole_graph_ms(path, signature, threads, repeats=15):
 
 # ---------------------------------------------------------------------------------------------
 # onnxruntime: its own profiler
+
+
+ONNX_CONVOLUTIONS = ("Conv", "FusedConv")
 
 
 def _onnx_conv_macs(node_args):
@@ -234,7 +252,8 @@ def profile_onnx(path, threads, runs):
         feeds[i.name] = np.random.default_rng(1).integers(0, 255, size=shape).astype(
             np.uint8 if "uint8" in i.type else np.float32
         )
-    for _ in range(2):
+    warmup = 2
+    for _ in range(warmup):
         session.run(None, feeds)
     start = time.perf_counter()
     for _ in range(runs):
@@ -243,20 +262,26 @@ def profile_onnx(path, threads, runs):
     trace = session.end_profiling()
     with open(trace) as f:
         events = json.load(f)
-    per_node = collections.defaultdict(lambda: dict(us=0.0, count=0, macs=0, op=""))
-    model_runs = [e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
+    model_runs = sorted(
+        (e for e in events if e.get("cat") == "Session" and e["name"] == "model_run"),
+        key=lambda e: e["ts"],
+    )
+    timed_from = model_runs[warmup]["ts"]  # the warm-up runs are in the trace too: leave them
+    per_node = collections.defaultdict(lambda: dict(us=0.0, macs=0, op=""))
     for e in events:
         if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
             continue
+        if e["ts"] < timed_from:
+            continue
         node = per_node[e["name"][: -len("_kernel_time")]]
         node["us"] += e["dur"]
-        node["count"] += 1
         node["op"] = e["args"].get("op_name", "")
-        if node["op"] == "Conv":
+        if node["op"] in ONNX_CONVOLUTIONS:
             node["macs"] = _onnx_conv_macs(e["args"])
-    timed_runs = len(model_runs)
+    timed_runs = len(model_runs) - warmup
+    # "median_ms" for the rows' common key; for onnxruntime it is the mean over the timed runs.
     rows = [
-        dict(node=name, op=v["op"], macs=v["macs"], median_ms=v["us"] / 1e3 / max(1, timed_runs))
+        dict(node=name, op=v["op"], macs=v["macs"], median_ms=v["us"] / 1e3 / timed_runs)
         for name, v in per_node.items()
     ]
     return rows, mean_ms, timed_runs

@@ -127,6 +127,7 @@ def rescaled_shared_weights(model_path):
     Reads the flatbuffer (memory-mapped) with LiteRT's schema; where that fails, the answer is
     True (no cache)."""
     import mmap
+    import struct
 
     from ai_edge_litert import schema_py_generated as schema
 
@@ -149,7 +150,7 @@ def rescaled_shared_weights(model_path):
                     seen = scales.setdefault(tensor.Buffer(), key)
                     if seen != key:
                         return True
-    except (OSError, ValueError, AttributeError, TypeError, IndexError):
+    except (OSError, ValueError, AttributeError, TypeError, IndexError, struct.error):
         return True
     return False
 

@@ -235,7 +235,13 @@ def channels_last_head(proto):
     ):
         return proto
     users = consumers.get(resize.output[0], [])
-    argmaxes = [n for n in users if n.op_type == "ArgMax" and _attribute(n, "axis") == 1]
+    argmaxes = [
+        n
+        for n in users
+        if n.op_type == "ArgMax"
+        and _attribute(n, "axis") == 1
+        and _attribute(n, "keepdims", 1) == 0  # ONNX's default keeps the axis
+    ]
     if len(users) != 1 + len(argmaxes) or len(consumers.get(softmax.output[0], [])) != 1:
         return proto
 

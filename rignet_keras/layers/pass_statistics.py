@@ -9,9 +9,10 @@ Cooijmans et al. 2017, which keeps statistics per time step and shares the affin
 """
 
 import contextlib
+import threading
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
 def batch_norms(block):
@@ -21,6 +22,22 @@ def batch_norms(block):
         for layer in block._flatten_layers(include_self=False)
         if isinstance(layer, layers.BatchNormalization)
     ]
+
+
+class _Tracked:
+    """One batch norm: its own statistics, the gated passes', and how many calls swapped them."""
+
+    def __init__(self, norm, gated_mean, gated_variance):
+        self.norm = norm
+        self.own = (norm.moving_mean, norm.moving_variance)
+        self.gated = (gated_mean, gated_variance)
+        self.depth = 0
+
+
+def _copy_of(variable):
+    """An initializer that returns `variable`'s value when the new variable is created (which
+    can be deferred, e.g. when the model is built inside a stateless scope)."""
+    return lambda shape, dtype=None: ops.cast(ops.convert_to_tensor(variable), dtype)
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -34,7 +51,10 @@ class PassStatistics(layers.Layer):
 
     Within `use(norms)`, each norm reads (and in training updates) the gated passes' statistics.
     The swap happens while a graph is traced, so training, inference and every export take the
-    same code path, and each pass's graph holds the statistics of its kind.
+    same code path, and each pass's graph holds the statistics of its kind. Replicas of
+    `tf.distribute.MirroredStrategy` trace in threads that take turns inside a block (at the
+    all-reduce of a synchronised batch norm); they run the same block at the same time, so
+    nested entries are counted and the norms' own statistics come back when the last one leaves.
 
     Example:
     >>> stats = PassStatistics()
@@ -49,9 +69,11 @@ class PassStatistics(layers.Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # id(norm) -> (mean, variance) of the gated passes. Set past attribute tracking: the
-        # variables are tracked by add_weight already, and TensorFlow's tracking refuses int keys.
-        object.__setattr__(self, "_gated", {})
+        # id(norm) -> _Tracked, and a lock over the swaps. Set past attribute tracking: the
+        # variables are tracked by add_weight already, and TensorFlow's tracking refuses int
+        # keys and locks.
+        object.__setattr__(self, "_tracked", {})
+        object.__setattr__(self, "_swap_lock", threading.Lock())
 
     def track(self, named_norms):
         """Creates the gated passes' statistics of built batch norms.
@@ -59,45 +81,65 @@ class PassStatistics(layers.Layer):
         Args:
             named_norms: [(name, BatchNormalization)]: the name prefixes the variables' names
                 ("block4_conv4_block1_1_bn_gated_moving_mean"), which are part of the checkpoint.
+
+        Raises:
+            ValueError: a norm is not built, or uses batch renormalisation (whose extra
+                statistics this layer does not keep).
         """
         for name, norm in named_norms:
-            if id(norm) in self._gated:
+            if id(norm) in self._tracked:
                 continue
             if norm.moving_mean is None:
                 raise ValueError(f"batch norm {norm.name!r} must be built before it is tracked")
-            pair = []
-            for kind, own in (("mean", norm.moving_mean), ("variance", norm.moving_variance)):
-                variable = self.add_weight(
+            if norm.renorm:
+                raise ValueError(
+                    f"batch norm {norm.name!r} uses renorm=True; the gated passes' statistics "
+                    "support plain batch normalisation only"
+                )
+            pair = [
+                self.add_weight(
                     shape=own.shape,
                     name=f"{name}_gated_moving_{kind}",
-                    initializer="zeros",
+                    initializer=_copy_of(own),
+                    dtype=own.dtype,
                     trainable=False,
                     autocast=False,
                 )
-                variable.assign(own)
-                pair.append(variable)
-            self._gated[id(norm)] = tuple(pair)
+                for kind, own in (("mean", norm.moving_mean), ("variance", norm.moving_variance))
+            ]
+            self._tracked[id(norm)] = _Tracked(norm, *pair)
         self.built = True
+
+    def _entry(self, norm):
+        if id(norm) not in self._tracked:
+            raise ValueError(f"batch norm {norm.name!r} has no statistics here; track it first")
+        return self._tracked[id(norm)]
 
     def statistics(self, norm):
         """The (moving_mean, moving_variance) variables of `norm`'s gated passes."""
-        if id(norm) not in self._gated:
-            raise ValueError(f"batch norm {norm.name!r} has no statistics here; track it first")
-        return self._gated[id(norm)]
+        return self._entry(norm).gated
+
+    @staticmethod
+    def _point(entry, pair):
+        # object.__setattr__: Keras' attribute tracking must not adopt the swapped variables,
+        # or the norms would save them as their own.
+        object.__setattr__(entry.norm, "moving_mean", pair[0])
+        object.__setattr__(entry.norm, "moving_variance", pair[1])
 
     @contextlib.contextmanager
     def use(self, norms):
         """Within the block, `norms` read and update the gated passes' statistics."""
-        swapped = [(norm, self.statistics(norm)) for norm in norms]
-        own = [(norm, (norm.moving_mean, norm.moving_variance)) for norm in norms]
-        # object.__setattr__: Keras' attribute tracking must not adopt the swapped variables,
-        # or the norms would save them as their own.
+        entries = [self._entry(norm) for norm in norms]
+        with self._swap_lock:
+            for entry in entries:
+                if entry.depth == 0:
+                    self._point(entry, entry.gated)
+                entry.depth += 1
         try:
-            for norm, (mean, variance) in swapped:
-                object.__setattr__(norm, "moving_mean", mean)
-                object.__setattr__(norm, "moving_variance", variance)
             yield
         finally:
-            for norm, (mean, variance) in own:
-                object.__setattr__(norm, "moving_mean", mean)
-                object.__setattr__(norm, "moving_variance", variance)
+            with self._swap_lock:
+                for entry in entries:
+                    entry.depth -= 1
+                    if entry.depth == 0:
+                        self._point(entry, entry.own)

@@ -188,9 +188,14 @@ def test_channels_last_head_computes_the_same_outputs():
     np.testing.assert_array_equal(got_map, want_map)
     np.testing.assert_allclose(got_p, want_p, rtol=1e-6, atol=1e-7)
     # Anything else is left as it is: here, a softmax over another axis.
-    other = _tf2onnx_head()
-    other.graph.node[1].attribute[0].i = 2
-    assert channels_last_head(other) == other
+    for change in ("softmax_axis", "argmax_keepdims"):
+        other = _tf2onnx_head()
+        if change == "softmax_axis":
+            other.graph.node[1].attribute[0].i = 2
+        else:
+            other.graph.node[3].attribute[1].i = 1
+        unchanged = other.SerializeToString()
+        assert channels_last_head(other).SerializeToString() == unchanged, change
 
 
 def test_exported_onnx_runs_its_head_channels_last(exports):

@@ -123,6 +123,27 @@ def test_int8_weights_shared_at_two_scales_get_no_cache(exports, tmp_path, caplo
         _assert_same(outputs[key], reference[key], f"dynamic_int8 {key}")
 
 
+def test_dynamic_int8_without_gated_passes_uses_the_cache(tmp_path):
+    """A ui 1 graph has no gated pass, hence no rescaled shared buffer: its cache is used and
+    gives the Interpreter's outputs."""
+    from rignet_keras.export import export_model
+    from tests.export.conftest import SIZE, make_model
+
+    folder = tmp_path / "out"
+    export_model(make_model("parallel"), folder, input_size=SIZE, uis=(1,), formats=("tflite",),
+                 precisions=("dynamic_int8",), stepwise=False, latency_runs=1)  # fmt: skip
+    model = folder / "rignet_ui1_dynamic_int8.tflite"
+    assert not litert_cache.rescaled_shared_weights(model)
+    images = fresh_images(2, seed=31)
+    reference = _ui_outputs(runner.make_interpreter(model), images)
+    for expected_state in ("written", "reused"):
+        cached = runner.make_interpreter(model, weight_cache=tmp_path / "cache")
+        assert cached.cache_state == expected_state
+        outputs = _ui_outputs(cached, images)
+        for key in reference:
+            _assert_same(outputs[key], reference[key], f"dynamic_int8 {key} ({expected_state})")
+
+
 def test_cache_name_changes_with_the_model_file(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     model = tmp_path / "model.tflite"

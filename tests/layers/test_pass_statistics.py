@@ -98,6 +98,41 @@ def test_errors_name_the_norm():
     assert tracked.moving_mean is own  # nothing was swapped
 
 
+def test_interleaved_entries_restore_the_own_statistics_when_the_last_leaves():
+    """MirroredStrategy replicas take turns inside one block (at a synchronised batch norm's
+    all-reduce): the first to leave must not restore the norms under the other."""
+    norm = _norm()
+    own = norm.moving_mean
+    stats = PassStatistics()
+    stats.track([("bn", norm)])
+    gated = stats.statistics(norm)[0]
+    first, second = stats.use([norm]), stats.use([norm])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert norm.moving_mean is gated
+    second.__exit__(None, None, None)
+    assert norm.moving_mean is own
+
+
+def test_statistics_made_in_a_stateless_scope_copy_the_norms_own(rng):
+    """Building inside a stateless scope (as compute_output_spec does) defers the variables'
+    initialisation; the copy must still hold the norm's statistics, not zeros."""
+    norm = _norm()
+    norm.moving_variance.assign(rng.uniform(0.5, 2, size=4).astype("float32"))
+    stats = PassStatistics()
+    with keras.StatelessScope():
+        stats.track([("bn", norm)])
+    np.testing.assert_array_equal(stats.variables[1].numpy(), norm.moving_variance.numpy())
+
+
+def test_renorm_is_refused():
+    norm = keras.layers.BatchNormalization(renorm=True, name="renormed")
+    norm.build((None, 6, 6, 4))
+    with pytest.raises(ValueError, match="'renormed' uses renorm=True"):
+        PassStatistics().track([("x", norm)])
+
+
 def test_batch_norms_finds_nested_norms_in_order():
     inner = keras.Sequential([keras.layers.Conv2D(4, 1), _norm(name="a")], name="inner")
     block = keras.Sequential([inner, _norm(name="b"), keras.layers.ReLU()])
