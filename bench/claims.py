@@ -208,7 +208,9 @@ def train_and_evaluate(variant, seed, budget, work_dir, recurrent_batch_norm="ga
                         num_samples=budget.num_val, preprocessing="torch",
                         synthetic_config=syn, seed=0)  # fmt: skip
     # The folder names everything a resumed run must share with the one it resumes.
-    run_name = f"{variant.key}-s{seed}-{recurrent_batch_norm}-{budget.steps}steps"
+    run_name = (
+        f"{variant.key}-s{seed}-{recurrent_batch_norm}-{budget.steps}steps-{budget.image_size}px"
+    )
     trainer = Trainer(config, os.path.join(work_dir, run_name))
     size = budget.image_size
     trainer.build(
@@ -371,6 +373,9 @@ def main(argv=None):
     )
     p.add_argument("--steps", type=int, default=Budget.steps)
     p.add_argument(
+        "--image-size", type=int, default=Budget.image_size, help="synthetic images' side (px)"
+    )
+    p.add_argument(
         "--recurrent-batch-norm",
         default="gated_passes",
         choices=["gated_passes", "first_pass", "every_pass"],
@@ -391,7 +396,7 @@ def main(argv=None):
     args.output = args.output or os.path.join(RESULTS, f"claims_{args.recurrent_batch_norm}.json")
 
     index, count = (int(x) for x in args.shard.split("/"))
-    budget = Budget(steps=args.steps)
+    budget = Budget(steps=args.steps, image_size=args.image_size)
     variants = all_variants(args.tables)
     if args.variants:
         unknown = sorted(set(args.variants) - {v.key for v in variants})

@@ -35,9 +35,11 @@ class _Tracked:
 
 
 def _copy_of(variable):
-    """An initializer that returns `variable`'s value when the new variable is created (which
-    can be deferred, e.g. when the model is built inside a stateless scope)."""
-    return lambda shape, dtype=None: ops.cast(ops.convert_to_tensor(variable), dtype)
+    """An initializer that returns a copy of `variable`'s value when the new variable is created
+    (which can be deferred, e.g. when the model is built inside a stateless scope). A copy, not
+    the value itself: JAX would otherwise hold both variables in one buffer, which its training
+    step refuses to donate twice."""
+    return lambda shape, dtype=None: ops.copy(ops.cast(ops.convert_to_tensor(variable), dtype))
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
