@@ -1,0 +1,80 @@
+"""LiteRT Interpreter options against each other on one `.tflite` signature: is any faster?
+
+Options compared, each a fresh Interpreter over the same file, timed in interleaved rounds:
+    default          what the runner uses (XNNPACK, `--threads` threads)
+    latest_features  `experimental_default_delegate_latest_features=True` (XNNPACK's
+                     flag-protected features)
+    one_thread       the default with 1 thread (the second core's worth)
+
+Usage:
+    python bench/xnnpack_options.py model.tflite --signature ui_1 --rounds 7 \\
+        --out bench/results/xnnpack_options.json
+"""
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+
+OPTIONS = {
+    "default": dict(),
+    "latest_features": dict(experimental_default_delegate_latest_features=True),
+    "one_thread": dict(threads=1),
+}
+
+
+def runner_for(path, signature, threads, options):
+    from ai_edge_litert.interpreter import Interpreter
+
+    options = dict(options)
+    threads = options.pop("threads", threads)
+    interpreter = Interpreter(model_path=path, num_threads=threads, **options)
+    signature = signature or next(iter(interpreter.get_signature_list()))
+    return interpreter.get_signature_runner(signature)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("model")
+    p.add_argument("--signature")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--per-round", type=int, default=2)
+    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                 "xnnpack_options.json"))  # fmt: skip
+    args = p.parse_args(argv)
+    runners = {
+        k: runner_for(args.model, args.signature, args.threads, v) for k, v in OPTIONS.items()
+    }
+    name, detail = next(iter(runners["default"].get_input_details().items()))
+    image = np.random.default_rng(0).integers(0, 255, size=detail["shape"]).astype(detail["dtype"])
+    reference = runners["default"](**{name: image})
+    times = {k: [] for k in runners}
+    same = {}
+    for k, run in runners.items():
+        out = run(**{name: image})
+        same[k] = all(np.array_equal(out[o], reference[o]) for o in reference if "class" in o)
+        run(**{name: image})  # warm-up
+    for r in range(args.rounds):
+        order = list(runners) if r % 2 == 0 else list(reversed(runners))
+        for k in order:
+            call = runners[k]
+            times[k] += time_calls(lambda call=call: call(**{name: image}),
+                                   repeats=args.per_round, warmup=0)  # fmt: skip
+    results = {k: {**summary_ms(v), "same_class_map": same[k]} for k, v in times.items()}
+    for k, v in results.items():
+        print(f"{k:16s} {v['median_ms']:8.1f} ms (p10 {v['p10_ms']:.1f}, p90 {v['p90_ms']:.1f})"
+              f"  class map as default: {v['same_class_map']}")  # fmt: skip
+    write_json(args.out, dict(model=os.path.basename(args.model), signature=args.signature,
+                              threads=args.threads, machine=machine(), results=results,
+                              command=" ".join(sys.argv)))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
