@@ -79,6 +79,13 @@ def build_parser():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--opset", type=int, default=18)
     parser.add_argument(
+        "--tflite-max-conv-input-channels",
+        type=int,
+        default=512,
+        help="TFLite graphs split wider k x k convolutions into sums over this many input "
+        "channels (faster on XNNPACK); 0: no split",
+    )
+    parser.add_argument(
         "--no-isolate",
         action="store_true",
         help="convert in this process (default: a fresh process per conversion)",
@@ -122,6 +129,7 @@ def main(argv=None):
             formats=args.formats,
             precisions=args.precisions,
             tflite_layouts=args.layouts,
+            tflite_max_conv_input_channels=args.tflite_max_conv_input_channels or None,
             stepwise=args.stepwise,
             stepwise_iterations=args.stepwise_iterations,
             representative_data=representative,

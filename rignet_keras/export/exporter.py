@@ -28,6 +28,11 @@ import tensorflow as tf
 from rignet_keras.export import manifest as manifest_lib
 from rignet_keras.export import parity
 from rignet_keras.export.files import atomic_directory
+from rignet_keras.export.layout import (
+    DEFAULT_MAX_INPUT_CHANNELS,
+    split_wide_convolutions,
+    wide_convolutions,
+)
 from rignet_keras.export.macs import count_graph_parameters, count_macs
 from rignet_keras.export.runner import (
     CLASS_MAP,
@@ -233,7 +238,22 @@ class _Export:
             self.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"]
         )
         self.saved_model_path = path
+        self.tflite_saved_model_path = path
         self.count_graphs(endpoints)
+        limit = o["tflite_max_conv_input_channels"]
+        if "tflite" in o["formats"] and limit and wide_convolutions(self.model, limit):
+            # The TFLite files convert from a SavedModel of their own, traced with the wide
+            # convolutions split (`layout.py`): XNNPACK runs the split layout 1.5-2.6x faster.
+            self.tflite_saved_model_path = os.path.join(self.work, "tflite_saved_model")
+            with split_wide_convolutions(self.model, limit):
+                export_saved_model(
+                    self.model,
+                    self.tflite_saved_model_path,
+                    o["uis"],
+                    o["input_size"],
+                    o["serving_ui"],
+                    o["stepwise"],
+                )
         if not keep:
             return
         loaded = tf.saved_model.load(path)
@@ -295,7 +315,7 @@ class _Export:
     def tflite_file(self, path, signature_keys, precision, kind):
         job = {
             "kind": "tflite",
-            "saved_model": self.saved_model_path,
+            "saved_model": self.tflite_saved_model_path,
             "signature_keys": list(signature_keys),
             "precision": precision,
             "output": path,
@@ -513,6 +533,7 @@ def export_model(
     formats=FORMATS,
     precisions=("float32",),
     tflite_layouts=TFLITE_LAYOUTS,
+    tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
     stepwise=None,
     stepwise_iterations=4,
     stepwise_precisions=None,
@@ -549,6 +570,11 @@ def export_model(
         precisions: TFLite precisions, a subset of `rignet_keras.export.tflite.PRECISIONS`:
             "float32", "float16", "dynamic_int8", "int8", "int8_float_gates".
         tflite_layouts: "multi" (one file with every ui as a signature) and/or "per_ui".
+        tflite_max_conv_input_channels: the TFLite graphs compute every wider k x k convolution
+            (at least twice as many input channels, at least 128 filters) as a sum of
+            convolutions over at most this many input channels, which XNNPACK runs faster
+            (`rignet_keras.export.layout`); the SavedModel and ONNX files keep the plain layout.
+            None: no split. Default 512.
         stepwise: write the step-wise `init`/`step` graphs; None: whenever the model supports
             them (parallel, multi_range and network-wide modes) and `input_size` is fixed.
         stepwise_iterations: the step-wise graphs are checked for 1..this many iterations.
@@ -610,6 +636,11 @@ def export_model(
         raise ValueError(
             f"stepwise_iterations must be an int >= 1; received {stepwise_iterations!r}"
         )
+    limit = tflite_max_conv_input_channels
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(
+            f"tflite_max_conv_input_channels must be None or an int >= 1; received {limit!r}"
+        )
     if not model.built:
         model.build((None,) + (input_size or (None, None)) + (3,))
 
@@ -621,6 +652,7 @@ def export_model(
         formats=formats,
         precisions=precisions,
         tflite_layouts=layouts,
+        tflite_max_conv_input_channels=tflite_max_conv_input_channels,
         stepwise=bool(stepwise),
         stepwise_iterations=stepwise_iterations,
         stepwise_precisions=stepwise_precisions,

@@ -127,6 +127,11 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
         "uis": list(options["uis"]),
         "serving_ui": options["serving_ui"],
         "stepwise": stepwise,
+        "tflite_layout": {
+            "max_conv_input_channels": options.get("tflite_max_conv_input_channels"),
+            "note": "wider k x k convolutions are sums over input-channel groups in the TFLite "
+            "graphs (rignet_keras.export.layout)",
+        },
         "parity_data": parity_data,
         "calibration_data": calibration_data,
         "tolerances": {p: tolerances_for(p, options["tolerances"]) for p in DEFAULT_TOLERANCES},

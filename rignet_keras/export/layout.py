@@ -1,0 +1,94 @@
+"""Graph layouts that are faster for one runtime: wide convolutions split over input channels.
+
+XNNPACK (TFLite's CPU runtime) runs a 3x3 convolution with thousands of input channels on a
+small map far below its peak: the FCN head's 3x3 2048 -> 512 convolution at 16x16 took 72 ms
+(67 GFLOP/s) where four convolutions over 512 input channels each, summed, took 27 ms (176
+GFLOP/s; `bench/op_profile.py`, `bench/wide_convolutions.py`, BENCHMARKS.md). The sum is the
+same convolution: conv(x, k) = sum_i conv(x[..., c_i], k[:, :, c_i, :]). `split_wide_convolutions`
+makes a model trace that way, so that the TFLite graphs get the split layout; the weights are
+the model's own, sliced in the graph, and the Keras model is unchanged outside the context.
+"""
+
+import contextlib
+import functools
+
+from keras import layers, ops
+
+# Measured on XNNPACK (LiteRT 2.3, x86 AVX-512): 1024 -> 512 input channels per convolution
+# gained 1.5x, 2048 -> 4 x 512 2.0-2.6x; 768 -> 2 x 384 and a 21-filter output gained nothing.
+DEFAULT_MAX_INPUT_CHANNELS = 512
+MIN_FILTERS = 128
+
+
+def _split_convolution(layer, groups, inputs, kernel):
+    """`layer.convolution_op` as a sum over `groups` (start, stop) input-channel ranges."""
+    outputs = None
+    for start, stop in groups:
+        part = layer.__class__.convolution_op(
+            layer, inputs[..., start:stop], kernel[:, :, start:stop, :]
+        )
+        outputs = part if outputs is None else ops.add(outputs, part)
+    return outputs
+
+
+def channel_groups(channels, max_channels):
+    """Near-equal (start, stop) ranges of at most `max_channels` covering `channels`."""
+    count = -(-channels // max_channels)
+    bounds = [round(i * channels / count) for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
+    """The built `Conv2D` layers of `model` that `split_wide_convolutions` splits: a kernel
+    larger than 1x1, no groups, channels-last, at least `MIN_FILTERS` filters and at least twice
+    `max_input_channels` input channels."""
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if type(layer) is not layers.Conv2D or not layer.built:
+            continue
+        kh, kw, channels, _ = layer.kernel.shape
+        if (
+            (kh, kw) != (1, 1)
+            and layer.groups == 1
+            and layer.data_format == "channels_last"
+            and layer.filters >= MIN_FILTERS
+            and channels >= 2 * max_input_channels
+        ):
+            found.append(layer)
+    return found
+
+
+@contextlib.contextmanager
+def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
+    """Within the context, `model`'s wide convolutions (`wide_convolutions`) compute as sums of
+    convolutions over at most `max_input_channels` input channels each.
+
+    Args:
+        model: a built Keras model (a `RIGNet`: its blocks, head and gates are searched).
+        max_input_channels: int >= 1, or None for no split (the context does nothing).
+
+    Yields:
+        The list of layers split.
+    """
+    if max_input_channels is None:
+        yield []
+        return
+    if isinstance(max_input_channels, bool) or not isinstance(max_input_channels, int) or (
+        max_input_channels < 1
+    ):
+        raise ValueError(
+            f"max_input_channels must be None or an int >= 1; received {max_input_channels!r}"
+        )
+    split = wide_convolutions(model, max_input_channels)
+    try:
+        for layer in split:
+            groups = channel_groups(layer.kernel.shape[2], max_input_channels)
+            # An instance attribute over the class's method, past Keras' attribute tracking.
+            object.__setattr__(
+                layer, "convolution_op", functools.partial(_split_convolution, layer, groups)
+            )
+        yield split
+    finally:
+        for layer in split:
+            if "convolution_op" in vars(layer):
+                object.__delattr__(layer, "convolution_op")

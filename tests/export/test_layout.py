@@ -1,0 +1,89 @@
+"""Wide convolutions split over input channels for TFLite (`rignet_keras.export.layout`)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from rignet_keras.export.layout import channel_groups, split_wide_convolutions, wide_convolutions
+
+
+def _conv_model(channels=1024, filters=128, kernel=3):
+    inputs = keras.Input((9, 11, channels))
+    x = layers.Conv2D(filters, kernel, padding="same", activation="relu", name="wide")(inputs)
+    x = layers.Conv2D(filters, 1, name="pointwise")(layers.Concatenate()([x, x]))
+    return keras.Model(inputs, x)
+
+
+def _conv_ops(fn, x):
+    graph = tf.function(fn).get_concrete_function(x).graph
+    return sum(op.type == "Conv2D" for op in graph.get_operations())
+
+
+def test_split_convolution_equals_the_convolution():
+    model = _conv_model()
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 9, 11, 1024)).astype("float32"))
+    plain = model(x).numpy()
+    assert [layer.name for layer in wide_convolutions(model)] == ["wide"]
+    with split_wide_convolutions(model, 512) as split:
+        assert [layer.name for layer in split] == ["wide"]
+        np.testing.assert_allclose(model(x).numpy(), plain, rtol=1e-4, atol=1e-4)
+        assert _conv_ops(model, x) == 2 + 1  # the wide one as two, the 1x1 as it was
+    assert _conv_ops(model, x) == 2
+    assert "convolution_op" not in vars(model.get_layer("wide"))
+    np.testing.assert_array_equal(model(x).numpy(), plain)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(channels=768), dict(filters=21), dict(kernel=1)], ids=str
+)
+def test_convolutions_that_gain_nothing_are_kept(kwargs):
+    assert wide_convolutions(_conv_model(**kwargs), 512) == []
+
+
+def test_channel_groups_cover_the_channels():
+    assert channel_groups(2048, 512) == [(0, 512), (512, 1024), (1024, 1536), (1536, 2048)]
+    assert channel_groups(1100, 512) == [(0, 367), (367, 733), (733, 1100)]
+    with pytest.raises(ValueError, match="max_input_channels must be None or an int >= 1"):
+        with split_wide_convolutions(_conv_model(), 0):
+            pass
+    with split_wide_convolutions(_conv_model(), None) as split:
+        assert split == []
+
+
+def test_tflite_export_splits_and_keeps_parity(tmp_path):
+    """A custom head with a 3x3 conv over 256 channels, split at 64 in the TFLite graph only;
+    the exporter's parity check (strict) compares it with the Keras model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from rignet_keras import RIGNet
+    from rignet_keras.export import export_model
+    from tests.export.conftest import NUM_CLASSES, SIZE, calibrate_batch_norm, tiny_blocks
+
+    blocks = tiny_blocks()
+    blocks[4] = keras.Sequential(
+        [layers.Conv2D(256, 3, strides=2, padding="same", use_bias=False),
+         layers.BatchNormalization(), layers.ReLU()], name="block5")  # fmt: skip
+    blocks[5] = keras.Sequential(
+        [layers.Conv2D(128, 3, padding="same", activation="relu"),
+         layers.Conv2D(NUM_CLASSES, 1)], name="block6")  # fmt: skip
+    model = RIGNet(NUM_CLASSES, backbone=blocks, feedback_blocks=(5, 6), num_iterations=2,
+                   preprocessing="torch")  # fmt: skip
+    model.build((None,) + SIZE + (3,))
+    from rignet_keras.export.samples import synthetic_images
+
+    calibrate_batch_norm(model, synthetic_images(4, SIZE, seed=100))
+    counts = {}
+    for limit in (64, None):
+        folder = tmp_path / f"limit{limit}"
+        manifest = export_model(model, folder, input_size=SIZE, uis=(1, 2),
+                                formats=("saved_model", "tflite"), stepwise=False,
+                                tflite_max_conv_input_channels=limit, latency_runs=0)  # fmt: skip
+        assert manifest["tflite_layout"]["max_conv_input_channels"] == limit
+        interpreter = Interpreter(model_path=str(folder / "rignet_float32.tflite"))
+        ops = interpreter._get_ops_details()
+        counts[limit] = sum(op["op_name"] == "CONV_2D" for op in ops)
+    # The first subgraph (ui 1): B1-B5's convs and the head's two, of which the 3x3 one
+    # (256 -> 128) becomes four.
+    assert counts[None] == 7 and counts[64] == 7 + 3
