@@ -42,6 +42,20 @@ def _copy_of(variable):
     return lambda shape, dtype=None: ops.copy(ops.cast(ops.convert_to_tensor(variable), dtype))
 
 
+def _outside_traced_functions():
+    """`tf.init_scope()` under the TensorFlow backend, else a no-op context.
+
+    A model first built inside a `tf.function` (as `count_macs` builds one) creates its
+    variables while the function is traced, and TensorFlow lifts an initial value out of the
+    function only if it reads no captured tensor; a copy of another variable does read one.
+    Created outside the function, the copy is an ordinary eager value."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
+
+
 @keras.saving.register_keras_serializable(package="rignet_keras")
 class PassStatistics(layers.Layer):
     """A second set of moving statistics, for the gated passes, for every tracked batch norm.
@@ -98,17 +112,18 @@ class PassStatistics(layers.Layer):
                     f"batch norm {norm.name!r} uses renorm=True; the gated passes' statistics "
                     "support plain batch normalisation only"
                 )
-            pair = [
-                self.add_weight(
-                    shape=own.shape,
-                    name=f"{name}_gated_moving_{kind}",
-                    initializer=_copy_of(own),
-                    dtype=own.dtype,
-                    trainable=False,
-                    autocast=False,
-                )
-                for kind, own in (("mean", norm.moving_mean), ("variance", norm.moving_variance))
-            ]
+            with _outside_traced_functions():
+                pair = [
+                    self.add_weight(
+                        shape=own.shape,
+                        name=f"{name}_gated_moving_{kind}",
+                        initializer=_copy_of(own),
+                        dtype=own.dtype,
+                        trainable=False,
+                        autocast=False,
+                    )
+                    for kind, own in (("mean", norm.moving_mean), ("variance", norm.moving_variance))
+                ]
             self._tracked[id(norm)] = _Tracked(norm, *pair)
         self.built = True
 
