@@ -112,6 +112,7 @@ class PassStatistics(layers.Layer):
                     f"batch norm {norm.name!r} uses renorm=True; the gated passes' statistics "
                     "support plain batch normalisation only"
                 )
+            statistics = (("mean", norm.moving_mean), ("variance", norm.moving_variance))
             with _outside_traced_functions():
                 pair = [
                     self.add_weight(
@@ -122,7 +123,7 @@ class PassStatistics(layers.Layer):
                         trainable=False,
                         autocast=False,
                     )
-                    for kind, own in (("mean", norm.moving_mean), ("variance", norm.moving_variance))
+                    for kind, own in statistics
                 ]
             self._tracked[id(norm)] = _Tracked(norm, *pair)
         self.built = True
