@@ -5,13 +5,20 @@ small map far below its peak: the FCN head's 3x3 2048 -> 512 convolution at 16x1
 (67 GFLOP/s) where four convolutions over 512 input channels each, summed, took 27 ms (176
 GFLOP/s; `bench/op_profile.py`, `bench/wide_convolutions.py`, BENCHMARKS.md). The sum is the
 same convolution: conv(x, k) = sum_i conv(x[..., c_i], k[:, :, c_i, :]). `split_wide_convolutions`
-makes a model trace that way, so that the TFLite graphs get the split layout; the weights are
-the model's own, sliced in the graph, and the Keras model is unchanged outside the context.
+makes a model trace that way, so that the TFLite graphs get the split layout; the Keras model is
+unchanged outside the context.
+
+The kernel's groups are variables of their own, copies of the model's kernel taken when the
+context opens, not slices of it in the graph: the converter folds a slice of a constant only
+while the constant is under 2^30 bits (128 MiB), and a multi-range gate's 3x3 4096 -> 1024
+kernel (151 MB) stayed a run-time slice and transpose feeding a convolution with non-constant
+weights, which XNNPACK ran at a tenth of its speed.
 """
 
 import contextlib
 import functools
 
+import keras
 from keras import layers, ops
 
 # Measured on XNNPACK (LiteRT 2.3, x86 AVX-512): 1024 -> 512 input channels per convolution
@@ -21,14 +28,31 @@ MIN_FILTERS = 128
 
 
 def _split_convolution(layer, groups, inputs, kernel):
-    """`layer.convolution_op` as a sum over `groups` (start, stop) input-channel ranges."""
+    """`layer.convolution_op` as a sum over `groups`: [(start, stop, kernel group)] of
+    input-channel ranges and their part of the kernel (`kernel`, the whole, is not used)."""
     outputs = None
-    for start, stop in groups:
-        part = layer.__class__.convolution_op(
-            layer, inputs[..., start:stop], kernel[:, :, start:stop, :]
-        )
+    for start, stop, group_kernel in groups:
+        part = layer.__class__.convolution_op(layer, inputs[..., start:stop], group_kernel)
         outputs = part if outputs is None else ops.add(outputs, part)
     return outputs
+
+
+def _kernel_groups(layer, max_input_channels):
+    """[(start, stop, variable)]: `layer`'s kernel cut into input-channel groups, each a new
+    non-trainable variable holding a copy of its part."""
+    kernel = ops.convert_to_numpy(layer.kernel)
+    return [
+        (
+            start,
+            stop,
+            keras.Variable(
+                kernel[:, :, start:stop, :],
+                trainable=False,
+                name=f"{layer.name}_input_channels_{start}_{stop}",
+            ),
+        )
+        for start, stop in channel_groups(kernel.shape[2], max_input_channels)
+    ]
 
 
 def channel_groups(channels, max_channels):
@@ -61,7 +85,8 @@ def wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
 @contextlib.contextmanager
 def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
     """Within the context, `model`'s wide convolutions (`wide_convolutions`) compute as sums of
-    convolutions over at most `max_input_channels` input channels each.
+    convolutions over at most `max_input_channels` input channels each, with the kernel as it
+    is when the context opens (for tracing an export, not for training).
 
     Args:
         model: a built Keras model (a `RIGNet`: its blocks, head and gates are searched).
@@ -82,7 +107,7 @@ def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS
     split = wide_convolutions(model, max_input_channels)
     try:
         for layer in split:
-            groups = channel_groups(layer.kernel.shape[2], max_input_channels)
+            groups = _kernel_groups(layer, max_input_channels)
             # An instance attribute over the class's method, past Keras' attribute tracking.
             object.__setattr__(
                 layer, "convolution_op", functools.partial(_split_convolution, layer, groups)

@@ -87,3 +87,30 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
     # The first subgraph (ui 1): B1-B5's convs and the head's two, of which the 3x3 one
     # (256 -> 128) becomes four.
     assert counts[None] == 7 and counts[64] == 7 + 3
+
+
+def _tflite_ops(model, input_shape, path):
+    """The op names of `model` converted to TFLite through a SavedModel, as the exporter does."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", model.call, [tf.TensorSpec(input_shape, tf.float32)])
+    archive.write_out(str(path / "saved_model"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(path / "saved_model"))
+    flatbuffer = converter.convert()
+    interpreter = Interpreter(model_content=flatbuffer)
+    return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
+def test_split_kernels_over_the_converters_folding_limit_stay_constant(tmp_path):
+    """A 3x3 4096 -> 1024 kernel (151 MB, a multi-range gate's) is over the 2^30 bits up to
+    which the converter folds a slice of a constant: each group must still reach TFLite as a
+    constant filter, not as a run-time slice and transpose of the whole kernel."""
+    inputs = keras.Input((6, 6, 4096), batch_size=1)
+    model = keras.Model(inputs, layers.Conv2D(1024, 3, padding="same", name="gate")(inputs))
+    with split_wide_convolutions(model, 512):
+        ops = _tflite_ops(model, (1, 6, 6, 4096), tmp_path)
+    assert ops.count("CONV_2D") == 8
+    assert "TRANSPOSE" not in ops
+    assert ops.count("STRIDED_SLICE") <= 8  # the input's channel groups, nothing of the kernel
