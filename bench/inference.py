@@ -133,7 +133,7 @@ def report(results_path, peak_path):
     with open(results_path) as f:
         runs = json.load(f)["runs"]
     peak, kernel = _peak(peak_path)
-    lines = [f"Peak: {peak:.1f} GFLOP/s float32 ({kernel}, `bench/results/peak.json`).", ""]
+    lines = [f"Peak: {peak:.1f} GFLOP/s float32 ({kernel}, `{os.path.relpath(peak_path)}`).", ""]
     for run_ in runs:
         model = run_["model"]
         if model["feedback_blocks"]:

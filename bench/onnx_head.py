@@ -1,0 +1,76 @@
+"""onnxruntime latency of a RIGNet's ONNX graph with and without the channels-last output head.
+
+`rignet_keras.export.onnx.channels_last_head` moves the graph's final NCHW -> NHWC transpose from
+the full-resolution probabilities to the logits, so that the upsampling, softmax and argmax run
+channels-last. This converts one model twice, with the rewrite and with tf2onnx's own head, and
+times both in interleaved rounds (batch 1, onnxruntime CPU, `--threads` intra-op threads).
+
+Usage:
+    python bench/onnx_head.py --backbone resnet50 --size 512 --out bench/results/onnx_head.json
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--backbone", default="resnet50")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--num-classes", type=int, default=21)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                 "onnx_head.json"))  # fmt: skip
+    args = p.parse_args(argv)
+    import onnxruntime as ort
+
+    from rignet_keras import RIGNet
+    from rignet_keras.export import onnx as onnx_export
+
+    model = RIGNet(args.num_classes, backbone=args.backbone, feedback_blocks=None,
+                   num_iterations=1)  # fmt: skip
+    size = (args.size, args.size)
+    model.build((None, *size, 3))
+    rewrite = onnx_export.channels_last_head
+    protos = {"channels_last_head": onnx_export.convert_onnx(model, 1, size)}
+    onnx_export.channels_last_head = lambda proto: proto  # tf2onnx's head, as it writes it
+    try:
+        protos["tf2onnx_head"] = onnx_export.convert_onnx(model, 1, size)
+    finally:
+        onnx_export.channels_last_head = rewrite
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    sessions = {k: ort.InferenceSession(v.SerializeToString(), options,
+                                        providers=["CPUExecutionProvider"])
+                for k, v in protos.items()}  # fmt: skip
+    image = np.random.default_rng(0).integers(0, 255, (1, *size, 3)).astype(np.uint8)
+    outputs = {k: s.run(None, {"images": image}) for k, s in sessions.items()}
+    same = np.array_equal(outputs["channels_last_head"][0], outputs["tf2onnx_head"][0])
+    times = {k: [] for k in sessions}
+    for r in range(args.rounds):
+        for k in sessions if r % 2 == 0 else reversed(list(sessions)):
+            s = sessions[k]
+            times[k] += time_calls(lambda s=s: s.run(None, {"images": image}), repeats=2,
+                                   warmup=1)  # fmt: skip
+    results = {k: summary_ms(v) for k, v in times.items()}
+    for k, v in results.items():
+        print(f"{k:20s} {v['median_ms']:8.1f} ms (p10 {v['p10_ms']:.1f}, p90 {v['p90_ms']:.1f})")
+    print("same class map:", same)
+    write_json(args.out, dict(backbone=args.backbone, size=size, threads=args.threads,
+                              same_class_map=bool(same), results=results, machine=machine(),
+                              command="python bench/onnx_head.py " + " ".join(
+                                  sys.argv[1:] if argv is None else argv)))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
