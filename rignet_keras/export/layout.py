@@ -1,8 +1,8 @@
 """Graph layouts that are faster for one runtime: wide convolutions split over input channels.
 
 XNNPACK (TFLite's CPU runtime) runs a 3x3 convolution with thousands of input channels on a
-small map far below its peak: the FCN head's 3x3 2048 -> 512 convolution at 16x16 took 72 ms
-(67 GFLOP/s) where four convolutions over 512 input channels each, summed, took 27 ms (176
+small map far below its peak: the FCN head's 3x3 2048 -> 512 convolution at 16x16 took 77 ms
+(63 GFLOP/s) where four convolutions over 512 input channels each, summed, took 30 ms (163
 GFLOP/s; `bench/op_profile.py`, `bench/wide_convolutions.py`, BENCHMARKS.md). The sum is the
 same convolution: conv(x, k) = sum_i conv(x[..., c_i], k[:, :, c_i, :]). `split_wide_convolutions`
 makes a model trace that way, so that the TFLite graphs get the split layout; the Keras model is
@@ -55,6 +55,13 @@ def _kernel_groups(layer, max_input_channels):
     ]
 
 
+def check_max_input_channels(value, name="max_input_channels"):
+    """`value` if it is None or an int >= 1, else a ValueError naming `name`."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be None or an int >= 1; received {value!r}")
+    return value
+
+
 def channel_groups(channels, max_channels):
     """Near-equal (start, stop) ranges of at most `max_channels` covering `channels`."""
     count = -(-channels // max_channels)
@@ -95,15 +102,9 @@ def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS
     Yields:
         The list of layers split.
     """
-    if max_input_channels is None:
+    if check_max_input_channels(max_input_channels) is None:
         yield []
         return
-    if isinstance(max_input_channels, bool) or not isinstance(max_input_channels, int) or (
-        max_input_channels < 1
-    ):
-        raise ValueError(
-            f"max_input_channels must be None or an int >= 1; received {max_input_channels!r}"
-        )
     split = wide_convolutions(model, max_input_channels)
     try:
         for layer in split:

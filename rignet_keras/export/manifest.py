@@ -80,6 +80,19 @@ def _json_safe(value):
     )
 
 
+def _tflite_layout(max_conv_input_channels):
+    """The manifest's record of the TFLite graphs' convolution split (`export.layout`)."""
+    if max_conv_input_channels is None:
+        note = "convolutions as in the Keras model"
+    else:
+        note = (
+            f"k x k convolutions over {2 * max_conv_input_channels}+ input channels (and 128+ "
+            f"filters) are sums over groups of at most {max_conv_input_channels} input channels "
+            "(rignet_keras.export.layout)"
+        )
+    return {"max_conv_input_channels": max_conv_input_channels, "note": note}
+
+
 def build_manifest(model, options, artifacts, parity_data, calibration_data=None):
     """The manifest dict of an export (see the module docstring)."""
     size = options["input_size"]
@@ -127,11 +140,7 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
         "uis": list(options["uis"]),
         "serving_ui": options["serving_ui"],
         "stepwise": stepwise,
-        "tflite_layout": {
-            "max_conv_input_channels": options.get("tflite_max_conv_input_channels"),
-            "note": "wider k x k convolutions are sums over input-channel groups in the TFLite "
-            "graphs (rignet_keras.export.layout)",
-        },
+        "tflite_layout": _tflite_layout(options.get("tflite_max_conv_input_channels")),
         "parity_data": parity_data,
         "calibration_data": calibration_data,
         "tolerances": {p: tolerances_for(p, options["tolerances"]) for p in DEFAULT_TOLERANCES},
