@@ -5,35 +5,15 @@
     python export/run_tflite.py photo.jpg --manifest exports/rignet --deadline-ms 30
     python export/run_tflite.py --manifest exports/rignet --benchmark --threads 2
 
-The runner library is `rignet_keras/export/runner.py`. It is loaded here by file path, not
-imported as `rignet_keras.export.runner`, because importing the `rignet_keras` package imports
-Keras and TensorFlow, which a device does not have. To deploy, copy this file, runner.py and
-litert_cache.py (needed for `--weight-cache`) into one folder (the runner is looked for beside
-this file first).
+A thin entry point for the installed package: the runner is `rignet_keras.runtime`
+(`python -m rignet_keras.runtime` is the same command). The runtime imports neither TensorFlow
+nor Keras. To deploy without the project, copy the folder `rignet_keras/runtime` to the device
+under any name and run it as a module: `python -m rignet_runtime photo.jpg --manifest DIR`.
 """
 
-import importlib.util
-import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_CANDIDATES = (
-    os.path.join(_HERE, "runner.py"),
-    os.path.join(_HERE, os.pardir, "rignet_keras", "export", "runner.py"),
-)
-
-
-def load_runner():
-    """The runner module, loaded from its file without importing the rignet_keras package."""
-    for path in _CANDIDATES:
-        if os.path.isfile(path):
-            spec = importlib.util.spec_from_file_location("rignet_tflite_runner", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module  # dataclasses look their module up here
-            spec.loader.exec_module(module)
-            return module
-    raise SystemExit(f"runner.py not found (looked in {', '.join(_CANDIDATES)})")
-
+from rignet_keras.runtime.cli import main
 
 if __name__ == "__main__":
-    sys.exit(load_runner().main())
+    sys.exit(main())

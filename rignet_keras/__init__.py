@@ -3,8 +3,8 @@
 Importing this package registers every serializable class, so that
 `keras.models.load_model("model.keras", safe_mode=True)` rebuilds saved RIGNets. TensorFlow is
 imported only by the parts that need it (data, training, export, profile), so the model itself
-runs on any Keras backend and the on-device runner (`rignet_keras.export.runner`) imports no
-TensorFlow at all.
+runs on any Keras backend and the on-device runtime (`rignet_keras.runtime`, a folder that
+also runs copied alone to a device) imports neither TensorFlow nor Keras.
 """
 
 import importlib

@@ -1,20 +1,14 @@
-"""The PASCAL VOC colour palette: to write palette PNG masks, and to colour masks for display."""
+"""The PASCAL VOC colour palette: to write palette PNG masks, and to colour masks for display.
+
+The palette itself is the runtime's (`rignet_keras.runtime.voc_palette`), so that masks written
+by the training code and by the device runtime share one definition.
+"""
 
 import numpy as np
 
+from rignet_keras.runtime.images import voc_palette
 
-def voc_palette(num_colors=256):
-    """The VOC palette as a uint8 array (num_colors, 3); index 255 is (224, 224, 192)."""
-    palette = np.zeros((num_colors, 3), np.uint8)
-    for i in range(num_colors):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette[i] = (r, g, b)
-    return palette
+__all__ = ["colorize", "voc_palette"]
 
 
 def colorize(mask, palette=None):

@@ -5,8 +5,10 @@
                             precisions=("float32", "float16", "dynamic_int8", "int8"))
     choice = select_graph(manifest, budget_ms=50)
 
-Names are imported lazily (module `__getattr__`), so importing this package, or its TF-free
-`runner` module, does not import TensorFlow by itself. See docs/EXPORT.md.
+Names are imported lazily (module `__getattr__`), so importing this package does not import
+TensorFlow by itself. The device side (manifest reading, graph choice, segmenters, the wire
+format) lives in `rignet_keras.runtime`, which never imports TensorFlow; its names are
+re-exported here. See docs/EXPORT.md.
 """
 
 import importlib
@@ -28,11 +30,11 @@ _EXPORTS = {
     "synthetic_images": "rignet_keras.export.samples",
     "build_manifest": "rignet_keras.export.manifest",
     "write_manifest": "rignet_keras.export.manifest",
-    "load_manifest": "rignet_keras.export.runner",
-    "select_graph": "rignet_keras.export.runner",
-    "Segmenter": "rignet_keras.export.runner",
-    "AnytimeSegmenter": "rignet_keras.export.runner",
-    "RunnerError": "rignet_keras.export.runner",
+    "load_manifest": "rignet_keras.runtime",
+    "select_graph": "rignet_keras.runtime",
+    "Segmenter": "rignet_keras.runtime",
+    "AnytimeSegmenter": "rignet_keras.runtime",
+    "RunnerError": "rignet_keras.runtime",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,11 +9,14 @@ Format (version 1; docs/EXPORT.md has an example):
     uis, serving_ui, stepwise: {max_iterations, state_inputs}
     parity_data, calibration_data, tolerances, latency: how the figures were measured
     artifacts: a list of files, each {file, format, kind ("ui", "stepwise" or "model"),
-        precision, input_size, size_bytes, signatures: [{name, ui, macs,
+        precision, input_size, size_bytes, sha256 (files; folders have none), signatures:
+        [{name, ui, macs,
         graph_parameter_count, latency_ms: {median_ms, p90_ms, ...}, parity: {max_abs_diff,
         mean_abs_diff, label_agreement, miou_vs_keras, tolerance, passed}}], ...}
 
-`select_graph` and `load_manifest` live in the TF-free runner module and are re-exported here.
+The manifest's names and its reader (`load_manifest`, `select_graph`, ...) are the device
+runtime's (`rignet_keras.runtime`, which never imports TensorFlow) and are re-exported here;
+the runtime checks each file's `size_bytes` and `sha256` before it runs it.
 """
 
 import json
@@ -26,7 +29,7 @@ import tensorflow as tf
 
 from rignet_keras.export.files import atomic_write_bytes
 from rignet_keras.export.parity import DEFAULT_TOLERANCES, tolerances_for
-from rignet_keras.export.runner import (
+from rignet_keras.runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
     MANIFEST_FORMAT,
@@ -37,6 +40,7 @@ from rignet_keras.export.runner import (
     load_manifest,
     manifest_precisions,
     select_graph,
+    sha256_file,
 )
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "load_manifest",
     "manifest_precisions",
     "path_size",
+    "record_file_identities",
     "select_graph",
     "write_manifest",
 ]
@@ -155,8 +160,28 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
     }
 
 
+def record_file_identities(manifest, folder):
+    """Sets each artifact's `size_bytes` and, for a file, `sha256` from the files in `folder`.
+
+    The runtime refuses to run a file whose size or SHA-256 differ from these.
+
+    Raises:
+        FileNotFoundError: naming an artifact that is not in `folder`.
+    """
+    for artifact in manifest.get("artifacts", []):
+        path = os.path.join(folder, artifact["file"])
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"manifest artifact {artifact['file']!r} is not in {folder!r}")
+        artifact["size_bytes"] = path_size(path)
+        if os.path.isfile(path):
+            artifact["sha256"] = sha256_file(path)
+    return manifest
+
+
 def write_manifest(manifest, folder):
-    """Writes `manifest` as `folder/manifest.json` (atomically); returns the path."""
+    """Writes `manifest` as `folder/manifest.json` (atomically), with each artifact's size and
+    SHA-256 recorded first (`record_file_identities`, in `manifest` itself); returns the path."""
+    record_file_identities(manifest, folder)
     path = os.path.join(folder, MANIFEST_NAME)
     clean = {k: v for k, v in manifest.items() if not k.startswith("_")}
     atomic_write_bytes(path, (json.dumps(clean, indent=2) + "\n").encode("utf-8"))

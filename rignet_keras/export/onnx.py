@@ -21,13 +21,13 @@ import onnx
 import tensorflow as tf
 from onnx import helper, numpy_helper
 
-from rignet_keras.export.runner import CLASS_MAP, IMAGE_INPUT, PROBABILITIES
 from rignet_keras.export.signatures import (
     check_input_size,
     check_rignet,
     image_spec,
     serving_function,
 )
+from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT, PROBABILITIES
 
 DEFAULT_OPSET = 18
 

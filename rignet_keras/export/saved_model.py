@@ -9,7 +9,6 @@ import os
 import keras
 
 from rignet_keras.export.files import atomic_directory
-from rignet_keras.export.runner import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
 from rignet_keras.export.signatures import (
     SERVING_DEFAULT,
     check_input_size,
@@ -19,6 +18,7 @@ from rignet_keras.export.signatures import (
     stepwise_functions,
 )
 from rignet_keras.models.rignet import check_num_iterations
+from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
 
 
 def check_uis(uis, model=None):

@@ -1,7 +1,8 @@
 """The on-device runner: it works with TensorFlow and Keras unimportable, and its errors are clear.
 
 The main flows run `export/run_tflite.py` in a subprocess whose import system refuses
-tensorflow, keras and rignet_keras (and the other frameworks): any import of them fails.
+tensorflow, keras (and the other frameworks): any import of them fails, and no module of
+rignet_keras but the package itself and its `runtime` may be loaded.
 """
 
 import json
@@ -14,7 +15,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
-from rignet_keras.export import runner
+from rignet_keras import runtime
 from tests.export.conftest import SIZE, fresh_images, keras_probabilities
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,8 +24,8 @@ SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
 # Runs the script with a meta-path finder that makes importing any of these fail.
 PRELUDE = """
 import json, runpy, sys
-BLOCKED = {"tensorflow", "keras", "tf_keras", "rignet_keras", "tf2onnx", "onnxruntime", "jax",
-           "torch"}
+BLOCKED = {"tensorflow", "keras", "tf_keras", "tf2onnx", "onnxruntime", "jax", "torch"}
+ALLOWED = ("rignet_keras", "rignet_keras.runtime")
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -36,7 +37,11 @@ sys.argv = [script] + args
 try:
     runpy.run_path(script, run_name="__main__")
 finally:
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+    loaded = sorted(
+        m for m in sys.modules
+        if m.split(".")[0] in BLOCKED
+        or (m.startswith("rignet_keras") and m not in ALLOWED and not m.startswith(ALLOWED[1]))
+    )
     print("BLOCKED_MODULES_LOADED=" + json.dumps(loaded))
 """
 
@@ -91,7 +96,7 @@ def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(
         mask = Image.open(tmp_path / "masks" / f"{name}.png")
         assert mask.mode == "P" and mask.size == (SIZE[1], SIZE[0])
         palette = np.array(mask.getpalette()[: 256 * 3], np.uint8).reshape(256, 3)
-        np.testing.assert_array_equal(palette, runner.voc_palette())
+        np.testing.assert_array_equal(palette, runtime.voc_palette())
         expected = _tflite(folder / "rignet_float32.tflite", "ui_3", image)["class_map"][0]
         np.testing.assert_array_equal(np.array(mask), expected)
         overlay = Image.open(tmp_path / "masks" / f"{name}_overlay.png")
@@ -153,8 +158,10 @@ def test_wrong_size_image_is_refused_or_resized(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     path = tmp_path / "big.png"
     Image.fromarray(fresh_images(1)[0]).resize((80, 60)).save(path)
-    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--output-dir", tmp_path)
+    refused = tmp_path / "refused"
+    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--output-dir", refused)
     assert status == 2
+    assert not (refused / "big.png").exists()
     assert "big.png" in err and "80x60" in err and "71x65" in err and "--resize" in err
     status, _, err = run_script(
         path, "--manifest", folder, "--ui", 2, "--resize", "--output-dir", tmp_path / "out"
@@ -163,11 +170,11 @@ def test_wrong_size_image_is_refused_or_resized(exports, tmp_path):
     assert Image.open(tmp_path / "out" / "big.png").size == (80, 60)
 
 
-# -- errors, in-process (the runner module is the same file) -------------------------------------
+# -- errors, in-process (the script runs the same package) ---------------------------------------
 
 
 def _main_error(capsys, *args):
-    assert runner.main([str(a) for a in args]) == 2
+    assert runtime.main([str(a) for a in args]) == 2
     return capsys.readouterr().err
 
 
@@ -184,7 +191,7 @@ def test_non_image_file(exports, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     bad = tmp_path / "broken.png"
     bad.write_text("this is text, not a PNG")
-    err = _main_error(capsys, bad, "--manifest", folder, "--output-dir", tmp_path)
+    err = _main_error(capsys, bad, "--manifest", folder, "--output-dir", tmp_path / "out")
     assert "broken.png" in err and "not an image" in err
 
 
@@ -211,13 +218,14 @@ def test_budget_nothing_fits_and_missing_files(exports, image_folder, tmp_path, 
     assert "a.png" in err and "not JSON" in err
 
 
-def test_runner_module_imports_without_tensorflow():
-    """`import rignet_keras.export.runner` works where TensorFlow and Keras cannot be imported
-    (the package's __init__ imports lazily)."""
-    code = PRELUDE.split("script, args")[0].replace('"rignet_keras", ', "") + (
-        "import rignet_keras.export.runner as runner\n"
+def test_runtime_imports_without_tensorflow():
+    """`import rignet_keras.runtime` works where TensorFlow and Keras cannot be imported, and the
+    export package's lazy names are the runtime's own."""
+    code = PRELUDE.split("script, args")[0] + (
+        "import rignet_keras.runtime as runtime\n"
         "import rignet_keras.export as export\n"
-        "assert export.select_graph is runner.select_graph\n"
+        "assert export.select_graph is runtime.select_graph\n"
+        "assert export.Segmenter is runtime.Segmenter\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED)\n"
         "print('BLOCKED_MODULES_LOADED=' + json.dumps(loaded))\n"
     )

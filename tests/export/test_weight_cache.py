@@ -1,4 +1,4 @@
-"""The XNNPACK weight cache of the on-device runner (`--weight-cache`, `litert_cache.py`).
+"""The XNNPACK weight cache of the on-device runner (`--weight-cache`, `runtime/litert_cache.py`).
 
 With a cache folder the runner's graphs run in `CompiledModel` instead of the classic
 Interpreter; its outputs must be the Interpreter's exactly, whether the cache is being written
@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rignet_keras.export import litert_cache, runner
+from rignet_keras import runtime
+from rignet_keras.runtime import litert_cache
 from tests.export.conftest import fresh_images
 from tests.export.test_runner import PRELUDE, ROOT, SCRIPT, run_script
 
@@ -39,7 +40,7 @@ def _assert_same(a, b, what):
 def _ui_outputs(interpreter, images):
     """{(signature, image index): outputs} of every ui signature."""
     outputs = {}
-    for signature in runner.ui_signatures(interpreter).values():
+    for signature in runtime.ui_signatures(interpreter).values():
         call = interpreter.get_signature_runner(signature)
         for index, image in enumerate(images):
             outputs[signature, index] = call(images=image[None])
@@ -54,20 +55,20 @@ def test_cached_outputs_equal_the_interpreter_when_written_and_when_read(
     model = folder / f"rignet_{precision}.tflite"
     cache_dir = tmp_path / "cache" / "nested"  # created by the runner
     images = fresh_images(2, seed=31)
-    reference = _ui_outputs(runner.make_interpreter(model), images)
+    reference = _ui_outputs(runtime.make_interpreter(model), images)
     assert {s for s, _ in reference} == {"ui_1", "ui_2", "ui_3"}
 
     for expected_state in ("written", "reused"):
-        cached = runner.make_interpreter(model, weight_cache=cache_dir)
+        cached = runtime.make_interpreter(model, weight_cache=cache_dir)
         assert isinstance(cached, litert_cache.CachedInterpreter)
         assert cached.cache_state == expected_state
-        assert cached.get_signature_list() == runner.make_interpreter(model).get_signature_list()
+        assert cached.get_signature_list() == runtime.make_interpreter(model).get_signature_list()
         outputs = _ui_outputs(cached, images)
         for key in reference:
             _assert_same(outputs[key], reference[key], f"{precision} {key} ({expected_state})")
         # The Segmenter over it: the same class map and probabilities as over the Interpreter.
-        plain = runner.Segmenter(model, ui=2)
-        segmenter = runner.Segmenter(model, ui=2, weight_cache=cache_dir)
+        plain = runtime.Segmenter(model, ui=2)
+        segmenter = runtime.Segmenter(model, ui=2, weight_cache=cache_dir)
         assert segmenter.input_size == plain.input_size
         for image in images:
             for got, want in zip(segmenter(image), plain(image), strict=True):
@@ -87,18 +88,18 @@ def test_graphs_with_quantized_activations_get_no_cache(exports, tmp_path, caplo
     model = folder / name
     cache_dir = tmp_path / "cache"
     with caplog.at_level(logging.WARNING, logger=litert_cache.logger.name):
-        cached = runner.make_interpreter(model, weight_cache=cache_dir)
+        cached = runtime.make_interpreter(model, weight_cache=cache_dir)
     assert cached.cache_state == "off" and cached.cache_file is None
     assert "quantized activations" in caplog.text and name in caplog.text
     assert _cache_files(cache_dir) == []
     images = fresh_images(2, seed=31)
     if "stepwise" in name:
         for image in images:
-            a = runner.AnytimeSegmenter(model, interpreter=cached).run(image, max_iterations=3)
-            b = runner.AnytimeSegmenter(model).run(image, max_iterations=3)
+            a = runtime.AnytimeSegmenter(model, interpreter=cached).run(image, max_iterations=3)
+            b = runtime.AnytimeSegmenter(model).run(image, max_iterations=3)
             np.testing.assert_array_equal(a.probabilities, b.probabilities)
     else:
-        reference = _ui_outputs(runner.make_interpreter(model), images)
+        reference = _ui_outputs(runtime.make_interpreter(model), images)
         outputs = _ui_outputs(cached, images)
         for key in reference:
             _assert_same(outputs[key], reference[key], f"{name} {key}")
@@ -112,12 +113,12 @@ def test_int8_weights_shared_at_two_scales_get_no_cache(exports, tmp_path, caplo
     assert litert_cache.rescaled_shared_weights(model)
     assert not litert_cache.rescaled_shared_weights(folder / UI_FILE)
     with caplog.at_level(logging.WARNING, logger=litert_cache.logger.name):
-        cached = runner.make_interpreter(model, weight_cache=tmp_path / "cache")
+        cached = runtime.make_interpreter(model, weight_cache=tmp_path / "cache")
     assert cached.cache_state == "off" and cached.cache_file is None
     assert "serve several scales" in caplog.text and model.name in caplog.text
     assert _cache_files(tmp_path / "cache") == []
     images = fresh_images(2, seed=31)
-    reference = _ui_outputs(runner.make_interpreter(model), images)
+    reference = _ui_outputs(runtime.make_interpreter(model), images)
     outputs = _ui_outputs(cached, images)
     for key in reference:
         _assert_same(outputs[key], reference[key], f"dynamic_int8 {key}")
@@ -135,9 +136,9 @@ def test_dynamic_int8_without_gated_passes_uses_the_cache(tmp_path):
     model = folder / "rignet_ui1_dynamic_int8.tflite"
     assert not litert_cache.rescaled_shared_weights(model)
     images = fresh_images(2, seed=31)
-    reference = _ui_outputs(runner.make_interpreter(model), images)
+    reference = _ui_outputs(runtime.make_interpreter(model), images)
     for expected_state in ("written", "reused"):
-        cached = runner.make_interpreter(model, weight_cache=tmp_path / "cache")
+        cached = runtime.make_interpreter(model, weight_cache=tmp_path / "cache")
         assert cached.cache_state == expected_state
         outputs = _ui_outputs(cached, images)
         for key in reference:
@@ -183,17 +184,17 @@ def test_a_replaced_model_never_reads_the_old_cache(exports, tmp_path):
     cache_dir = tmp_path / "cache"
     image = fresh_images(1, seed=5)[0]
     shutil.copyfile(folder / UI_FILE, model)
-    assert runner.make_interpreter(model, weight_cache=cache_dir).cache_state == "written"
+    assert runtime.make_interpreter(model, weight_cache=cache_dir).cache_state == "written"
     old_cache = _cache_files(cache_dir)
     assert len(old_cache) == 1
 
     shutil.copyfile(folder / "rignet_float16.tflite", model)  # rewritten in place
-    cached = runner.make_interpreter(model, weight_cache=cache_dir)
+    cached = runtime.make_interpreter(model, weight_cache=cache_dir)
     assert cached.cache_state == "written"
     assert len(_cache_files(cache_dir)) == 2 and old_cache[0] in _cache_files(cache_dir)
     for ui in (1, 3):
-        got = runner.Segmenter(model, ui=ui, interpreter=cached)(image)
-        want = runner.Segmenter(folder / "rignet_float16.tflite", ui=ui)(image)
+        got = runtime.Segmenter(model, ui=ui, interpreter=cached)(image)
+        want = runtime.Segmenter(folder / "rignet_float16.tflite", ui=ui)(image)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -203,9 +204,9 @@ def test_stepwise_graph_with_and_without_cache(exports, tmp_path):
     model = folder / STEPWISE_FILE
     cache_dir = tmp_path / "cache"
     images = fresh_images(2, seed=11)
-    plain = runner.AnytimeSegmenter(model)
+    plain = runtime.AnytimeSegmenter(model)
     for expected_state in ("written", "reused"):
-        cached = runner.AnytimeSegmenter(model, weight_cache=cache_dir)
+        cached = runtime.AnytimeSegmenter(model, weight_cache=cache_dir)
         assert cached.interpreter.cache_state == expected_state
         assert cached.input_size == plain.input_size
         assert cached.state_inputs == plain.state_inputs
@@ -224,7 +225,7 @@ def test_stepwise_graph_with_and_without_cache(exports, tmp_path):
             np.testing.assert_array_equal(a.probabilities, b.probabilities)
     assert len(_cache_files(cache_dir)) == 1
 
-    rows = runner.benchmark(model=model, runs=1, warmup=0, weight_cache=cache_dir)
+    rows = runtime.benchmark(model=model, runs=1, warmup=0, weight_cache=cache_dir)
     assert [r["signature"] for r in rows] == ["init", "step"]
 
 
@@ -309,8 +310,8 @@ def test_concurrent_first_runs_leave_one_valid_cache(exports, tmp_path):
     assert _cache_files(cache_dir) == [
         os.path.basename(litert_cache.cache_file_for(folder / UI_FILE, cache_dir))
     ]
-    expected = runner.Segmenter(folder / UI_FILE, ui=3)(image)[0]
-    cached = runner.Segmenter(folder / UI_FILE, ui=3, weight_cache=cache_dir)
+    expected = runtime.Segmenter(folder / UI_FILE, ui=3)(image)[0]
+    cached = runtime.Segmenter(folder / UI_FILE, ui=3, weight_cache=cache_dir)
     assert cached.interpreter.cache_state == "reused"
     np.testing.assert_array_equal(cached(image)[0], expected)
     for i in range(3):
@@ -326,11 +327,11 @@ def test_unusable_cache_folder_is_logged_not_raised(exports, tmp_path, caplog):
     blocker.write_text("not a folder")
     image = fresh_images(1, seed=9)[0]
     with caplog.at_level(logging.WARNING, logger=litert_cache.logger.name):
-        segmenter = runner.Segmenter(model, ui=1, weight_cache=blocker / "cache")
+        segmenter = runtime.Segmenter(model, ui=1, weight_cache=blocker / "cache")
     assert segmenter.interpreter.cache_state == "off"
     assert segmenter.interpreter.cache_file is None
     assert "no XNNPACK weight cache" in caplog.text and "a_file" in caplog.text
-    for got, want in zip(segmenter(image), runner.Segmenter(model, ui=1)(image), strict=True):
+    for got, want in zip(segmenter(image), runtime.Segmenter(model, ui=1)(image), strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -338,11 +339,11 @@ def test_errors_name_the_file(exports, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     not_tflite = tmp_path / "model.tflite"
     not_tflite.write_bytes(b"\0" * 64)
-    with pytest.raises(runner.RunnerError, match="model.tflite"):
-        runner.make_interpreter(not_tflite, weight_cache=tmp_path / "cache")
-    with pytest.raises(runner.RunnerError, match="does not exist"):
-        runner.make_interpreter(tmp_path / "missing.tflite", weight_cache=tmp_path / "cache")
-    cached = runner.make_interpreter(folder / UI_FILE, weight_cache=tmp_path / "cache")
+    with pytest.raises(runtime.RunnerError, match="model.tflite"):
+        runtime.make_interpreter(not_tflite, weight_cache=tmp_path / "cache")
+    with pytest.raises(runtime.RunnerError, match="does not exist"):
+        runtime.make_interpreter(tmp_path / "missing.tflite", weight_cache=tmp_path / "cache")
+    cached = runtime.make_interpreter(folder / UI_FILE, weight_cache=tmp_path / "cache")
     with pytest.raises(ValueError, match="ui_7"):
         cached.get_signature_runner("ui_7")
     call = cached.get_signature_runner("ui_1")

@@ -6,13 +6,12 @@ ResNet-18 RIGNet, ~0.6 s of ~1.2 s). `ai_edge_litert`'s `CompiledModel` can keep
 weights in a file (`CpuOptions(xnnpack_weight_cache_path=FILE)`): the first process writes it,
 later processes map it instead of packing. The classic Interpreter cannot use such a cache, so
 `CachedInterpreter` wraps a `CompiledModel` in the part of the Interpreter API that
-`runner.py` uses (`get_signature_list`, `get_signature_runner(name)` -> a callable with
-`get_input_details` and `get_output_details`); `runner.make_interpreter(path,
+the runtime uses (`get_signature_list`, `get_signature_runner(name)` -> a callable with
+`get_input_details` and `get_output_details`); `segmenters.make_interpreter(path,
 weight_cache=DIR)` returns one.
 
-Like `runner.py`, this module imports NumPy and `ai_edge_litert` only (never TensorFlow or
-Keras) and has no package-relative imports: `runner.py` loads it by file path when the
-`rignet_keras` package is not imported.
+Like the rest of the runtime, this module imports NumPy and `ai_edge_litert` only (never
+TensorFlow or Keras).
 
 What it takes care of (each found by measurement, see docs/EXPORT.md):
     * a cache from another model file with the same layout is accepted by LiteRT and silently
@@ -55,7 +54,7 @@ DEFAULT_THREADS = 2
 # Bytes of the model file hashed into the cache name, at its start, middle and end.
 FINGERPRINT_CHUNK = 1 << 16
 
-logger = logging.getLogger("rignet_keras.export.litert_cache")
+logger = logging.getLogger(__name__)
 
 
 def litert_version():
@@ -352,7 +351,7 @@ class CachedInterpreter:
     """A `CompiledModel` with an XNNPACK weight cache, in the Interpreter API the runner uses.
 
     The cache file is `cache_file_for(model_path, cache_dir)`; the folder is created if
-    missing. A cache that cannot be used is logged (logger "rignet_keras.export.litert_cache")
+    missing. A cache that cannot be used is logged (logger `litert_cache.logger`)
     and the model runs without one, as does a graph with quantized activations
     (`quantized_activations`); outputs are those of the classic Interpreter (XNNPACK either
     way).

@@ -1,0 +1,269 @@
+"""The export manifest on the device side: reading it, checking its files, choosing a graph.
+
+A manifest (`manifest.json`, written by the exporter) lists every exported file as an artifact
+{"file", "format", "kind" ("ui", "stepwise" or "model"), "precision", "size_bytes", "sha256",
+"signatures": [{"name", "ui", "latency_ms": {"median_ms", ...}, ...}], ...}; file names are
+relative to the manifest's folder and may not leave it. Before a file is used its size and
+SHA-256 are checked against the manifest (`verify_artifact`), so a file replaced after the
+export (another precision copied over it, a truncated copy) is refused, not run. Manifests
+without "sha256" (written before it was recorded) are checked by size alone.
+"""
+
+import hashlib
+import json
+import os
+
+from .errors import RunnerError
+from .wire import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
+
+HASH_CHUNK = 1 << 20
+
+
+def load_manifest(path):
+    """Reads a `manifest.json` (or the one inside a folder) and checks its format.
+
+    Returns:
+        The manifest dict, with "_dir" set to its folder (file paths in it are relative to it)
+        and "_path" to the file read.
+
+    Raises:
+        RunnerError: the file is missing, is not JSON, is not a version-1 RIGNet manifest, or
+            lists a file outside its folder.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, MANIFEST_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise RunnerError(f"manifest {path!r} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunnerError(f"manifest {path!r} is not JSON: {error}") from None
+    except OSError as error:
+        raise RunnerError(f"manifest {path!r} cannot be read ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise RunnerError(
+            f'{path!r} is not a RIGNet export manifest (expected "format": {MANIFEST_FORMAT!r})'
+        )
+    if manifest.get("format_version") != MANIFEST_VERSION:
+        raise RunnerError(
+            f"{path!r} has manifest format_version {manifest.get('format_version')!r}; this "
+            f"runner reads version {MANIFEST_VERSION}"
+        )
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("file"), str) for a in artifacts
+    ):
+        raise RunnerError(f'{path!r}: "artifacts" must be a list of {{"file": ...}} entries')
+    manifest["_dir"] = os.path.dirname(os.path.abspath(path))
+    manifest["_path"] = os.path.abspath(path)
+    for artifact in artifacts:
+        artifact_path(manifest, artifact)
+    return manifest
+
+
+def as_manifest(manifest):
+    """A manifest dict as it is, or the manifest read from a path (see `load_manifest`)."""
+    return manifest if isinstance(manifest, dict) else load_manifest(manifest)
+
+
+def artifact_path(manifest, artifact):
+    """The absolute path of an artifact's file, which must lie inside the manifest's folder.
+
+    Raises:
+        RunnerError: the name is absolute, has a drive, or climbs out of the folder (`..`).
+    """
+    name = artifact["file"]
+    parts = name.replace("\\", "/").split("/")
+    if os.path.isabs(name) or os.path.splitdrive(name)[0] or name.startswith(("/", "\\")):
+        raise RunnerError(f"manifest file name {name!r} is absolute; names must be relative")
+    if ".." in parts or not name.strip():
+        raise RunnerError(f"manifest file name {name!r} leaves the export folder")
+    return os.path.join(manifest.get("_dir", "."), *[p for p in parts if p not in ("", ".")])
+
+
+def sha256_file(path):
+    """The SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_artifact(manifest, path):
+    """The artifact entry of the manifest whose file is `path`; None when none is."""
+    target = os.path.normcase(os.path.abspath(os.fspath(path)))
+    for artifact in as_manifest(manifest)["artifacts"]:
+        if os.path.normcase(os.path.abspath(artifact_path(manifest, artifact))) == target:
+            return artifact
+    return None
+
+
+def verify_artifact(manifest, path):
+    """Checks a file the manifest lists against its recorded size and SHA-256.
+
+    A file the manifest does not list, or a folder (a SavedModel), is not checked.
+
+    Returns:
+        `path`.
+
+    Raises:
+        RunnerError: naming the file, when it is missing or its size or hash differ.
+    """
+    artifact = find_artifact(manifest, path)
+    if artifact is None or os.path.isdir(path):
+        return path
+    if not os.path.isfile(path):
+        raise RunnerError(f"{path!r}, listed in the manifest, does not exist")
+    expected = artifact.get("size_bytes")
+    size = os.path.getsize(path)
+    if expected is not None and size != expected:
+        raise RunnerError(
+            f"{path!r} is {size} bytes but the manifest records {expected}: the file was "
+            "changed or replaced after the export"
+        )
+    digest = artifact.get("sha256")
+    if digest is not None and sha256_file(path) != digest:
+        raise RunnerError(
+            f"{path!r} does not have the SHA-256 the manifest records: the file was changed "
+            "or replaced after the export"
+        )
+    return path
+
+
+def manifest_precisions(manifest, fmt="tflite"):
+    """The precisions a manifest holds graphs of, for one format, in export order."""
+    seen = []
+    for artifact in as_manifest(manifest)["artifacts"]:
+        if artifact["format"] == fmt and artifact["precision"] not in seen:
+            seen.append(artifact["precision"])
+    return seen
+
+
+def latency_source(manifest):
+    """Where a manifest's latencies were measured, in words (for the runner's log)."""
+    latency = manifest.get("latency") or {}
+    if latency.get("source"):
+        return latency["source"]
+    platform = (manifest.get("machine") or {}).get("platform") or "an unnamed machine"
+    threads = latency.get("threads")
+    return f"the exporter on {platform}" + (f", {threads} threads" if threads else "")
+
+
+def select_graph(manifest, budget_ms, precision=None, fmt="tflite"):
+    """Picks the largest ui whose measured latency fits a budget.
+
+    Among every ui signature of the manifest's graphs in format `fmt` (and `precision`, if
+    given) whose median latency is at most `budget_ms`, the largest ui wins; ties go to the
+    faster graph.
+
+    Args:
+        manifest: a manifest dict (from `load_manifest`) or a path to one.
+        budget_ms: float, the time budget for one image, in milliseconds.
+        precision: None (any), or "float32", "float16", "dynamic_int8", "int8",
+            "int8_float_gates".
+        fmt: "tflite" (default), "onnx" or "saved_model".
+
+    Returns:
+        {"file": absolute path, "signature": "ui_k", "ui": k, "precision": str,
+        "latency_ms": float}.
+
+    Raises:
+        RunnerError: no graph of that precision, or none fits the budget.
+    """
+    manifest = as_manifest(manifest)
+    if isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float)) or budget_ms <= 0:
+        raise RunnerError(f"budget_ms must be a positive number; received {budget_ms!r}")
+    candidates = []
+    for artifact in manifest["artifacts"]:
+        if artifact["format"] != fmt or artifact.get("kind") != "ui":
+            continue
+        if precision is not None and artifact["precision"] != precision:
+            continue
+        for sig in artifact["signatures"]:
+            latency = (sig.get("latency_ms") or {}).get("median_ms")
+            if sig.get("ui") is None or latency is None:
+                continue
+            candidates.append(
+                {
+                    "file": artifact_path(manifest, artifact),
+                    "signature": sig["name"],
+                    "ui": int(sig["ui"]),
+                    "precision": artifact["precision"],
+                    "latency_ms": float(latency),
+                }
+            )
+    if not candidates:
+        available = manifest_precisions(manifest, fmt)
+        raise RunnerError(
+            f"the manifest holds no {fmt} ui graph with a measured latency"
+            + (f" at precision {precision!r}" if precision else "")
+            + f"; precisions available: {available}"
+        )
+    fitting = [c for c in candidates if c["latency_ms"] <= budget_ms]
+    if not fitting:
+        fastest = min(candidates, key=lambda c: c["latency_ms"])
+        raise RunnerError(
+            f"no graph fits a budget of {budget_ms} ms: the fastest, {fastest['signature']} "
+            f"in {os.path.basename(fastest['file'])}, takes {fastest['latency_ms']:.1f} ms"
+        )
+    return max(fitting, key=lambda c: (c["ui"], -c["latency_ms"]))
+
+
+def select_ui(manifest, ui=None, precision=None):
+    """The TFLite file and signature that run a given ui (None: the largest the manifest holds).
+
+    The file holding the most ui signatures (the all-ui file) is preferred over a per-ui file.
+
+    Returns:
+        {"file": absolute path, "signature": "ui_k", "ui": k, "precision": str,
+        "latency_ms": float or None}.
+    """
+    manifest = as_manifest(manifest)
+    files = [
+        a
+        for a in manifest["artifacts"]
+        if a["format"] == "tflite"
+        and a.get("kind") == "ui"
+        and (precision is None or a["precision"] == precision)
+    ]
+    if not files:
+        raise RunnerError(
+            "the manifest holds no TFLite ui graph"
+            + (f" at precision {precision!r}" if precision else "")
+            + f"; precisions available: {manifest_precisions(manifest)}"
+        )
+    held = sorted({s["ui"] for a in files for s in a["signatures"] if s.get("ui") is not None})
+    wanted = max(held) if ui is None else ui
+    if wanted not in held:
+        raise RunnerError(
+            f"the manifest's TFLite graphs hold ui {held}; ui {wanted!r} is not among them"
+        )
+    files.sort(key=lambda a: -len(a["signatures"]))
+    for artifact in files:
+        for sig in artifact["signatures"]:
+            if sig.get("ui") == wanted:
+                return {
+                    "file": artifact_path(manifest, artifact),
+                    "signature": sig["name"],
+                    "ui": wanted,
+                    "precision": artifact["precision"],
+                    "latency_ms": (sig.get("latency_ms") or {}).get("median_ms"),
+                }
+    raise AssertionError("unreachable")
+
+
+def find_stepwise(manifest, precision=None):
+    """The absolute path of the manifest's step-wise TFLite graph (of `precision`, if given)."""
+    manifest = as_manifest(manifest)
+    for artifact in manifest["artifacts"]:
+        if artifact["format"] == "tflite" and artifact.get("kind") == "stepwise":
+            if precision is None or artifact["precision"] == precision:
+                return artifact_path(manifest, artifact)
+    raise RunnerError(
+        "the manifest holds no step-wise TFLite graph"
+        + (f" at precision {precision!r}" if precision else "")
+        + " (export a parallel, multi_range or network-wide RIGNet at a fixed input size)"
+    )

@@ -1,0 +1,254 @@
+"""Graphs on LiteRT: interpreters, and the segmenters that run a ui graph or a step-wise graph.
+
+`Segmenter` runs one ui signature (`ui_k`) of a `.tflite` file on single images.
+`AnytimeSegmenter` runs the step-wise graph (`init`, then `step` after `step`) until a deadline,
+a stable class map or an iteration limit, never recomputing a finished iteration.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from .errors import RunnerError
+from .litert_cache import DEFAULT_THREADS, CachedInterpreter
+from .wire import (
+    CLASS_MAP,
+    IMAGE_INPUT,
+    INIT_SIGNATURE,
+    PROBABILITIES,
+    STEP_SIGNATURE,
+    signature_ui,
+)
+
+# An anytime run with neither a deadline nor max_iterations stops here even if never stable.
+MAX_ANYTIME_ITERATIONS = 32
+
+
+def make_interpreter(model_path, threads=DEFAULT_THREADS, weight_cache=None):
+    """An `ai_edge_litert` interpreter over a `.tflite` file, with `threads` CPU threads.
+
+    Args:
+        model_path: a `.tflite` file.
+        threads: CPU threads.
+        weight_cache: None (default): the classic `Interpreter`. A folder (created if missing):
+            a `litert_cache.CachedInterpreter`, a `CompiledModel` that reads the file's XNNPACK
+            weight cache from the folder, or writes it there on the first run, in the part of
+            the Interpreter API the runtime uses (same outputs, faster later cold starts; a
+            graph with quantized activations loads without a cache, see `litert_cache`).
+    """
+    model_path = os.fspath(model_path)
+    if not os.path.isfile(model_path):
+        raise RunnerError(f"model {model_path!r} does not exist")
+    try:
+        if weight_cache:
+            return CachedInterpreter(model_path, os.fspath(weight_cache), threads)
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(model_path=model_path, num_threads=int(threads))
+    except (ValueError, RuntimeError) as error:
+        raise RunnerError(
+            f"{model_path!r} is not a TFLite model this runtime loads ({error})"
+        ) from None
+
+
+def ui_signatures(interpreter):
+    """{ui: signature name} of an interpreter's ui signatures."""
+    found = {}
+    for name in interpreter.get_signature_list():
+        ui = signature_ui(name)
+        if ui is not None:
+            found[ui] = name
+    return dict(sorted(found.items()))
+
+
+class Segmenter:
+    """Runs one ui signature of a `.tflite` file on single images.
+
+    Args:
+        model_path: path of a `.tflite` file written by the exporter.
+        ui: the ui to run; None: the largest in the file.
+        signature: a signature name instead of `ui` (e.g. "ui_2").
+        threads: CPU threads. Default 2.
+        interpreter: an existing interpreter over `model_path` to reuse.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
+
+    Call: `segmenter(image)` with uint8 RGB (H, W, 3) at the graph's size ->
+    (class_map int32 (H, W), probabilities float32 (H, W, C)).
+    """
+
+    def __init__(
+        self,
+        model_path,
+        ui=None,
+        signature=None,
+        threads=DEFAULT_THREADS,
+        interpreter=None,
+        weight_cache=None,
+    ):
+        self.model_path = os.fspath(model_path)
+        self.interpreter = interpreter or make_interpreter(self.model_path, threads, weight_cache)
+        available = ui_signatures(self.interpreter)
+        if not available:
+            raise RunnerError(
+                f"{self.model_path!r} holds no ui signature (ui_1, ui_2, ...); its signatures: "
+                f"{sorted(self.interpreter.get_signature_list())}"
+            )
+        if signature is None:
+            if ui is None:
+                ui = max(available)
+            if ui not in available:
+                raise RunnerError(
+                    f"{self.model_path!r} holds ui {sorted(available)} "
+                    f"({', '.join(available.values())}); ui {ui!r} is not among them"
+                )
+            signature = available[ui]
+        elif signature not in self.interpreter.get_signature_list():
+            raise RunnerError(
+                f"{self.model_path!r} has no signature {signature!r}; it has "
+                f"{sorted(self.interpreter.get_signature_list())}"
+            )
+        self.signature = signature
+        self.ui = signature_ui(signature)
+        self.runner = self.interpreter.get_signature_runner(signature)
+        details = self.runner.get_input_details()
+        if IMAGE_INPUT not in details:
+            raise RunnerError(
+                f"signature {signature!r} of {self.model_path!r} has no {IMAGE_INPUT!r} input"
+            )
+        shape = details[IMAGE_INPUT]["shape_signature"]
+        self.input_size = (int(shape[1]), int(shape[2]))
+        if min(self.input_size) < 1:
+            raise RunnerError(
+                f"{self.model_path!r} has a dynamic input size; the runner needs a fixed-size graph"
+            )
+
+    def warm_up(self):
+        """One untimed call on a blank image: pays the cold start (allocation, weight packing)
+        before anything is timed."""
+        self(np.zeros(self.input_size + (3,), np.uint8))
+
+    def __call__(self, image):
+        out = self.runner(**{IMAGE_INPUT: np.ascontiguousarray(image[None])})
+        return out[CLASS_MAP][0], out[PROBABILITIES][0]
+
+
+@dataclasses.dataclass
+class AnytimeResult:
+    """What an anytime run produced.
+
+    Attributes:
+        class_map: int32 (H, W), the last prediction.
+        probabilities: float32 (H, W, C).
+        iterations: how many iterations ran (1 = the feed-forward pass).
+        elapsed_ms: wall time from the start of `init` to the end of the last step.
+        stop_reason: "deadline" (the next step would not have fitted), "stable" (the class map
+            stopped changing), or "max_iterations".
+        step_ms: the duration of each iteration, `init` first.
+        changed: the share of pixels whose label changed at each step.
+    """
+
+    class_map: np.ndarray
+    probabilities: np.ndarray
+    iterations: int
+    elapsed_ms: float
+    stop_reason: str
+    step_ms: list
+    changed: list
+
+
+class AnytimeSegmenter:
+    """Runs the step-wise graph (signatures `init` and `step`) iteration after iteration.
+
+    Iteration 1 is `init`; each further iteration is one `step`, fed the state the last one
+    returned, so no iteration is ever recomputed. `run` stops before a step that would end past
+    the deadline (its cost is estimated by the last step's duration), when the class map stops
+    changing (the share of changed pixels is at most `stable_tolerance`), or at
+    `max_iterations` (`MAX_ANYTIME_ITERATIONS` when None).
+
+    Args:
+        model_path: a `.tflite` file with `init` and `step` signatures.
+        threads: CPU threads. Default 2.
+        interpreter: an existing interpreter over `model_path` to reuse.
+        weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
+    """
+
+    def __init__(self, model_path, threads=DEFAULT_THREADS, interpreter=None, weight_cache=None):
+        self.model_path = os.fspath(model_path)
+        self.interpreter = interpreter or make_interpreter(self.model_path, threads, weight_cache)
+        signatures = self.interpreter.get_signature_list()
+        if INIT_SIGNATURE not in signatures or STEP_SIGNATURE not in signatures:
+            raise RunnerError(
+                f"{self.model_path!r} holds no step-wise signatures ({INIT_SIGNATURE!r} and "
+                f"{STEP_SIGNATURE!r}); its signatures: {sorted(signatures)}"
+            )
+        self.init_runner = self.interpreter.get_signature_runner(INIT_SIGNATURE)
+        self.step_runner = self.interpreter.get_signature_runner(STEP_SIGNATURE)
+        self.state_inputs = list(self.step_runner.get_input_details())
+        shape = self.init_runner.get_input_details()[IMAGE_INPUT]["shape_signature"]
+        self.input_size = (int(shape[1]), int(shape[2]))
+
+    def warm_up(self):
+        """An untimed `init` and `step` on a blank image: pays both graphs' cold start before
+        a deadline is timed."""
+        _, state = self.init(np.zeros(self.input_size + (3,), np.uint8))
+        self.step(state)
+
+    def init(self, image):
+        """Iteration 1: returns (outputs dict, state dict)."""
+        out = self.init_runner(**{IMAGE_INPUT: np.ascontiguousarray(image[None])})
+        return out, {name: np.array(out[name]) for name in self.state_inputs}
+
+    def step(self, state):
+        """One more iteration from `state` (updated in place and returned with the outputs)."""
+        out = self.step_runner(**state)
+        for name in self.state_inputs:
+            if name in out:
+                state[name] = np.array(out[name])
+        return out, state
+
+    def run(
+        self,
+        image,
+        deadline_ms=None,
+        max_iterations=None,
+        stop_when_stable=True,
+        stable_tolerance=0.0,
+    ):
+        """Anytime inference on one image (H, W, 3) uint8; returns an `AnytimeResult`."""
+        if deadline_ms is not None and deadline_ms <= 0:
+            raise RunnerError(f"deadline_ms must be positive; received {deadline_ms!r}")
+        if max_iterations is not None and max_iterations < 1:
+            raise RunnerError(f"max_iterations must be >= 1; received {max_iterations!r}")
+        start = time.perf_counter()
+        out, state = self.init(image)
+        step_ms = [(time.perf_counter() - start) * 1000.0]
+        class_map, probabilities = out[CLASS_MAP][0], out[PROBABILITIES][0]
+        changed = []
+        limit = MAX_ANYTIME_ITERATIONS if max_iterations is None else max_iterations
+        reason = "max_iterations"
+        while len(step_ms) < limit:
+            elapsed = (time.perf_counter() - start) * 1000.0
+            if deadline_ms is not None and elapsed + step_ms[-1] > deadline_ms:
+                reason = "deadline"
+                break
+            step_start = time.perf_counter()
+            out, state = self.step(state)
+            step_ms.append((time.perf_counter() - step_start) * 1000.0)
+            new_map = out[CLASS_MAP][0]
+            share = float(np.mean(new_map != class_map))
+            changed.append(share)
+            class_map, probabilities = new_map, out[PROBABILITIES][0]
+            if stop_when_stable and share <= stable_tolerance:
+                reason = "stable"
+                break
+        return AnytimeResult(
+            class_map=class_map,
+            probabilities=probabilities,
+            iterations=len(step_ms),
+            elapsed_ms=(time.perf_counter() - start) * 1000.0,
+            stop_reason=reason,
+            step_ms=[round(t, 3) for t in step_ms],
+            changed=changed,
+        )
