@@ -16,7 +16,7 @@ page cache. Then `--repeats` rounds run each mode once, the order alternating be
 The masks of the two modes must be identical (checked, reported as `masks_identical`).
 
 Usage:
-    python bench/cold_start.py --manifest exports/rignet --ui 2 --repeats 10 \
+    python -m bench.cold_start --manifest exports/rignet --ui 2 --repeats 10 \
         --out bench/results/cold_start.json
 """
 
@@ -30,12 +30,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
+from bench.common import REPOSITORY_ROOT, machine, write_json
 
-from common import machine, write_json  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
+SCRIPT = os.path.join(REPOSITORY_ROOT, "export", "run_tflite.py")
 MODES = ("no_cache", "cache")
 
 
@@ -83,7 +80,7 @@ def run_once(args, image, output_dir, cache_dir=None):
     if cache_dir is not None:
         command += ["--weight-cache", cache_dir]
     start = time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    process = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY_ROOT)
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
@@ -159,8 +156,6 @@ def main(argv=None):
             load_average_before=load_before,
             load_average_after=[round(v, 2) for v in os.getloadavg()],
         )
-        # After the runs (machine() imports TensorFlow to read its version): quiet its log.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         payload["machine"] = machine()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

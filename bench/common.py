@@ -1,14 +1,45 @@
-"""Shared helpers of the benchmarks: machine description, timing, atomic JSON results."""
+"""Shared helpers of the benchmarks: machine description, latency statistics, JSON results.
+
+Latency figures are those of `rignet_keras.runtime.measure_latency` (median, p90, mean and min,
+in milliseconds) wherever a benchmark times something: a single callable goes through
+`measure_latency` itself; graphs timed against each other in interleaved rounds collect their
+samples with `time_calls` or `interleaved_latency` and summarise them with `latency_statistics`.
+"""
 
 import json
 import os
 import platform
-import statistics
+import random
+import sys
 import time
+
+import numpy as np
+
+from rignet_keras.runtime import measure_latency
+
+# The repository root: `python -m bench.NAME` runs from here.
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where the benchmarks write their results.
+RESULTS_DIR = os.path.join(REPOSITORY_ROOT, "bench", "results")
+
+__all__ = [
+    "INTERLEAVE_ORDERS",
+    "REPOSITORY_ROOT",
+    "RESULTS_DIR",
+    "bench_command",
+    "interleaved_latency",
+    "latency_statistics",
+    "machine",
+    "measure_latency",
+    "summary_ms",
+    "time_calls",
+    "write_json",
+]
 
 
 def machine():
-    """What ran the benchmark: CPU model, cores, memory, library versions, date."""
+    """What ran the benchmark: CPU model, cores, platform, load average, memory, library versions,
+    date."""
     cpu = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -21,6 +52,8 @@ def machine():
     info = dict(
         cpu=cpu,
         cores=os.cpu_count(),
+        platform=platform.platform(),
+        load_average=[round(v, 2) for v in os.getloadavg()],
         python=platform.python_version(),
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
@@ -50,16 +83,73 @@ def time_calls(fn, repeats=10, warmup=2):
     return times
 
 
+def latency_statistics(samples_ms):
+    """{"median_ms", "p90_ms", "mean_ms", "min_ms", "runs"} of latency samples in milliseconds.
+
+    The figures `rignet_keras.runtime.measure_latency` reports, for samples timed elsewhere
+    (interleaved rounds); the same definitions (NumPy median, linear-interpolated 90th
+    percentile), rounded to microseconds.
+    """
+    times = np.asarray(samples_ms, np.float64)
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError(
+            f"latency_statistics needs a non-empty list of samples; got {samples_ms!r}"
+        )
+    return {
+        "median_ms": round(float(np.median(times)), 3),
+        "p90_ms": round(float(np.percentile(times, 90)), 3),
+        "mean_ms": round(float(times.mean()), 3),
+        "min_ms": round(float(times.min()), 3),
+        "runs": int(times.size),
+    }
+
+
 def summary_ms(times):
-    """Median, 10th and 90th percentile of a list of seconds, in milliseconds."""
-    ordered = sorted(times)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return dict(
-        median_ms=1e3 * statistics.median(ordered),
-        p10_ms=1e3 * pick(0.1),
-        p90_ms=1e3 * pick(0.9),
-        runs=len(ordered),
-    )
+    """`latency_statistics` of samples given in seconds (as `time_calls` returns them)."""
+    return latency_statistics([1e3 * t for t in times])
+
+
+INTERLEAVE_ORDERS = ("shuffle", "alternate")
+
+
+def interleaved_latency(calls, rounds, per_round=1, warmup=2, round_warmup=0, order="shuffle"):
+    """Times several callables against each other, so that a busy machine slows all alike.
+
+    Args:
+        calls: {key: a callable taking no arguments}.
+        rounds: rounds; each times every callable `per_round` times.
+        per_round: timed calls of each callable per round.
+        warmup: untimed calls of each callable before the first round.
+        round_warmup: untimed calls of each callable in each round, before its timed calls.
+        order: the callables' order within a round: "shuffle" (a new random order each round,
+            seeded), or "alternate" (as given in even rounds, reversed in odd ones).
+
+    Returns:
+        {key: `latency_statistics` of its rounds x per_round samples}.
+    """
+    if order not in INTERLEAVE_ORDERS:
+        raise ValueError(f"order must be one of {INTERLEAVE_ORDERS}; received {order!r}")
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples = {key: [] for key in calls}
+    keys = list(calls)
+    rng = random.Random(0)
+    for r in range(rounds):
+        if order == "shuffle":
+            rng.shuffle(keys)
+        elif r > 0:
+            keys.reverse()
+        for key in keys:
+            times = time_calls(calls[key], per_round, warmup=round_warmup)
+            samples[key] += [1e3 * t for t in times]
+    return {key: latency_statistics(v) for key, v in samples.items()}
+
+
+def bench_command(name, *args):
+    """The command line that runs benchmark `name` in a fresh process (with cwd=REPOSITORY_ROOT):
+    `[python, "-m", "bench.NAME", *args]`."""
+    return [sys.executable, "-m", f"bench.{name}", *map(str, args)]
 
 
 def write_json(path, payload):

@@ -6,26 +6,20 @@ folder, converts them to TFRecord shards, then times `build_dataset(..., trainin
 `--runs` timed epochs; the median is reported. Results go to bench/results/data_pipeline.json with
 the machine, the versions, the date and the command.
 
-    python bench/data_pipeline.py [--num-images 200] [--runs 5] [--batch-size 4]
+    python -m bench.data_pipeline [--num-images 200] [--runs 5] [--batch-size 4]
 """
 
 import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from rignet_keras.data import (  # noqa: E402
+from bench.common import machine
+from rignet_keras.data import (
     SyntheticConfig,
     build_dataset,
     convert_to_tfrecord,
@@ -33,20 +27,9 @@ from rignet_keras.data import (  # noqa: E402
     write_synthetic_voc,
 )
 
-# CPU training step of a ResNet-50 FCN, batch 4, crop 321, fit + SGD, fp32, on this kind of
-# machine (2 cores): /work/shared/FIELD-NOTES.md, "Speed on this CPU".
+# The reference rate of CPU training: a ResNet-50 FCN step, batch 4, crop 321, fit + SGD, fp32,
+# on a 2-core machine (docs/DATA.md compares the pipeline with it).
 TRAIN_STEP_IMAGES_PER_S = 2.35
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_epochs(make_dataset, runs):
@@ -126,24 +109,15 @@ def main(argv=None):
         "results": results,
         "reference": {
             "training_step_images_per_s": TRAIN_STEP_IMAGES_PER_S,
-            "what": "ResNet-50 FCN, batch 4, crop 321, CPU fit + SGD, fp32 (FIELD-NOTES.md)",
+            "what": "ResNet-50 FCN, batch 4, crop 321, CPU fit + SGD, fp32, 2 cores",
         },
-        "machine": {
-            "nproc": len(os.sched_getaffinity(0)),
-            "cpu_count": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "load_average_1min_before_after": [
-                round(load_before[0], 2),
-                round(os.getloadavg()[0], 2),
-            ],
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-        },
+        "machine": dict(
+            machine(),
+            nproc=len(os.sched_getaffinity(0)),
+            load_average_1min_before_after=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
+        "command": " ".join(["python -m bench.data_pipeline", *sys.argv[1:]]),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
@@ -153,4 +127,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,13 +9,15 @@ input image, batch 1, with `--threads` threads:
 with file sizes, MACs and the accuracy cost of each precision (label agreement and mIoU of its
 class map against the float Keras model's, on `--parity-images` synthetic images).
 
-The weights are random (no trained checkpoint is bundled) with batch-norm statistics set from
-synthetic images so that predictions are decided maps; int8 costs on trained weights differ.
+The weights are random (no trained checkpoint is bundled) with batch-norm statistics settled on
+synthetic images by `rignet_keras.models.calibration.calibrate_batch_norm` (the ungated pass's
+and the gated passes' statistics alike), so that predictions are decided maps at every ui; int8
+costs on trained weights differ.
 
-Usage:
-    python bench/export_latency.py --backbone resnet18 --size 321 321 --uis 1 2 3 4 \
+Usage (from the repository root):
+    python -m bench.export_latency --backbone resnet18 --size 321 321 --uis 1 2 3 4 \
         --out bench/results/export_latency.json
-    python bench/export_latency.py --backbone resnet50 --size 321 321 --uis 1 2 3 4 \
+    python -m bench.export_latency --backbone resnet50 --size 321 321 --uis 1 2 3 4 \
         --layouts multi --stepwise-precisions float32 --append --out ...
 """
 
@@ -23,13 +25,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench.common import interleaved_latency, machine
 
 ALL_PRECISIONS = ["float32", "float16", "dynamic_int8", "int8", "int8_float_gates"]
 
@@ -87,82 +88,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def settle_batch_norm(model, images):
-    """Sets every batch norm's moving statistics to the batch statistics of `images`."""
-    import keras
-
-    from rignet_keras.preprocessing import normalize
-
-    def norms(layer, seen):
-        if id(layer) in seen:
-            return []
-        seen.add(id(layer))
-        found = [layer] if isinstance(layer, keras.layers.BatchNormalization) else []
-        children = list(getattr(layer, "layers", []) or [])
-        children += list(getattr(layer, "blocks", None) or [])
-        children += list(getattr(layer, "gates", None) or [])
-        for child in children:
-            found += norms(child, seen)
-        return found
-
-    found = norms(model, set())
-    momenta = [b.momentum for b in found]
-    for b in found:
-        b.momentum = 0.0
-    model(normalize(images, model.preprocessing), training=True, num_iterations=1)
-    for b, m in zip(found, momenta, strict=True):
-        b.momentum = m
-
-
-def interleaved_latency(graphs, rounds, per_round, warmup=2):
-    """{key: {"median_ms", "p90_ms", "min_ms", "calls"}}: every graph timed `per_round` times
-    per round, in a shuffled order each round."""
-    import random
-
-    import numpy as np
-
-    for call in graphs.values():
-        for _ in range(warmup):
-            call()
-    samples = {key: [] for key in graphs}
-    order = list(graphs)
-    rng = random.Random(0)
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for key in order:
-            for _ in range(per_round):
-                start = time.perf_counter()
-                graphs[key]()
-                samples[key].append((time.perf_counter() - start) * 1000.0)
-    return {
-        key: {
-            "median_ms": round(float(np.median(v)), 2),
-            "p90_ms": round(float(np.percentile(v, 90)), 2),
-            "min_ms": round(float(np.min(v)), 2),
-            "calls": len(v),
-        }
-        for key, v in samples.items()
-    }
-
-
-def machine():
-    model_name = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model_name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": model_name,
-        "cpu_count": os.cpu_count(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-    }
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.stepwise_precisions == ["none"]:
@@ -185,9 +110,10 @@ def main(argv=None):
 
     from rignet_keras import RIGNet
     from rignet_keras.export import export_model
-    from rignet_keras.export.runner import AnytimeSegmenter, Segmenter, make_interpreter
     from rignet_keras.export.samples import synthetic_images
+    from rignet_keras.models.calibration import calibrate_batch_norm
     from rignet_keras.preprocessing import normalize
+    from rignet_keras.runtime import AnytimeSegmenter, Segmenter, make_interpreter
 
     started = time.time()
     machine_start = machine()
@@ -202,13 +128,15 @@ def main(argv=None):
             num_iterations=max(args.uis),
         )
         model.build((None, *size, 3))
-        settle_batch_norm(model, synthetic_images(4, size, seed=100))
+        # Moving statistics of the ungated pass and of the gated passes (ui >= 2) alike.
+        calibration = synthetic_images(4, size, seed=100)
+        calibrate_batch_norm(model, normalize(calibration, model.preprocessing))
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="rignet_export_bench_")
     out_dir = os.path.join(workdir, "export")
     formats = ("tflite",) if args.no_onnx else ("tflite", "onnx")
     if args.reuse:
-        from rignet_keras.export.runner import load_manifest
+        from rignet_keras.runtime import load_manifest
 
         manifest = load_manifest(out_dir)
         model = keras.models.load_model(os.path.join(out_dir, "model.keras"))
@@ -324,7 +252,7 @@ def main(argv=None):
                 )
             )
     result = {
-        "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
+        "command": " ".join(["python -m bench.export_latency"] + sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_start,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
@@ -339,11 +267,12 @@ def main(argv=None):
                 "parameter_count",
             )
         },
-        "weights": "random, batch-norm statistics from 4 synthetic images (no trained checkpoint)",
+        "weights": "random, batch-norm statistics of the ungated and gated passes from 4 synthetic "
+        "images (calibrate_batch_norm; no trained checkpoint)",
         "input_size": list(size),
         "threads": args.threads,
         "timing": f"{args.rounds} interleaved rounds x {args.per_round} calls per graph, batch 1, "
-        "after 2 warm-up calls; median/p90/min over all calls",
+        "after 2 warm-up calls; median/p90/mean/min over all calls",
         "parity_data": manifest["parity_data"],
         "calibration_data": manifest["calibration_data"],
         "shared_weights": {

@@ -6,7 +6,7 @@ peak-memory figure is that configuration's alone. Data are random images and mas
 memory: this measures the model's step, not a data pipeline.
 
 Usage:
-    KERAS_BACKEND=jax python bench/gpu_training.py --out bench/results/gpu_training.json
+    KERAS_BACKEND=jax python -m bench.gpu_training --out bench/results/gpu_training.json
 """
 
 import argparse
@@ -16,6 +16,8 @@ import platform
 import subprocess
 import sys
 import time
+
+from bench.common import REPOSITORY_ROOT, bench_command
 
 CONFIGS = {
     "resnet50_fcn": dict(feedback_blocks=None, num_iterations=1),
@@ -105,13 +107,17 @@ def main(argv=None):
     results = []
     for policy in args.policies:
         for name in args.configs:
-            cmd = [sys.executable, __file__, "--one", name, policy] + [
+            cmd = bench_command(
+                "gpu_training",
+                "--one",
+                name,
+                policy,
                 f"--batch-size={args.batch_size}",
                 f"--crop={args.crop}",
                 f"--steps={args.steps}",
                 f"--warmup-steps={args.warmup_steps}",
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            )
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPOSITORY_ROOT)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not lines:
                 print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
@@ -128,8 +134,8 @@ def main(argv=None):
     report = dict(
         command="KERAS_BACKEND="
         + os.environ.get("KERAS_BACKEND", "tensorflow")
-        + " python "
-        + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
+        + " python -m bench.gpu_training "
+        + " ".join(argv or sys.argv[1:]),
         date=time.strftime("%Y-%m-%d"),
         host=platform.node(),
         results=results,

@@ -1,6 +1,6 @@
 """Inference speed of the shipped paths, per model, size, ui, precision and runtime, against peak.
 
-Runs `bench/export_latency.py` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
+Runs `bench.export_latency` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
 Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, and MobileNetV2 FCN and RIGNet Pu<6..4>, at 512x512
 and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite (float32 / float16 /
 dynamic-range int8 / full int8, as each entry of `CONFIGS` lists; fewer at 512x512), the
@@ -10,12 +10,12 @@ its own process.
 Exporting is slow (a ResNet-50 int8 conversion takes minutes) and needs no quiet machine;
 timing does. So the two are separate phases over one work folder:
 
-    python bench/inference.py --phase export            # any time, e.g. beside other jobs
-    python bench/inference.py --phase measure           # on a quiet machine
-    python bench/inference.py --report                  # tables: ms, GFLOP/s, share of peak
+    python -m bench.inference --phase export            # any time, e.g. beside other jobs
+    python -m bench.inference --phase measure           # on a quiet machine
+    python -m bench.inference --report                  # tables: ms, GFLOP/s, share of peak
 
 `--report` divides the counted multiply-adds (2 FLOP each) by each median latency and by the
-peak of `bench/results/peak.json` (`python bench/peak.py` first), and compares
+peak of `bench/results/peak.json` (`python -m bench.peak` first), and compares
 latency(ui=k) / latency(ui=1) with MACs(ui=k) / MACs(ui=1).
 """
 
@@ -26,8 +26,8 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results")
+from bench.common import REPOSITORY_ROOT, RESULTS_DIR, bench_command
+
 ALL_FOUR = ["float32", "float16", "dynamic_int8", "int8"]
 
 
@@ -102,8 +102,7 @@ def run(config, size, phase, workdir, out, threads, rounds):
     else:
         argv += ["--reuse", "--append", "--out", out, "--rounds", str(rounds), "--per-round", "1"]
     print(f"== {config.name} {size}: {phase}", flush=True)
-    command = [sys.executable, os.path.join(HERE, "export_latency.py"), *argv]
-    return subprocess.call(command)
+    return subprocess.call(bench_command("export_latency", *argv), cwd=REPOSITORY_ROOT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,8 +211,8 @@ def main(argv=None):
     parser.add_argument("--workdir", default="/tmp/rignet-inference-bench")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per graph")
-    parser.add_argument("--out", default=os.path.join(RESULTS, "inference.json"))
-    parser.add_argument("--peak", default=os.path.join(RESULTS, "peak.json"))
+    parser.add_argument("--out", default=os.path.join(RESULTS_DIR, "inference.json"))
+    parser.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
     args = parser.parse_args(argv)
 

@@ -1,12 +1,12 @@
 """The accuracy cost of each TFLite precision on TRAINED weights: mIoU on held-out images.
 
-Exports a trained RIGNet (`.keras`, e.g. a run of `bench/claims.py` on the synthetic task) to
+Exports a trained RIGNet (`.keras`, e.g. a run of `bench.claims` on the synthetic task) to
 TFLite float32 / float16 / dynamic-range int8 / int8 / int8 with float gates, calibrated on
 training images of the same task, then evaluates every ui signature of every file on validation
 images that neither training nor calibration saw, against the Keras model's own mIoU.
 
-    python bench/claims.py ...      # trains the models (checkpoints under --work-dir)
-    python bench/int8_accuracy.py \
+    python -m bench.claims ...      # trains the models (checkpoints under --work-dir)
+    python -m bench.int8_accuracy \
         --model "/tmp/rignet-claims/r18-Pu<6..4>-ui4-avg-mul_sigmoid-s1/checkpoints/last.keras"
 """
 
@@ -15,25 +15,11 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from common import machine, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, machine, write_json
 
 PRECISIONS = ["float32", "float16", "dynamic_int8", "int8", "int8_float_gates"]
-
-
-def confusion(pred, mask, num_classes):
-    ok = mask != 255
-    return np.bincount(
-        num_classes * mask[ok].astype(np.int64) + pred[ok], minlength=num_classes**2
-    ).reshape(num_classes, num_classes)
-
-
-def miou(cm):
-    iou = np.diag(cm) / np.maximum(cm.sum(0) + cm.sum(1) - np.diag(cm), 1)
-    return float(np.mean(iou[(cm.sum(0) + cm.sum(1)) > 0]))
 
 
 def main(argv=None):
@@ -46,25 +32,29 @@ def main(argv=None):
     p.add_argument("--num-calibration", type=int, default=32)
     p.add_argument("--precisions", nargs="+", default=PRECISIONS)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                 "int8_accuracy.json"))  # fmt: skip
+    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "int8_accuracy.json"))
     args = p.parse_args(argv)
 
     import keras
 
+    from rignet_keras.confusion import confusion_matrix, segmentation_scores
     from rignet_keras.data import SyntheticConfig
     from rignet_keras.data.synthetic import make_synthetic
     from rignet_keras.export import export_model
-    from rignet_keras.export.runner import Segmenter, make_interpreter, ui_signatures
     from rignet_keras.preprocessing import normalize
+    from rignet_keras.runtime import Segmenter, make_interpreter, ui_signatures
 
     if not os.path.isfile(args.model):
         raise SystemExit(f"model {args.model!r} does not exist")
     model = keras.models.load_model(args.model)
     size = (args.image_size, args.image_size)
-    syn = SyntheticConfig(image_size=size, num_classes=args.num_classes,
-                          mark_size=args.mark_size, object_size=(0.4, 0.6),
-                          objects_per_image=(1, 2))  # fmt: skip
+    syn = SyntheticConfig(
+        image_size=size,
+        num_classes=args.num_classes,
+        mark_size=args.mark_size,
+        object_size=(0.4, 0.6),
+        objects_per_image=(1, 2),
+    )
     val_images, val_masks = make_synthetic(args.num_val, seed=0, config=syn, split="val")
     calib, _ = make_synthetic(args.num_calibration, seed=1, config=syn, split="train")
     uis = list(range(1, model.num_iterations + 1))
@@ -76,16 +66,25 @@ def main(argv=None):
             x = normalize(val_images[i : i + 16].astype("float32"), model.preprocessing)
             logits = keras.ops.convert_to_numpy(model(x, num_iterations=k, training=False))
             for pred, mask in zip(logits.argmax(-1), val_masks[i : i + 16], strict=True):
-                cm += confusion(pred, mask, args.num_classes)
-        scores["keras"][k] = miou(cm)
+                cm += confusion_matrix(mask, pred, args.num_classes)
+        scores["keras"][k] = segmentation_scores(cm)["mIoU"]
 
     with tempfile.TemporaryDirectory() as work:
         manifest = export_model(
-            model, os.path.join(work, "export"), input_size=size, uis=uis, formats=("tflite",),
-            precisions=args.precisions, tflite_layouts=("multi",), stepwise=False,
-            representative_data=list(calib), num_calibration_images=args.num_calibration,
-            latency_runs=0, threads=args.threads, strict=False,
-        )  # fmt: skip
+            model,
+            os.path.join(work, "export"),
+            input_size=size,
+            uis=uis,
+            formats=("tflite",),
+            precisions=args.precisions,
+            tflite_layouts=("multi",),
+            stepwise=False,
+            representative_data=list(calib),
+            num_calibration_images=args.num_calibration,
+            latency_runs=0,
+            threads=args.threads,
+            strict=False,
+        )
         for artifact in manifest["artifacts"]:
             if artifact["format"] != "tflite":
                 continue
@@ -96,18 +95,23 @@ def main(argv=None):
                 seg = Segmenter(path, signature=name, interpreter=interpreter)
                 cm = np.zeros((args.num_classes,) * 2, np.int64)
                 for image, mask in zip(val_images, val_masks, strict=True):
-                    cm += confusion(seg(image)[0], mask, args.num_classes)
-                scores[artifact["precision"]][k] = miou(cm)
+                    cm += confusion_matrix(mask, seg(image)[0], args.num_classes)
+                scores[artifact["precision"]][k] = segmentation_scores(cm)["mIoU"]
 
     print(f"{'precision':18s}" + "".join(f"{'ui=' + str(k):>9s}" for k in uis))
     for name, by_ui in scores.items():
         print(f"{name:18s}" + "".join(f"{100 * by_ui[k]:9.1f}" for k in uis))
-    write_json(args.out, {
-        "command": "python bench/int8_accuracy.py " + " ".join(argv or sys.argv[1:]),
-        "machine": machine(), "model": args.model, "num_val": args.num_val,
-        "num_calibration": args.num_calibration,
-        "miou": {n: {str(k): v for k, v in s.items()} for n, s in scores.items()},
-    })  # fmt: skip
+    write_json(
+        args.out,
+        {
+            "command": "python -m bench.int8_accuracy " + " ".join(argv or sys.argv[1:]),
+            "machine": machine(),
+            "model": args.model,
+            "num_val": args.num_val,
+            "num_calibration": args.num_calibration,
+            "miou": {n: {str(k): v for k, v in s.items()} for n, s in scores.items()},
+        },
+    )
     return 0
 
 

@@ -6,18 +6,16 @@ channels-last. This converts one model twice, with the rewrite and with tf2onnx'
 times both in interleaved rounds (batch 1, onnxruntime CPU, `--threads` intra-op threads).
 
 Usage:
-    python bench/onnx_head.py --backbone resnet50 --size 512 --out bench/results/onnx_head.json
+    python -m bench.onnx_head --backbone resnet50 --size 512 --out bench/results/onnx_head.json
 """
 
 import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
 
 
 def main(argv=None):
@@ -27,16 +25,14 @@ def main(argv=None):
     p.add_argument("--num-classes", type=int, default=21)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                 "onnx_head.json"))  # fmt: skip
+    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "onnx_head.json"))
     args = p.parse_args(argv)
     import onnxruntime as ort
 
     from rignet_keras import RIGNet
     from rignet_keras.export import onnx as onnx_export
 
-    model = RIGNet(args.num_classes, backbone=args.backbone, feedback_blocks=None,
-                   num_iterations=1)  # fmt: skip
+    model = RIGNet(args.num_classes, backbone=args.backbone, feedback_blocks=None, num_iterations=1)
     size = (args.size, args.size)
     model.build((None, *size, 3))
     rewrite = onnx_export.channels_last_head
@@ -49,26 +45,32 @@ def main(argv=None):
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
-    sessions = {k: ort.InferenceSession(v.SerializeToString(), options,
-                                        providers=["CPUExecutionProvider"])
-                for k, v in protos.items()}  # fmt: skip
+    sessions = {
+        k: ort.InferenceSession(v.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        for k, v in protos.items()
+    }
     image = np.random.default_rng(0).integers(0, 255, (1, *size, 3)).astype(np.uint8)
     outputs = {k: s.run(None, {"images": image}) for k, s in sessions.items()}
     same = np.array_equal(outputs["channels_last_head"][0], outputs["tf2onnx_head"][0])
-    times = {k: [] for k in sessions}
-    for r in range(args.rounds):
-        for k in sessions if r % 2 == 0 else reversed(list(sessions)):
-            s = sessions[k]
-            times[k] += time_calls(lambda s=s: s.run(None, {"images": image}), repeats=2,
-                                   warmup=1)  # fmt: skip
-    results = {k: summary_ms(v) for k, v in times.items()}
+    calls = {k: (lambda s=s: s.run(None, {"images": image})) for k, s in sessions.items()}
+    results = interleaved_latency(
+        calls, args.rounds, per_round=2, warmup=0, round_warmup=1, order="alternate"
+    )
     for k, v in results.items():
-        print(f"{k:20s} {v['median_ms']:8.1f} ms (p10 {v['p10_ms']:.1f}, p90 {v['p90_ms']:.1f})")
+        print(f"{k:20s} {v['median_ms']:8.1f} ms (min {v['min_ms']:.1f}, p90 {v['p90_ms']:.1f})")
     print("same class map:", same)
-    write_json(args.out, dict(backbone=args.backbone, size=size, threads=args.threads,
-                              same_class_map=bool(same), results=results, machine=machine(),
-                              command="python bench/onnx_head.py " + " ".join(
-                                  sys.argv[1:] if argv is None else argv)))  # fmt: skip
+    write_json(
+        args.out,
+        dict(
+            backbone=args.backbone,
+            size=size,
+            threads=args.threads,
+            same_class_map=bool(same),
+            results=results,
+            machine=machine(),
+            command="python -m bench.onnx_head " + " ".join(sys.argv[1:] if argv is None else argv),
+        ),
+    )
     return 0
 
 

@@ -16,9 +16,9 @@ channels per group), so each row shows its GFLOP/s and its share of the peak in
 `bench/results/peak.json`.
 
 Usage:
-    python bench/op_profile.py --tflite model.tflite --signature ui_2 --onnx model_ui2.onnx \\
+    python -m bench.op_profile --tflite model.tflite --signature ui_2 --onnx model_ui2.onnx \\
         --label "resnet50 Pu<6..4> ui=2 512x512" --out bench/results/op_profile.json
-    python bench/op_profile.py --report        # the tables of --out, as Markdown
+    python -m bench.op_profile --report        # the tables of --out, as Markdown
 """
 
 import argparse
@@ -31,11 +31,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench.common import RESULTS_DIR, machine, measure_latency, summary_ms, time_calls, write_json
 
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "Conv", "FusedConv")
 
 
@@ -179,12 +176,13 @@ def profile_tflite(path, signature, threads, seconds_per_op):
                 timed[key] = _time_one_op(model, graph, op, threads, seconds_per_op, rng)
             except Exception as error:  # noqa: BLE001  (a control-flow or custom op: recorded)
                 timed[key] = f"{type(error).__name__}: {error}"
-        row = dict(position=position, op=name, what=_describe(name, graph, op),
-                   macs=_macs(name, graph, op))  # fmt: skip
+        row = dict(
+            position=position, op=name, what=_describe(name, graph, op), macs=_macs(name, graph, op)
+        )
         if isinstance(timed[key], str):
             row.update(median_ms=0.0, not_timed=timed[key])
         else:
-            row["median_ms"] = 1e3 * float(np.median(timed[key]))
+            row["median_ms"] = summary_ms(timed[key])["median_ms"]
         rows.append(row)
     return rows
 
@@ -217,7 +215,7 @@ def whole_graph_ms(path, signature, threads, repeats=15):
     for name, detail in runner.get_input_details().items():
         dtype = detail["dtype"]
         inputs[name] = np.random.default_rng(1).integers(0, 255, size=detail["shape"]).astype(dtype)
-    return summary_ms(time_calls(lambda: runner(**inputs), repeats=repeats, warmup=2))
+    return measure_latency(lambda: runner(**inputs), runs=repeats, warmup=2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,8 +247,10 @@ def profile_onnx(path, threads, runs):
     feeds = {}
     for i in session.get_inputs():
         shape = [d if isinstance(d, int) else 1 for d in i.shape]
-        feeds[i.name] = np.random.default_rng(1).integers(0, 255, size=shape).astype(
-            np.uint8 if "uint8" in i.type else np.float32
+        feeds[i.name] = (
+            np.random.default_rng(1)
+            .integers(0, 255, size=shape)
+            .astype(np.uint8 if "uint8" in i.type else np.float32)
         )
     warmup = 2
     for _ in range(warmup):
@@ -371,8 +371,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds-per-op", type=float, default=0.3)
     p.add_argument("--onnx-runs", type=int, default=10)
-    p.add_argument("--out", default=os.path.join(RESULTS, "op_profile.json"))
-    p.add_argument("--peak", default=os.path.join(RESULTS, "peak.json"))
+    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "op_profile.json"))
+    p.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     p.add_argument("--report", action="store_true", help="print the tables of --out")
     args = p.parse_args(argv)
     results = json.load(open(args.out)) if os.path.isfile(args.out) else {"profiles": []}
@@ -385,13 +385,18 @@ def main(argv=None):
     if args.tflite:
         rows = profile_tflite(args.tflite, args.signature, args.threads, args.seconds_per_op)
         whole = whole_graph_ms(args.tflite, args.signature, args.threads)
-        entry["tflite"] = dict(file=os.path.basename(args.tflite), signature=args.signature,
-                               rows=rows, whole_graph=whole)  # fmt: skip
+        entry["tflite"] = dict(
+            file=os.path.basename(args.tflite),
+            signature=args.signature,
+            rows=rows,
+            whole_graph=whole,
+        )
         print(summarize(rows, whole["median_ms"], _peak(args.peak)), flush=True)
     if args.onnx:
         rows, mean_ms, runs = profile_onnx(args.onnx, args.threads, args.onnx_runs)
-        entry["onnx"] = dict(file=os.path.basename(args.onnx), rows=rows, mean_ms=mean_ms,
-                             runs=runs)  # fmt: skip
+        entry["onnx"] = dict(
+            file=os.path.basename(args.onnx), rows=rows, mean_ms=mean_ms, runs=runs
+        )
         print(summarize(rows, mean_ms, _peak(args.peak)), flush=True)
     results["profiles"] = [e for e in results["profiles"] if e["label"] != args.label] + [entry]
     write_json(args.out, results)

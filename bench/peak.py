@@ -12,7 +12,7 @@ model's achieved GFLOP/s is judged against. The theoretical FMA peak (cores x FM
 2 x clock) is printed beside it when the clock can be read; it is higher than any library reaches.
 
 Usage:
-    python bench/peak.py --threads 2 --out bench/results/peak.json
+    python -m bench.peak --threads 2 --out bench/results/peak.json
 """
 
 import argparse
@@ -20,17 +20,15 @@ import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(__file__))
-
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+from bench.common import machine, measure_latency, write_json
 
 
-def _stats(times, flop):
-    stats = summary_ms(times)
+def _stats(call, flop, repeats):
+    """`measure_latency` of `call` (3 warm-up calls), with the GFLOP/s of its median and best."""
+    stats = measure_latency(call, runs=repeats, warmup=3)
     stats["gflop"] = flop / 1e9
     stats["gflops_median"] = flop / (stats["median_ms"] / 1e3) / 1e9
-    stats["gflops_best"] = flop / min(times) / 1e9
+    stats["gflops_best"] = flop / (stats["min_ms"] / 1e3) / 1e9
     return stats
 
 
@@ -45,8 +43,7 @@ def tf_matmul(dtype_name, size, repeats):
     def matmul(x, y):
         return tf.reduce_sum(tf.cast(tf.matmul(x, y)[:1, :1], tf.float32))
 
-    times = time_calls(lambda: matmul(a, b).numpy(), repeats=repeats, warmup=3)
-    return _stats(times, 2 * size**3)
+    return _stats(lambda: matmul(a, b).numpy(), 2 * size**3, repeats)
 
 
 def _tflite_file(fn, spec, workdir, name):
@@ -84,8 +81,7 @@ def tflite_kernels(threads, repeats, workdir, gemm=2048, conv=(64, 256)):
         interpreter.allocate_tensors()
         index = interpreter.get_input_details()[0]["index"]
         interpreter.set_tensor(index, rng.standard_normal(spec.shape, dtype=np.float32))
-        times = time_calls(interpreter.invoke, repeats=repeats, warmup=3)
-        out[name] = _stats(times, flop)
+        out[name] = _stats(interpreter.invoke, flop, repeats)
         out[name]["shape"] = list(spec.shape)
     return out
 
@@ -129,8 +125,7 @@ def onnxruntime_kernels(threads, repeats, gemm=2048, conv=(64, 256)):
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         x = rng.standard_normal(shape, dtype=np.float32)
-        times = time_calls(lambda s=session, x=x: s.run(None, {"x": x}), repeats=repeats, warmup=3)
-        out[name] = _stats(times, flop)
+        out[name] = _stats(lambda s=session, x=x: s.run(None, {"x": x}), flop, repeats)
         out[name]["shape"] = list(shape)
     return out
 
@@ -192,7 +187,7 @@ def main(argv=None):
         print(
             f"theoretical FMA peak: {t['gflops']:.1f} GFLOP/s ({t['ghz']:.2f} GHz, {t['assumes']})"
         )
-    results["command"] = "python bench/peak.py " + " ".join(argv or sys.argv[1:])
+    results["command"] = "python -m bench.peak " + " ".join(argv or sys.argv[1:])
     write_json(args.out, results)
 
 

@@ -7,23 +7,28 @@ each a one-op graph converted from TensorFlow, in interleaved rounds, with the l
 difference against the whole convolution.
 
 Usage:
-    python bench/wide_convolutions.py --out bench/results/wide_convolutions.json
+    python -m bench.wide_convolutions --out bench/results/wide_convolutions.json
 """
 
 import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
 
 # (side, input channels, filters): the ResNet-50 FCN head at 512x512 and 321x321, the B5 gate at
 # 512x512, the B4 gate, the MobileNetV2 FCN head, a 768-channel input, the ASPP classifier.
-SHAPES = [(16, 2048, 512), (11, 2048, 512), (8, 2048, 1024), (16, 1024, 512), (16, 1280, 512),
-          (16, 768, 256), (16, 2048, 21)]  # fmt: skip
+SHAPES = [
+    (16, 2048, 512),
+    (11, 2048, 512),
+    (8, 2048, 1024),
+    (16, 1024, 512),
+    (16, 1280, 512),
+    (16, 768, 256),
+    (16, 2048, 21),
+]
 
 
 def tflite_conv(weights, bias, side, parts):
@@ -39,8 +44,9 @@ def tflite_conv(weights, bias, side, parts):
             y = y + tf.nn.conv2d(x[..., a:b], weights[:, :, a:b, :], 1, "SAME")
         return tf.nn.relu(y)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([conv.get_concrete_function()],
-                                                                conv)  # fmt: skip
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [conv.get_concrete_function()], conv
+    )
     return converter.convert()
 
 
@@ -49,8 +55,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                 "wide_convolutions.json"))  # fmt: skip
+    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "wide_convolutions.json"))
     args = p.parse_args(argv)
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
@@ -65,34 +70,47 @@ def main(argv=None):
         variants = {f"{n} x {round(channels / n)}": n for n in counts if channels // n >= 128}
         interpreters, outputs = {}, {}
         for name, parts in variants.items():
-            it = Interpreter(model_content=tflite_conv(weights, bias, side, parts),
-                             num_threads=args.threads)  # fmt: skip
+            it = Interpreter(
+                model_content=tflite_conv(weights, bias, side, parts), num_threads=args.threads
+            )
             it.allocate_tensors()
             it.set_tensor(it.get_input_details()[0]["index"], x)
             it.invoke()
             outputs[name] = it.get_tensor(it.get_output_details()[0]["index"])
             interpreters[name] = it
-        times = {name: [] for name in variants}
-        for r in range(args.rounds):
-            for name in variants if r % 2 == 0 else reversed(list(variants)):
-                times[name] += time_calls(interpreters[name].invoke, repeats=args.repeats, warmup=1)
+        calls = {name: interpreters[name].invoke for name in variants}
+        latency = interleaved_latency(
+            calls, args.rounds, args.repeats, warmup=0, round_warmup=1, order="alternate"
+        )
         macs = side * side * 9 * channels * filters
         whole = next(iter(variants))
         for name in variants:
-            stats = summary_ms(times[name])
+            stats = dict(latency[name])
             stats.update(
-                shape=f"3x3 {channels}->{filters} at {side}x{side}", split=name, gmacs=macs / 1e9,
+                shape=f"3x3 {channels}->{filters} at {side}x{side}",
+                split=name,
+                gmacs=macs / 1e9,
                 gflops=2 * macs / (stats["median_ms"] / 1e3) / 1e9,
-                speedup=float(np.median(times[whole]) / np.median(times[name])),
+                speedup=latency[whole]["median_ms"] / latency[name]["median_ms"],
                 max_abs_diff=float(np.abs(outputs[name] - outputs[whole]).max()),
-            )  # fmt: skip
+            )
             rows.append(stats)
-            print(f"{stats['shape']:26s} {name:10s} {stats['median_ms']:7.2f} ms "
-                  f"{stats['gflops']:6.0f} GFLOP/s  x{stats['speedup']:.2f}  "
-                  f"max diff {stats['max_abs_diff']:.1e}", flush=True)  # fmt: skip
-    write_json(args.out, dict(machine=machine(), threads=args.threads, rows=rows,
-                              command="python bench/wide_convolutions.py " + " ".join(
-                                  sys.argv[1:] if argv is None else argv)))  # fmt: skip
+            print(
+                f"{stats['shape']:26s} {name:10s} {stats['median_ms']:7.2f} ms "
+                f"{stats['gflops']:6.0f} GFLOP/s  x{stats['speedup']:.2f}  "
+                f"max diff {stats['max_abs_diff']:.1e}",
+                flush=True,
+            )
+    write_json(
+        args.out,
+        dict(
+            machine=machine(),
+            threads=args.threads,
+            rows=rows,
+            command="python -m bench.wide_convolutions "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+        ),
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ Options compared, each a fresh Interpreter over the same file, timed in interlea
     one_thread       the default with 1 thread (the second core's worth)
 
 Usage:
-    python bench/xnnpack_options.py model.tflite --signature ui_1 --rounds 7 \\
+    python -m bench.xnnpack_options model.tflite --signature ui_1 --rounds 7 \\
         --out bench/results/xnnpack_options.json
 """
 
@@ -17,9 +17,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
 
 OPTIONS = {
     "default": dict(),
@@ -45,8 +43,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--per-round", type=int, default=2)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                 "xnnpack_options.json"))  # fmt: skip
+    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "xnnpack_options.json"))
     args = p.parse_args(argv)
     runners = {
         k: runner_for(args.model, args.signature, args.threads, v) for k, v in OPTIONS.items()
@@ -54,25 +51,30 @@ def main(argv=None):
     name, detail = next(iter(runners["default"].get_input_details().items()))
     image = np.random.default_rng(0).integers(0, 255, size=detail["shape"]).astype(detail["dtype"])
     reference = runners["default"](**{name: image})
-    times = {k: [] for k in runners}
     same = {}
     for k, run in runners.items():
         out = run(**{name: image})
         same[k] = all(np.array_equal(out[o], reference[o]) for o in reference if "class" in o)
         run(**{name: image})  # warm-up
-    for r in range(args.rounds):
-        order = list(runners) if r % 2 == 0 else list(reversed(runners))
-        for k in order:
-            call = runners[k]
-            times[k] += time_calls(lambda call=call: call(**{name: image}),
-                                   repeats=args.per_round, warmup=0)  # fmt: skip
-    results = {k: {**summary_ms(v), "same_class_map": same[k]} for k, v in times.items()}
+    calls = {k: (lambda run=run: run(**{name: image})) for k, run in runners.items()}
+    latency = interleaved_latency(calls, args.rounds, args.per_round, warmup=0, order="alternate")
+    results = {k: {**v, "same_class_map": same[k]} for k, v in latency.items()}
     for k, v in results.items():
-        print(f"{k:16s} {v['median_ms']:8.1f} ms (p10 {v['p10_ms']:.1f}, p90 {v['p90_ms']:.1f})"
-              f"  class map as default: {v['same_class_map']}")  # fmt: skip
-    write_json(args.out, dict(model=os.path.basename(args.model), signature=args.signature,
-                              threads=args.threads, machine=machine(), results=results,
-                              command=" ".join(sys.argv)))  # fmt: skip
+        print(
+            f"{k:16s} {v['median_ms']:8.1f} ms (min {v['min_ms']:.1f}, p90 {v['p90_ms']:.1f})"
+            f"  class map as default: {v['same_class_map']}"
+        )
+    write_json(
+        args.out,
+        dict(
+            model=os.path.basename(args.model),
+            signature=args.signature,
+            threads=args.threads,
+            machine=machine(),
+            results=results,
+            command=" ".join(sys.argv),
+        ),
+    )
     return 0
 
 

@@ -9,10 +9,13 @@ Figures compare an export's outputs with the Keras model's on the same uint8 ima
         trained one on a boundary, has near-ties that any rounding flips: they say nothing
         about the export); the tolerance applies to this figure;
     miou_vs_keras: the mean IoU of the export's class map, taking the Keras class map as the
-        ground truth (classes present in either), i.e. the accuracy cost against the float model.
+        ground truth (`rignet_keras.confusion.mean_iou`: classes present in either), i.e. the
+        accuracy cost against the float model.
 """
 
 import numpy as np
+
+from rignet_keras.confusion import mean_iou
 
 # Pixels whose top-two Keras probabilities differ by less than this are ties, not decisions.
 TIE_MARGIN = 1e-3
@@ -45,19 +48,6 @@ def tolerances_for(precision, overrides=None):
             )
         tolerance.update(overrides[precision])
     return tolerance
-
-
-def mean_iou(labels, predictions, num_classes):
-    """The mean IoU of `predictions` against `labels` (int arrays of one shape), over the classes
-    present in either."""
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    predictions = np.asarray(predictions).reshape(-1).astype(np.int64)
-    confusion = np.bincount(labels * num_classes + predictions, minlength=num_classes**2)
-    confusion = confusion.reshape(num_classes, num_classes).astype(np.float64)
-    intersection = np.diag(confusion)
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    present = union > 0
-    return float(np.mean(intersection[present] / union[present])) if present.any() else 1.0
 
 
 def compare(reference_probabilities, probabilities, class_map=None, tie_margin=TIE_MARGIN):
@@ -98,7 +88,7 @@ def compare(reference_probabilities, probabilities, class_map=None, tie_margin=T
         "label_agreement": float(np.mean(agree)),
         "decided_label_agreement": float(np.mean(agree[decided])) if decided.any() else 1.0,
         "decided_share": float(np.mean(decided)),
-        "miou_vs_keras": mean_iou(labels, predicted, reference.shape[-1]),
+        "miou_vs_keras": mean_iou(labels, predicted, reference.shape[-1], ignore_label=None),
     }
 
 

@@ -1,21 +1,28 @@
-"""Segmentation scores from ONE confusion matrix accumulated over a whole evaluation set.
+"""Segmentation scores of a whole evaluation set, from ONE confusion matrix, in TensorFlow.
 
-mIoU, pixel accuracy (pAcc), mean class accuracy (mAcc) and per-class IoU all come from the same
-(num_classes, num_classes) matrix (rows: ground truth, columns: prediction); void pixels (label
-255) and labels outside [0, num_classes) never enter it. A class that is absent from the ground
-truth AND never predicted has no IoU (NaN) and is left out of the mean, as in the VOC devkit; a
-class predicted but absent from the ground truth has IoU 0 and counts.
+The scores and counting rules are those of `rignet_keras.confusion` (NumPy), the package's one
+definition: mIoU, pixel accuracy (pAcc), mean class accuracy (mAcc) and per-class IoU all come
+from the same (num_classes, num_classes) matrix (rows: ground truth, columns: prediction); void
+pixels (label 255) and labels outside [0, num_classes) never enter it. This module holds their
+graph form, for `tf.data` loops and Keras metrics under `tf.distribute`: `confusion_matrix`
+counts exactly as `rignet_keras.confusion.confusion_matrix`, and `scores_from_matrix` equals
+`segmentation_scores` wherever the latter is not NaN. `segmentation_scores` itself is
+re-exported here.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from rignet_keras.confusion import segmentation_scores
 from rignet_keras.training.losses import IGNORE_LABEL
+
+__all__ = ["ConfusionMatrixMetric", "confusion_matrix", "scores_from_matrix", "segmentation_scores"]
 
 
 def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL):
     """The (num_classes, num_classes) confusion matrix of one batch, as float64 counts.
+
+    The graph form of `rignet_keras.confusion.confusion_matrix`: the same pixels, the same counts.
 
     Args:
         labels: int (B, H, W) ground truth, `ignore_label` for void.
@@ -32,52 +39,9 @@ def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL
     valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)
     valid &= (predictions >= 0) & (predictions < num_classes)
     index = tf.boolean_mask(labels * num_classes + predictions, valid)
-    counts = tf.math.bincount(
-        index, minlength=num_classes * num_classes, maxlength=num_classes * num_classes,
-        dtype=tf.float64,
-    )  # fmt: skip
+    size = num_classes * num_classes
+    counts = tf.math.bincount(index, minlength=size, maxlength=size, dtype=tf.float64)
     return tf.reshape(counts, (num_classes, num_classes))
-
-
-def segmentation_scores(matrix, class_names=None):
-    """mIoU, pAcc, mAcc and per-class IoU/accuracy from a confusion matrix (NumPy).
-
-    Args:
-        matrix: (C, C) counts, rows ground truth, columns prediction.
-        class_names: optional C names for the per-class entries.
-
-    Returns:
-        dict with "mIoU", "pAcc", "mAcc" (fractions in [0, 1]; NaN if nothing was counted),
-        "per_class_iou" and "per_class_acc" (lists, None for classes without a value),
-        "num_pixels", "num_classes_present", and "class_names" when given.
-    """
-    cm = np.asarray(matrix, np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"matrix must be square (C, C); received shape {cm.shape}")
-    tp = np.diag(cm)
-    gt = cm.sum(axis=1)
-    pred = cm.sum(axis=0)
-    union = gt + pred - tp
-    total = cm.sum()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, tp / union, np.nan)
-        acc = np.where(gt > 0, tp / gt, np.nan)
-    has_iou = ~np.isnan(iou)
-    has_acc = ~np.isnan(acc)
-    scores = {
-        "mIoU": float(iou[has_iou].mean()) if has_iou.any() else float("nan"),
-        "pAcc": float(tp.sum() / total) if total > 0 else float("nan"),
-        "mAcc": float(acc[has_acc].mean()) if has_acc.any() else float("nan"),
-        "per_class_iou": [None if np.isnan(v) else float(v) for v in iou],
-        "per_class_acc": [None if np.isnan(v) else float(v) for v in acc],
-        "num_pixels": int(total),
-        "num_classes_present": int(has_acc.sum()),
-    }
-    if class_names is not None:
-        if len(class_names) != cm.shape[0]:
-            raise ValueError(f"class_names has {len(class_names)} names for {cm.shape[0]} classes")
-        scores["class_names"] = list(class_names)
-    return scores
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -147,7 +111,10 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
 
 def scores_from_matrix(matrix):
-    """mIoU, pAcc and mAcc as tensors (for use in a graph); NaN-safe like `segmentation_scores`."""
+    """mIoU, pAcc and mAcc as float64 scalar tensors of a (C, C) matrix, for use in a graph.
+
+    The values of `segmentation_scores`, except where that gives NaN (nothing counted): 0 here.
+    """
     cm = tf.cast(matrix, tf.float64)
     tp = tf.linalg.diag_part(cm)
     gt = tf.reduce_sum(cm, axis=1)

@@ -35,9 +35,7 @@ def test_split_convolution_equals_the_convolution():
     np.testing.assert_array_equal(model(x).numpy(), plain)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [dict(channels=768), dict(filters=21), dict(kernel=1)], ids=str
-)
+@pytest.mark.parametrize("kwargs", [dict(channels=768), dict(filters=21), dict(kernel=1)], ids=str)
 def test_convolutions_that_gain_nothing_are_kept(kwargs):
     assert wide_convolutions(_conv_model(**kwargs), 512) == []
 
@@ -63,13 +61,24 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
 
     blocks = tiny_blocks()
     blocks[4] = keras.Sequential(
-        [layers.Conv2D(256, 3, strides=2, padding="same", use_bias=False),
-         layers.BatchNormalization(), layers.ReLU()], name="block5")  # fmt: skip
+        [
+            layers.Conv2D(256, 3, strides=2, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+        ],
+        name="block5",
+    )
     blocks[5] = keras.Sequential(
-        [layers.Conv2D(128, 3, padding="same", activation="relu"),
-         layers.Conv2D(NUM_CLASSES, 1)], name="block6")  # fmt: skip
-    model = RIGNet(NUM_CLASSES, backbone=blocks, feedback_blocks=(5, 6), num_iterations=2,
-                   preprocessing="torch")  # fmt: skip
+        [layers.Conv2D(128, 3, padding="same", activation="relu"), layers.Conv2D(NUM_CLASSES, 1)],
+        name="block6",
+    )
+    model = RIGNet(
+        NUM_CLASSES,
+        backbone=blocks,
+        feedback_blocks=(5, 6),
+        num_iterations=2,
+        preprocessing="torch",
+    )
     model.build((None,) + SIZE + (3,))
     from rignet_keras.export.samples import synthetic_images
 
@@ -77,9 +86,16 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
     counts = {}
     for limit in (64, None):
         folder = tmp_path / f"limit{limit}"
-        manifest = export_model(model, folder, input_size=SIZE, uis=(1, 2),
-                                formats=("saved_model", "tflite"), stepwise=False,
-                                tflite_max_conv_input_channels=limit, latency_runs=0)  # fmt: skip
+        manifest = export_model(
+            model,
+            folder,
+            input_size=SIZE,
+            uis=(1, 2),
+            formats=("saved_model", "tflite"),
+            stepwise=False,
+            tflite_max_conv_input_channels=limit,
+            latency_runs=0,
+        )
         assert manifest["tflite_layout"]["max_conv_input_channels"] == limit
         interpreter = Interpreter(model_path=str(folder / "rignet_float32.tflite"))
         ops = interpreter._get_ops_details()

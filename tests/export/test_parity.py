@@ -152,21 +152,61 @@ def _tf2onnx_head(num_classes=4, size=(5, 6), out=(17, 23)):
 
     sizes = numpy_helper.from_array(np.array(out, np.int64), "sizes")
     nodes = [
-        helper.make_node("Resize", ["logits", "", "", "sizes"], ["r"], mode="linear",
-                         coordinate_transformation_mode="half_pixel", axes=[2, 3]),
+        helper.make_node(
+            "Resize",
+            ["logits", "", "", "sizes"],
+            ["r"],
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+            axes=[2, 3],
+        ),
         helper.make_node("Softmax", ["r"], ["s"], axis=1),
         helper.make_node("Transpose", ["s"], ["probabilities"], perm=[0, 2, 3, 1]),
         helper.make_node("ArgMax", ["r"], ["a"], axis=1, keepdims=0),
         helper.make_node("Cast", ["a"], ["class_map"], to=TensorProto.INT32),
-    ]  # fmt: skip
+    ]
     graph = helper.make_graph(
-        nodes, "head",
+        nodes,
+        "head",
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, num_classes, *size])],
-        [helper.make_tensor_value_info("class_map", TensorProto.INT32, [1, *out]),
-         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, *out, num_classes])],
+        [
+            helper.make_tensor_value_info("class_map", TensorProto.INT32, [1, *out]),
+            helper.make_tensor_value_info(
+                "probabilities", TensorProto.FLOAT, [1, *out, num_classes]
+            ),
+        ],
         initializer=[sizes],
-    )  # fmt: skip
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_compare_figures_by_hand():
+    from rignet_keras.export.parity import compare
+
+    # Keras classes [[0, 1], [2, 2]]; the export predicts [[0, 2], [2, 2]].
+    reference = np.array(
+        [[[[0.8, 0.1, 0.1], [0.3, 0.3995, 0.3005]], [[0.1, 0.1, 0.8], [0.2, 0.1, 0.7]]]],
+        np.float32,
+    )
+    class_map = np.array([[[0, 2], [2, 2]]])
+    figures = compare(reference, reference, class_map=class_map)
+    assert figures["max_abs_diff"] == 0.0
+    assert figures["label_agreement"] == 0.75
+    assert figures["decided_share"] == 1.0  # 0.3995 - 0.3005 is past the tie margin
+    # IoU: class 0 1/1, class 1 0/1, class 2 2/3.
+    assert figures["miou_vs_keras"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+
+
+def test_compare_counts_class_255_of_a_large_label_set():
+    from rignet_keras.export.parity import compare
+
+    # 300 classes: class 255 is a class here, not the void label of ground-truth masks.
+    reference = np.zeros((1, 1, 2, 300), np.float32)
+    reference[0, 0, 0, 255] = reference[0, 0, 1, 7] = 1.0
+    figures = compare(reference, reference, class_map=np.array([[[255, 255]]]))
+    assert figures["label_agreement"] == 0.5
+    # IoU: class 255 1/2 (predicted twice, once right), class 7 0/1.
+    assert figures["miou_vs_keras"] == pytest.approx((0.5 + 0.0) / 2)
 
 
 def test_channels_last_head_computes_the_same_outputs():

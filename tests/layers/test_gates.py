@@ -1,4 +1,5 @@
-"""FeedbackGate and MultiRangeFeedbackGate against NumPy references of SPEC.md's formulas."""
+"""FeedbackGate and MultiRangeFeedbackGate against NumPy references of their formulas
+(paper Sec. 3.4, docs/DESIGN.md)."""
 
 import keras
 import numpy as np

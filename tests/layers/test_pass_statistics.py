@@ -49,8 +49,9 @@ def test_inference_reads_the_gated_statistics_inside_use_only(rng):
     with stats.use([norm]):
         gated = keras.ops.convert_to_numpy(norm(x, training=False))
     own = keras.ops.convert_to_numpy(norm(x, training=False))
-    np.testing.assert_allclose(gated, _reference(x, gated_mean, gated_var, norm), rtol=1e-5,
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        gated, _reference(x, gated_mean, gated_var, norm), rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(own, _reference(x, own_mean, own_var, norm), rtol=1e-5, atol=1e-5)
     assert norm.moving_mean is norm.weights[2]
 
@@ -69,8 +70,11 @@ def test_training_updates_only_the_gated_statistics(rng):
     np.testing.assert_array_equal(norm.moving_mean.numpy(), np.zeros(4, "float32"))
     # The norm still saves exactly its own four variables.
     assert [v.path for v in norm.variables] == [
-        "bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance"
-    ]  # fmt: skip
+        "bn/gamma",
+        "bn/beta",
+        "bn/moving_mean",
+        "bn/moving_variance",
+    ]
 
 
 def test_the_norms_own_statistics_come_back_after_an_error():

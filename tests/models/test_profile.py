@@ -1,8 +1,11 @@
 """Counted multiply-adds against hand arithmetic."""
 
 import keras
+import pytest
+import tensorflow as tf
 
-from rignet_keras.profile import count_macs, profile
+from rignet_keras.export import macs as export_macs
+from rignet_keras.profile import count_graph_macs, count_macs, profile
 from tests.conftest import tiny_model
 
 
@@ -24,6 +27,35 @@ def test_conv_macs_by_hand():
     model = IterationsWrapper(keras.Model(inp, x))
     # conv: 16x16 outputs x 8 channels x (3*3*3); depthwise: 16x16x8 x (3*3)
     assert count_macs(model, (32, 32)) == 16 * 16 * 8 * 27 + 16 * 16 * 8 * 9
+
+
+def _traced(layer, shape):
+    return tf.function(layer, autograph=False).get_concrete_function(
+        tf.TensorSpec(shape, tf.float32)
+    )
+
+
+def test_grouped_transposed_and_dense_macs_by_hand():
+    grouped = keras.layers.Conv2D(8, 3, padding="same", groups=2)
+    # 8x8 outputs x 8 channels x (3*3 * 4 input channels per group)
+    assert count_graph_macs(_traced(grouped, (1, 8, 8, 8))) == 8 * 8 * 8 * 9 * 4
+    transposed = keras.layers.Conv2DTranspose(6, 3, strides=2, padding="same")
+    # every input element (5x5x4) meets a 3x3 kernel into 6 output channels
+    assert count_graph_macs(_traced(transposed, (1, 5, 5, 4))) == 5 * 5 * 4 * 9 * 6
+    dense = keras.layers.Dense(7)
+    # 2x3x5 positions x 7 outputs x 11 inputs; an unknown batch counts as one
+    assert count_graph_macs(_traced(dense, (2, 3, 5, 11))) == 2 * 3 * 5 * 7 * 11
+    assert count_graph_macs(_traced(dense, (None, 11))) == 7 * 11
+
+
+def test_dynamic_spatial_shape_raises_naming_the_op():
+    conv = keras.layers.Conv2D(4, 3)
+    with pytest.raises(ValueError, match=r"cannot count the MACs of op .*Conv2D.*not static"):
+        count_graph_macs(_traced(conv, (1, None, None, 3)))
+
+
+def test_exporter_counts_with_the_same_function():
+    assert export_macs.count_graph_macs is count_graph_macs
 
 
 def test_ui_cost_is_linear_and_ui1_is_the_baseline():

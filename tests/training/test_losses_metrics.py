@@ -1,9 +1,13 @@
 """Loss, confusion-matrix metric and learning-rate schedule against hand-computed values."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from rignet_keras import confusion
 from rignet_keras.training.losses import (
     SegmentationCrossEntropy,
     cross_entropy_sum,
@@ -64,6 +68,51 @@ def test_metric_accumulates_one_matrix_over_batches():
     assert float(tf.reduce_sum(metric.matrix)) == 0
     labels_out_of_range = np.array([[[7, 0]]])
     assert confusion_matrix(labels_out_of_range, np.array([[[0, 0]]]), 4).numpy().sum() == 1
+
+
+def test_numpy_confusion_matrix_counts_like_the_graph_one():
+    np.testing.assert_array_equal(confusion.confusion_matrix(LABELS, PREDS, 4), hand_matrix())
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 6, size=(3, 9, 7))
+    labels[rng.random(labels.shape) < 0.2] = 255  # void, and labels 4 and 5 are out of range
+    predictions = rng.integers(-1, 5, size=labels.shape)  # -1 and 4 are out of range
+    np.testing.assert_array_equal(
+        confusion.confusion_matrix(labels, predictions, 4),
+        confusion_matrix(labels, predictions, 4).numpy(),
+    )
+
+
+def test_numpy_mean_iou_is_the_score_of_the_matrix():
+    assert confusion.mean_iou(LABELS, PREDS, 4) == pytest.approx(
+        segmentation_scores(hand_matrix())["mIoU"]
+    )
+    assert segmentation_scores is confusion.segmentation_scores  # one definition
+    assert np.isnan(confusion.mean_iou(np.full((2, 2), 255), np.zeros((2, 2), int), 4))
+    with pytest.raises(ValueError, match=r"labels of shape \(2, 2\).*\(2, 3\)"):
+        confusion.confusion_matrix(np.zeros((2, 2)), np.zeros((2, 3)), 4)
+
+
+# Runs where neither Keras nor TensorFlow can be imported (as on a device with only LiteRT).
+WITHOUT_TENSORFLOW = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise ImportError(f"{name} is not installed")
+
+sys.meta_path.insert(0, Refuse())
+from rignet_keras.confusion import mean_iou
+print(mean_iou([0, 1, 255], [0, 0, 1], 2))
+"""
+
+
+def test_numpy_scores_import_without_tensorflow():
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) == pytest.approx((0.5 + 0.0) / 2)
 
 
 def test_cross_entropy_ignores_void_and_averages_valid_pixels():
