@@ -1,8 +1,9 @@
 """Whole-process cold start of the on-device runner, with and without the XNNPACK weight cache.
 
-One sample is one fresh process of
+One sample is one fresh process of the runtime as a device runs it, a copy of the
+`rignet_keras/runtime` folder alone (no TensorFlow, no Keras, no rignet_keras package on the path):
 
-    python export/run_tflite.py IMAGE --manifest DIR --ui K --output-dir OUT --threads T
+    python -m rignet_runtime IMAGE --manifest DIR --ui K --output-dir OUT --threads T
         [--weight-cache CACHE]
 
 timed from its start to its exit (Python start-up, imports, loading the graph, the first
@@ -32,7 +33,8 @@ import time
 
 from bench.common import REPOSITORY_ROOT, machine, write_json
 
-SCRIPT = os.path.join(REPOSITORY_ROOT, "export", "run_tflite.py")
+RUNTIME = os.path.join(REPOSITORY_ROOT, "rignet_keras", "runtime")
+DEVICE_PACKAGE = "rignet_runtime"
 MODES = ("no_cache", "cache")
 
 
@@ -69,9 +71,20 @@ def random_image(path, size):
     Image.fromarray(pixels).save(path)
 
 
-def run_once(args, image, output_dir, cache_dir=None):
-    """Seconds from spawning one runner process to its exit."""
-    command = [sys.executable, SCRIPT, image, "--manifest", args.manifest]
+def copy_runtime(workdir):
+    """Copies the runtime folder alone into `workdir` (as a device holds it); returns `workdir`."""
+    shutil.copytree(
+        RUNTIME,
+        os.path.join(workdir, DEVICE_PACKAGE),
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return workdir
+
+
+def run_once(args, image, output_dir, device_dir, cache_dir=None):
+    """Seconds from spawning one runner process (in `device_dir`) to its exit."""
+    command = [sys.executable, "-m", DEVICE_PACKAGE, os.path.abspath(image)]
+    command += ["--manifest", os.path.abspath(args.manifest)]
     if args.ui is not None:
         command += ["--ui", str(args.ui)]
     if args.precision:
@@ -80,7 +93,7 @@ def run_once(args, image, output_dir, cache_dir=None):
     if cache_dir is not None:
         command += ["--weight-cache", cache_dir]
     start = time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY_ROOT)
+    process = subprocess.run(command, capture_output=True, text=True, cwd=device_dir)
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
@@ -111,13 +124,16 @@ def main(argv=None):
         if image is None:
             image = os.path.join(workdir, "image.png")
             random_image(image, graph_size(args.manifest))
+        device_dir = copy_runtime(os.path.join(workdir, "device"))
         cache_dir = os.path.join(workdir, "cache")
         outputs = {mode: os.path.join(workdir, f"masks_{mode}") for mode in MODES}
         load_before = [round(v, 2) for v in os.getloadavg()]
 
-        _, plain_command, line = run_once(args, image, outputs["no_cache"])  # page cache warm-up
+        _, plain_command, line = run_once(
+            args, image, outputs["no_cache"], device_dir
+        )  # page cache warm-up
         print(f"runner: {line}")
-        first_run, cache_command, _ = run_once(args, image, outputs["cache"], cache_dir)
+        first_run, cache_command, _ = run_once(args, image, outputs["cache"], device_dir, cache_dir)
         cache_files = {
             name: round(os.path.getsize(os.path.join(cache_dir, name)) / 2**20, 2)
             for name in sorted(os.listdir(cache_dir))
@@ -129,7 +145,7 @@ def main(argv=None):
             order = MODES if round_index % 2 == 0 else MODES[::-1]
             for mode in order:
                 seconds, _, _ = run_once(
-                    args, image, outputs[mode], cache_dir if mode == "cache" else None
+                    args, image, outputs[mode], device_dir, cache_dir if mode == "cache" else None
                 )
                 samples[mode].append(seconds)
 

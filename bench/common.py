@@ -13,9 +13,7 @@ import random
 import sys
 import time
 
-import numpy as np
-
-from rignet_keras.runtime import measure_latency
+from rignet_keras.runtime import latency_statistics, measure_latency
 
 # The repository root: `python -m bench.NAME` runs from here.
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,27 +79,6 @@ def time_calls(fn, repeats=10, warmup=2):
         fn()
         times.append(time.perf_counter() - start)
     return times
-
-
-def latency_statistics(samples_ms):
-    """{"median_ms", "p90_ms", "mean_ms", "min_ms", "runs"} of latency samples in milliseconds.
-
-    The figures `rignet_keras.runtime.measure_latency` reports, for samples timed elsewhere
-    (interleaved rounds); the same definitions (NumPy median, linear-interpolated 90th
-    percentile), rounded to microseconds.
-    """
-    times = np.asarray(samples_ms, np.float64)
-    if times.ndim != 1 or times.size == 0:
-        raise ValueError(
-            f"latency_statistics needs a non-empty list of samples; got {samples_ms!r}"
-        )
-    return {
-        "median_ms": round(float(np.median(times)), 3),
-        "p90_ms": round(float(np.percentile(times, 90)), 3),
-        "mean_ms": round(float(times.mean()), 3),
-        "min_ms": round(float(times.min()), 3),
-        "runs": int(times.size),
-    }
 
 
 def summary_ms(times):

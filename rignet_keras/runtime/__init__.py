@@ -37,7 +37,7 @@ from .images import (
     write_mask,
     write_overlay,
 )
-from .latency import measure_latency
+from .latency import latency_statistics, measure_latency
 from .litert_cache import DEFAULT_THREADS, CachedInterpreter, cache_file_for
 from .manifest import (
     artifact_path,
@@ -112,6 +112,7 @@ __all__ = [
     "main",
     "make_interpreter",
     "manifest_precisions",
+    "latency_statistics",
     "measure_latency",
     "output_paths",
     "overlay",

@@ -31,11 +31,29 @@ def measure_latency(call, runs=10, warmup=1):
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1000.0)
-    times = np.asarray(times)
+    return latency_statistics(times)
+
+
+def latency_statistics(samples_ms):
+    """Summarises latency samples: the figures every timing in the project reports.
+
+    Args:
+        samples_ms: a non-empty sequence of wall-clock milliseconds.
+
+    Returns:
+        {"median_ms", "p90_ms", "mean_ms", "min_ms", "runs"}: NumPy's median, the
+        linearly interpolated 90th percentile, the mean and the minimum, rounded to microseconds,
+        and the number of samples.
+    """
+    times = np.asarray(samples_ms, np.float64)
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError(
+            f"latency_statistics needs a non-empty list of samples; got {samples_ms!r}"
+        )
     return {
         "median_ms": round(float(np.median(times)), 3),
         "p90_ms": round(float(np.percentile(times, 90)), 3),
         "mean_ms": round(float(times.mean()), 3),
         "min_ms": round(float(times.min()), 3),
-        "runs": int(runs),
+        "runs": int(times.size),
     }
