@@ -35,12 +35,13 @@ from rignet_keras.data.download import (
     ARCHIVES,
     Archive,
     DownloadError,
+    OfflineError,
     download_archive,
     download_dataset,
     download_file,
     extract_archive,
 )
-from rignet_keras.data.errors import DatasetError
+from rignet_keras.data.errors import BadSampleLog, DatasetError, dataset_error_from
 from rignet_keras.data.info import IGNORE_LABEL, DatasetInfo
 from rignet_keras.data.masks import decode_mask, load_sample
 from rignet_keras.data.palette import colorize, voc_palette
@@ -54,6 +55,7 @@ from rignet_keras.data.sbd import (
     voc_aug_records,
     voc_aug_train_ids,
 )
+from rignet_keras.data.shards import read_tfrecord_info, tfrecord_files
 from rignet_keras.data.sources import SOURCES, default_data_dir, get_info, get_records
 from rignet_keras.data.synthetic import (
     SyntheticConfig,
@@ -63,13 +65,7 @@ from rignet_keras.data.synthetic import (
     synthetic_info,
     write_synthetic_voc,
 )
-from rignet_keras.data.tfrecord import (
-    ConversionReport,
-    convert_to_tfrecord,
-    parse_example,
-    read_tfrecord_info,
-    tfrecord_files,
-)
+from rignet_keras.data.tfrecord import ConversionReport, convert_to_tfrecord, parse_example
 from rignet_keras.data.validate import ValidationReport, validate_dataset
 from rignet_keras.data.voc import VOC_CLASSES, read_png_mask, voc_info, voc_records, write_png_mask
 
@@ -82,10 +78,12 @@ __all__ = [
     "UNUSED_THING_IDS",
     "VOC_CLASSES",
     "Archive",
+    "BadSampleLog",
     "ConversionReport",
     "DatasetError",
     "DatasetInfo",
     "DownloadError",
+    "OfflineError",
     "Record",
     "SyntheticConfig",
     "ValidationReport",
@@ -96,6 +94,7 @@ __all__ = [
     "cocostuff_records",
     "colorize",
     "convert_to_tfrecord",
+    "dataset_error_from",
     "decode_mask",
     "default_data_dir",
     "download_archive",

@@ -8,7 +8,8 @@ Commands:
     grid       render a grid of synthetic samples (image | mask) to a PNG
 
 `main(argv)` parses the flags and calls one library function; errors about data are printed as one
-line (`error: ...`, naming the file) with exit status 2.
+line (`error: ...`, naming the file or flag) with exit status 2; numeric flags are checked before
+any work is done.
 """
 
 import argparse
@@ -27,6 +28,29 @@ def _size(text):
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"expected H,W or HxW or N; received {text!r}")
     return tuple(parts)
+
+
+# (flag, attribute, smallest value) of the numeric flags, checked before any work is done.
+_NUMERIC_FLAGS = (
+    ("--images-per-shard", "images_per_shard", 1),
+    ("--num-shards", "num_shards", 1),
+    ("--retries", "retries", 0),
+    ("--num-train", "num_train", 0),
+    ("--num-val", "num_val", 0),
+    ("--num-classes", "num_classes", 2),
+    ("--num-samples", "num_samples", 1),
+)
+
+
+def check_numeric_flags(args):
+    """Raises `ValueError` naming the first numeric flag of `args` below its smallest value."""
+    for flag, attr, low in _NUMERIC_FLAGS:
+        value = getattr(args, attr, None)
+        if value is not None and value < low:
+            raise ValueError(f"{flag} must be at least {low}; received {value}")
+    size = getattr(args, "image_size", None)
+    if size is not None and min(size) < 1:
+        raise ValueError(f"--image-size must be positive; received {size[0]}x{size[1]}")
 
 
 def build_parser():
@@ -102,21 +126,21 @@ def _run(args):
         return 0
 
     if args.command in ("convert", "validate"):
+        from rignet_keras.data.errors import BadSampleLog
         from rignet_keras.data.sources import get_records
 
+        log = BadSampleLog(args.on_bad_sample)  # counts missing files and bad samples alike
         records, info = get_records(
             args.dataset,
             args.split,
             args.data_dir,
             label_convention=args.label_convention,
-            on_bad_sample=args.on_bad_sample,
+            on_bad_sample=log,
         )
         if args.command == "validate":
             from rignet_keras.data.validate import validate_dataset
 
-            report = validate_dataset(
-                records, info, on_bad_sample=args.on_bad_sample, progress=progress
-            )
+            report = validate_dataset(records, info, on_bad_sample=log, progress=progress)
         else:
             from rignet_keras.data.tfrecord import convert_to_tfrecord
 
@@ -127,7 +151,7 @@ def _run(args):
                 split=args.split,
                 images_per_shard=args.images_per_shard,
                 num_shards=args.num_shards,
-                on_bad_sample=args.on_bad_sample,
+                on_bad_sample=log,
                 progress=progress,
             )
         print(report.summary)
@@ -148,11 +172,12 @@ def _run(args):
 
 
 def main(argv=None):
-    """Runs a data command; returns the exit status (0 ok, 2 bad data or arguments)."""
+    """Runs a data command; returns the exit status (0 ok, 2 bad data, arguments or files)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        check_numeric_flags(args)
         return _run(args)
-    except (DatasetError, ValueError) as e:
+    except (DatasetError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

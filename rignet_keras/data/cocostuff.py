@@ -120,7 +120,8 @@ def cocostuff_records(data_dir, split="train", label_convention="171", *, on_bad
         data_dir: folder that holds the dataset (see the module docstring).
         split: "train" (9,000 images) or "test" (1,000).
         label_convention: "171" or "182"; stored in each record's `mask_format`.
-        on_bad_sample: "raise" or "skip" for listed samples whose files are missing.
+        on_bad_sample: "raise", "skip" or a `BadSampleLog` (which counts them), for listed
+            samples whose files are missing.
 
     Returns:
         list of `Record` with `mask_format="cocostuff171"` or `"cocostuff182"`.

@@ -5,6 +5,10 @@ the same call, up to `retries` times, or in a later call), is checked (size, and
 known) and only then renamed to its final name: a file with the final name is always complete.
 Extraction goes to a temporary folder inside the data folder and is moved into place in one
 rename, so a dataset folder that exists is complete too.
+
+Offline, a download fails within seconds (a name that does not resolve within `DNS_TIMEOUT`, or no
+connection within `CONNECT_TIMEOUT`) with an `OfflineError` that names the URL and where to put
+the file by hand.
 """
 
 import dataclasses
@@ -14,10 +18,13 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 
@@ -28,11 +35,110 @@ from rignet_keras.data.errors import DatasetError
 logger = logging.getLogger("rignet_keras.data")
 
 USER_AGENT = "rignet-keras (+https://github.com/; dataset downloader)"
+DNS_TIMEOUT = 5.0  # seconds for the server's name to resolve
+CONNECT_TIMEOUT = 10.0  # seconds for a connection to be made (reads wait `timeout`)
 
 
 class DownloadError(DatasetError):
     """A download failed, was incomplete, or did not match its checksum; the message says what
     is left on disk."""
+
+
+class OfflineError(DownloadError):
+    """The server could not be reached (its name did not resolve, or no connection was made);
+    the message names the URL and where to put the file by hand."""
+
+
+class _ConnectFailed(OSError):
+    """No connection was made to the server (raised inside urllib, which wraps it)."""
+
+
+def _connection_class(base, connect_timeout):
+    """`base` (`http.client.HTTPConnection` or `HTTPSConnection`) with its own connect timeout:
+    the connection must be made within `connect_timeout` s; reads then wait the request's."""
+
+    class Connection(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._create_connection = self._connect_socket
+
+        def _connect_socket(self, address, timeout=None, source_address=None):
+            limit = connect_timeout
+            if isinstance(timeout, int | float):
+                limit = min(timeout, connect_timeout)
+            try:
+                sock = socket.create_connection(address, limit, source_address)
+            except OSError as e:
+                raise _ConnectFailed(f"no connection to {address[0]}:{address[1]}: {e}") from e
+            sock.settimeout(timeout if isinstance(timeout, int | float) else None)
+            return sock
+
+    return Connection
+
+
+class _ConnectTimeout:
+    """Mixin of the urllib handlers below: their connections use `_connection_class`."""
+
+    def __init__(self, connect_timeout):
+        super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(_connection_class(http_class, self.connect_timeout), req, **kwargs)
+
+
+class _HTTPHandler(_ConnectTimeout, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_ConnectTimeout, urllib.request.HTTPSHandler):
+    pass
+
+
+def _opener(connect_timeout):
+    return urllib.request.build_opener(
+        _HTTPHandler(connect_timeout), _HTTPSHandler(connect_timeout)
+    )
+
+
+def _host_to_resolve(url):
+    """(host, port) that a request for `url` connects to first: its proxy's, if one applies."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def check_resolves(url, timeout=DNS_TIMEOUT):
+    """Raises `OfflineError` (the message starts with the reason) unless the name of `url`'s
+    server (or its proxy's) resolves within `timeout` seconds."""
+    host, port = _host_to_resolve(url)
+    outcome = {}
+
+    def resolve():
+        try:
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=resolve, name="resolve-" + str(host), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise OfflineError(f"the name {host} did not resolve within {timeout:g} s")
+    if "error" in outcome:
+        raise OfflineError(f"the name {host} does not resolve ({outcome['error']})")
+
+
+def _offline(url, path, reason):
+    part = path + ".part"
+    kept = f"; {part} is kept, to resume" if os.path.isfile(part) else ""
+    return OfflineError(
+        f"cannot download {url}: {reason}{kept}. Without network access, download that file "
+        f"elsewhere and put it at {path}, then run the command again (it checks the file and goes "
+        "on)"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,13 +221,13 @@ def _content_range_total(header):
     return start, total
 
 
-def _fetch_once(url, part, offset, timeout, chunk_size, progress):
+def _fetch_once(opener, url, part, offset, timeout, chunk_size, progress):
     """One HTTP request, appending to `part` from `offset`; returns the total size or None."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=timeout) as resp:
+    with opener.open(request, timeout=timeout) as resp:
         status = getattr(resp, "status", 200)
         length = resp.headers.get("Content-Length")
         if status == 206:
@@ -159,7 +265,17 @@ def _fetch_once(url, part, offset, timeout, chunk_size, progress):
 
 
 def download_file(
-    url, path, *, md5=None, retries=5, timeout=60, chunk_size=1 << 20, backoff=2.0, progress=True
+    url,
+    path,
+    *,
+    md5=None,
+    retries=5,
+    timeout=60,
+    connect_timeout=CONNECT_TIMEOUT,
+    dns_timeout=DNS_TIMEOUT,
+    chunk_size=1 << 20,
+    backoff=2.0,
+    progress=True,
 ):
     """Downloads `url` to `path`, resumably and atomically.
 
@@ -168,12 +284,19 @@ def download_file(
     size against the server's total, and its MD5 against `md5` if given — and then renamed to
     `path`. A checksum mismatch deletes the `.part` (it cannot be resumed into a good file).
 
+    Offline, it fails within seconds: the server's name must resolve within `dns_timeout` and the
+    first connection be made within `connect_timeout`, or an `OfflineError` names the URL and
+    where to put the file by hand (no retries; later connections that fail are retried). A file
+    already at `path` (put there by hand, or by an earlier call) is checked against `md5`.
+
     Args:
         url: http(s) URL.
         path: the final file.
         md5: expected MD5 hex digest, or None for size-only verification.
         retries: resumptions after an interrupted transfer or a network error.
-        timeout: socket timeout in seconds.
+        timeout: seconds a read may wait.
+        connect_timeout: seconds a connection may take to be made.
+        dns_timeout: seconds the server's name may take to resolve.
         backoff: seconds before the first retry (doubling, at most 30).
         progress: show a tqdm progress bar.
 
@@ -181,20 +304,31 @@ def download_file(
         `path`.
 
     Raises:
+        OfflineError: if the server cannot be reached (see above).
         DownloadError: on an HTTP error, an incomplete download after `retries`, or a checksum
             mismatch; the message says what was kept on disk.
     """
     path = os.fspath(path)
     if os.path.isfile(path):
+        if md5 is not None and md5sum(path) != md5.lower():
+            raise DownloadError(
+                f"{path} does not match the MD5 of {url} ({md5}); it is not that file: delete it "
+                "to download it again"
+            )
         return path
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     part = path + ".part"
+    try:
+        check_resolves(url, dns_timeout)
+    except OfflineError as e:
+        raise _offline(url, path, str(e)) from e
+    opener = _opener(connect_timeout)
     total = None
     last_error = None
     for attempt in range(retries + 1):
         offset = os.path.getsize(part) if os.path.isfile(part) else 0
         try:
-            total = _fetch_once(url, part, offset, timeout, chunk_size, progress)
+            total = _fetch_once(opener, url, part, offset, timeout, chunk_size, progress)
             last_error = None
         except urllib.error.HTTPError as e:
             if e.code == 416 and offset:  # nothing left to send: the .part may be complete
@@ -208,6 +342,9 @@ def download_file(
                 raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
             last_error = e
         except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            reason = getattr(e, "reason", e)
+            if attempt == 0 and isinstance(reason, _ConnectFailed):
+                raise _offline(url, path, str(reason)) from e
             last_error = e
         size = os.path.getsize(part) if os.path.isfile(part) else 0
         if last_error is None and (total is None or size == total):
@@ -307,7 +444,13 @@ def download_archive(archive, data_dir, *, keep_archive=False, progress=True, **
         logger.info("%s: %s already exists", archive.name, final)
         return final
     path = os.path.join(data_dir, "downloads", archive.filename)
-    download_file(archive.url, path, md5=archive.md5, progress=progress, **kwargs)
+    try:
+        download_file(archive.url, path, md5=archive.md5, progress=progress, **kwargs)
+    except OfflineError as e:
+        raise OfflineError(
+            f"{e}; or extract it yourself so that {final} exists (the --data-dir layout: "
+            f"<data-dir>/downloads/{archive.filename}, or <data-dir>/{archive.target})"
+        ) from e
     out = extract_archive(path, data_dir, archive.target, archive.member)
     if not keep_archive:
         os.remove(path)

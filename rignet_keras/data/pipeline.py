@@ -5,8 +5,9 @@ Two paths lead to the same batches:
 - TFRecord (fast): `source` is a folder of shards written by `convert_to_tfrecord`, a shard file,
   or a glob. TensorFlow reads and decodes the shards in parallel.
 - Direct (small sets, no conversion): `source` is "voc", "voc_aug", "sbd", "cocostuff10k" or
-  "synthetic" on disk. Images are decoded by TensorFlow; masks (palette PNGs, .mat files) by Python
-  through `tf.numpy_function`, which holds the GIL: convert big sets.
+  "synthetic" on disk. Each sample is decoded and checked by Python through `tf.py_function`
+  (images by TensorFlow's decoder, masks from palette PNGs or .mat files), so that a bad sample is
+  named by its file; this holds the GIL: convert big sets.
 
 "synthetic" without `data_dir` is generated in memory (see `rignet_keras.data.synthetic`).
 
@@ -24,17 +25,13 @@ import numpy as np
 import tensorflow as tf
 
 from rignet_keras.data.augment import EVAL_MODES, eval_preprocess, train_augment
-from rignet_keras.data.errors import DatasetError, check_on_bad_sample, logger
-from rignet_keras.data.masks import load_checked_mask
+from rignet_keras.data.errors import BAD_SAMPLE_MARK, DatasetError, bad_sample_log
+from rignet_keras.data.masks import load_sample
 from rignet_keras.data.records import Record
+from rignet_keras.data.shards import is_tfrecord_source, read_tfrecord_info, tfrecord_files
 from rignet_keras.data.sources import EVAL_PAD_SIZES, SOURCES, get_info, get_records
 from rignet_keras.data.synthetic import SyntheticConfig, load_synthetic_config, make_synthetic
-from rignet_keras.data.tfrecord import (
-    is_tfrecord_source,
-    parse_example,
-    read_tfrecord_info,
-    tfrecord_files,
-)
+from rignet_keras.data.tfrecord import parse_example
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, check_mode, normalize
 
 DEFAULT_CROP_SIZE = (321, 321)
@@ -45,12 +42,11 @@ TFRECORD_SHUFFLE_BUFFER = 512
 class _Source:
     """Undecoded elements (paths, serialized examples or arrays), how to decode one, the info."""
 
-    def __init__(self, raw, decode, info, size_hint, files=None, flags_bad=False):
+    def __init__(self, raw, decode, info, size_hint, flags_bad=False):
         self.raw = raw
         self.decode = decode
         self.info = info
         self.size_hint = size_hint  # number of elements, for the shuffle buffer
-        self.files = files  # TFRecord shards, if any
         self.flags_bad = flags_bad  # decode() adds "ok": False for a bad sample
 
 
@@ -59,36 +55,43 @@ def _synthetic_arrays(num_samples, seed, config, split):
     return make_synthetic(num_samples, seed, config, split)
 
 
-def _direct_decoder(num_classes, ignore_label, skip):
-    def load_mask(image_path, mask_path, mask_format, sample_id):
+def _direct_decoder(num_classes, ignore_label, log):
+    """decode(element of paths) -> {"image", "mask", "id", "ok"}, through `tf.py_function`.
+
+    Every sample is decoded and checked in Python by `load_sample` (TensorFlow's image decoder;
+    Pillow or SciPy for masks). A bad one stops iteration with a `tf.errors.InvalidArgumentError`
+    whose message carries the `DatasetError`'s, naming the file (under "raise"; see
+    `dataset_error_from`), or is recorded in `log` and flagged "ok": False (under "skip").
+    """
+    skip = log.on_bad_sample == "skip"
+
+    def load(image_path, mask_path, mask_format, sample_id):
         record = Record(
-            sample_id.decode(), image_path.decode(), mask_path.decode(), mask_format.decode()
+            sample_id.numpy().decode(),
+            image_path.numpy().decode(),
+            mask_path.numpy().decode(),
+            mask_format.numpy().decode(),
         )
         try:
-            return load_checked_mask(record, num_classes, ignore_label), True
+            image, mask = load_sample(record, num_classes, ignore_label)
         except DatasetError as e:
-            if not skip:
-                raise
-            logger.warning("skipping %s: %s", record.id, e)
-            return np.zeros((0, 0), np.uint8), False
+            if skip:
+                log.add(record.id, e)
+            return np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), str(e)
+        return image, mask, ""
 
     def decode(el):
-        mask, ok = tf.numpy_function(
-            load_mask,
+        image, mask, error = tf.py_function(
+            load,
             [el["image_path"], el["mask_path"], el["mask_format"], el["id"]],
-            [tf.uint8, tf.bool],
-            stateful=False,
+            [tf.uint8, tf.uint8, tf.string],
         )
-        mask.set_shape([None, None])
-        ok.set_shape([])
-        image = tf.cond(
-            ok,
-            lambda: tf.io.decode_image(
-                tf.io.read_file(el["image_path"]), channels=3, expand_animations=False
-            ),
-            lambda: tf.zeros([0, 0, 3], tf.uint8),
-        )
+        ok = tf.equal(error, "")
+        if not skip:  # an error op with the one-line message, not a Python traceback
+            with tf.control_dependencies([tf.debugging.Assert(ok, [BAD_SAMPLE_MARK, error])]):
+                image = tf.identity(image)
         image.set_shape([None, None, 3])
+        mask.set_shape([None, None])
         return {"image": image, "mask": mask, "id": el["id"], "ok": ok}
 
     return decode
@@ -102,12 +105,11 @@ def _resolve_source(
     seed,
     data_dir,
     label_convention,
-    on_bad_sample,
+    log,
     synthetic_config,
     num_samples,
     synthetic_seed,
 ):
-    skip = on_bad_sample == "skip"
     if not isinstance(source, str) or (source not in SOURCES and is_tfrecord_source(source)):
         files = tfrecord_files(source, split)
         info = read_tfrecord_info(source)
@@ -122,7 +124,7 @@ def _resolve_source(
             )
         else:
             raw = tf.data.TFRecordDataset(files)
-        return _Source(raw, parse_example, info, TFRECORD_SHUFFLE_BUFFER, files)
+        return _Source(raw, parse_example, info, TFRECORD_SHUFFLE_BUFFER)
 
     if source not in SOURCES:
         raise DatasetError(
@@ -138,7 +140,7 @@ def _resolve_source(
         return _Source(raw, lambda el: el, get_info("synthetic", synthetic_config=config), n)
 
     records, info = get_records(
-        source, split, data_dir, label_convention=label_convention, on_bad_sample=on_bad_sample
+        source, split, data_dir, label_convention=label_convention, on_bad_sample=log
     )
     if num_samples:
         records = records[:num_samples]
@@ -152,7 +154,7 @@ def _resolve_source(
             "id": [r.id for r in records],
         }
     )
-    decode = _direct_decoder(info.num_classes, info.ignore_label, skip)
+    decode = _direct_decoder(info.num_classes, info.ignore_label, log)
     return _Source(raw, decode, info, len(records), flags_bad=True)
 
 
@@ -223,16 +225,23 @@ def build_dataset(
         repeat: repeat the training data forever (use with `steps_per_epoch`).
         skip_batches: batches to skip at the start, to resume a run (see the module docstring).
         drop_remainder: drop a last partial batch; default True for training, False otherwise.
-        on_bad_sample: "raise" (a bad sample stops iteration with an error naming its file) or
-            "skip" (it is left out, with a warning naming it).
+        on_bad_sample: what a bad sample of the direct path does (an image that does not decode,
+            a mask that cannot be read, does not fit the image or holds an unknown label; a
+            listed file that is missing): "raise" (listing raises a `DatasetError`, iteration a
+            `tf.errors.OpError` carrying one, both naming the file; `dataset_error_from` gives
+            back the one-line `DatasetError`) or "skip" (it is left out, with one warning naming
+            it). Pass a `BadSampleLog` instead to read afterwards how many were skipped, and
+            which (`num_skipped`, `summary()`). TFRecords hold no bad samples: every sample was
+            checked with the same decoder when converted, and the shards are checked against
+            their record when the dataset is built.
         synthetic_config: `SyntheticConfig` for the in-memory "synthetic" source.
         num_samples: use only the first `num_samples` records; for the in-memory "synthetic"
             source, how many to generate (default 1000 train, 200 val).
         synthetic_seed: the seed that generates the in-memory "synthetic" data (not the
             shuffling seed).
         return_ids: also yield the sample ids, as a third element (B,) string.
-        with_info: return `(dataset, info)`, info being the `DatasetInfo` (None for TFRecords
-            without `dataset_info.json`).
+        with_info: return `(dataset, info)`, info being the `DatasetInfo` (for TFRecords, the one
+            in their record, `dataset_info.json`).
 
     Returns:
         a `tf.data.Dataset` of (image float32 (B, h, w, 3) normalised, mask int32 (B, h, w) with
@@ -241,7 +250,7 @@ def build_dataset(
         in-memory "synthetic" source, whose masks all have one size).
     """
     check_mode(preprocessing)
-    check_on_bad_sample(on_bad_sample)
+    log = bad_sample_log(on_bad_sample)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; received {batch_size!r}")
     if eval_mode not in EVAL_MODES:
@@ -249,7 +258,7 @@ def build_dataset(
     if not training and eval_mode == "none" and batch_size != 1:
         raise ValueError(f"eval_mode='none' needs batch_size=1; received {batch_size}")
     deterministic = seed is not None or not training
-    skip_bad = on_bad_sample == "skip"
+    skip_bad = log.on_bad_sample == "skip"
     if not isinstance(source, str) or source not in SOURCES:
         source = os.path.expanduser(os.fspath(source))
     if data_dir is not None:
@@ -261,7 +270,7 @@ def build_dataset(
         seed=seed,
         data_dir=data_dir,
         label_convention=label_convention,
-        on_bad_sample=on_bad_sample,
+        log=log,
         synthetic_config=synthetic_config,
         num_samples=num_samples,
         synthetic_seed=synthetic_seed,
@@ -273,8 +282,6 @@ def build_dataset(
         ds = ds.map(src.decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         if skip_bad and src.flags_bad:
             ds = ds.filter(lambda el: el["ok"])
-        elif skip_bad and src.files is not None:  # shards were checked when written
-            ds = ds.ignore_errors(log_warning=True)
         return ds
 
     def output(el, image, mask):

@@ -4,7 +4,7 @@ that the dataset readers share (id lists, existence checks)."""
 import dataclasses
 import os
 
-from rignet_keras.data.errors import BadSampleLog, DatasetError, logger
+from rignet_keras.data.errors import DatasetError, bad_sample_log, logger
 
 # How a record's mask file is decoded into class indices (see `rignet_keras.data.masks`):
 #   "png": a palette ('P') or grayscale ('L') PNG whose pixel values are the class indices (VOC).
@@ -53,25 +53,27 @@ def drop_missing(records, on_bad_sample, what):
     """Checks that every record's image and mask exist.
 
     Missing files raise a `DatasetError` that names the first few (`on_bad_sample="raise"`), or the
-    records are dropped with one warning that counts them ("skip").
+    records are dropped with one warning that counts them ("skip"); a `BadSampleLog` passed as
+    `on_bad_sample` records each dropped sample, so that summaries count it.
     """
+    log = bad_sample_log(on_bad_sample)
     missing = []
     kept = []
     for r in records:
         absent = [p for p in (r.image_path, r.mask_path) if not os.path.isfile(p)]
         if absent:
-            missing.append(absent[0])
+            missing.append((r.id, absent[0]))
         else:
             kept.append(r)
     if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        )
+        paths = [path for _, path in missing]
+        shown = ", ".join(paths[:5]) + (f" (and {len(paths) - 5} more)" if len(paths) > 5 else "")
         msg = f"{what}: {len(missing)} of {len(records)} listed samples have missing files: {shown}"
-        log = BadSampleLog(on_bad_sample)
         if log.on_bad_sample == "raise":
             raise DatasetError(msg)
         logger.warning("%s; skipping them", msg)
+        for sample_id, path in missing:
+            log.add_missing(sample_id, path)
     return kept
 
 

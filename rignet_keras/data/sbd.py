@@ -146,7 +146,8 @@ def voc_aug_records(data_dir, split="train", *, on_bad_sample="raise"):
         data_dir: folder that holds `VOCdevkit/VOC2012` and `benchmark_RELEASE` (or a
             `SegmentationClassAug` folder with `train_aug.txt`).
         split: "train" (the augmented list) or "val" (VOC val, 1,449 images).
-        on_bad_sample: "raise" or "skip" for listed samples whose files are missing.
+        on_bad_sample: "raise", "skip" or a `BadSampleLog` (which counts them), for listed
+            samples whose files are missing.
 
     Returns:
         list of `Record`; the "train" records are sorted by id.

@@ -60,7 +60,8 @@ def get_records(source, split, data_dir=None, *, label_convention="171", on_bad_
         split: a split of that dataset ("train", "val", "trainval", "test").
         data_dir: the data folder (default `default_data_dir()`).
         label_convention: COCO-Stuff only, "171" or "182".
-        on_bad_sample: "raise" or "skip", for listed samples with missing files.
+        on_bad_sample: "raise", "skip" or a `BadSampleLog` (which counts them), for listed
+            samples with missing files.
     """
     check_source(source)
     data_dir = (

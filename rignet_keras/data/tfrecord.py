@@ -1,47 +1,55 @@
 """TFRecord shards: the fast path. Convert once (Python decodes the .mat and palette-PNG masks),
 then train from shards that TensorFlow decodes in parallel (`tf.io.decode_jpeg`, `decode_png`).
 
-A shard folder holds `<split>-00000-of-00004.tfrecord` files and `dataset_info.json` (the
-`DatasetInfo` and the number of examples per split). Each example has:
+A shard folder holds `<split>-00000-of-00004.tfrecord` files and `dataset_info.json`, the record of
+the `DatasetInfo` and of the shards that make each split (see `rignet_keras.data.shards`, which
+also reads them: `tfrecord_files`). Each example has:
 
     image/encoded   the image file's bytes, unchanged (JPEG for every supported dataset)
     image/format    "jpeg" (or "png", ...)
     image/height, image/width, image/id
     mask/encoded    single-channel uint8 PNG of the class INDICES (255 = ignore)
 
-Every shard is written to a temporary file first, then renamed (`os.replace`), so a shard that
-exists is complete.
+A split is written into a temporary folder first and committed at the end, so it appears whole or
+not at all; a reader refuses shards that the record does not list as they are.
 """
 
 import concurrent.futures
 import dataclasses
-import glob
 import io
-import json
 import math
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from rignet_keras.data.errors import BadSampleLog, DatasetError, logger
-from rignet_keras.data.info import DatasetInfo
-from rignet_keras.data.masks import check_labels, check_size, decode_mask
-
-INFO_FILENAME = "dataset_info.json"
-SHARD_SUFFIX = ".tfrecord"
+from rignet_keras.data.errors import DatasetError, bad_sample_log, logger
+from rignet_keras.data.masks import check_labels, check_size, decode_image_bytes, decode_mask
+from rignet_keras.data.shards import (
+    STAGING_PREFIX,
+    check_same_dataset,
+    commit_split,
+    file_digest,
+    load_record,
+    remove_stale_staging,
+    shard_names,
+)
 
 
 @dataclasses.dataclass
 class ConversionReport:
-    """What `convert_to_tfrecord` wrote: shard paths, examples written, bad samples skipped."""
+    """What `convert_to_tfrecord` wrote: shard paths, examples written, (id, message) of the bad
+    samples skipped and of the listed samples with missing files (given the reader's log)."""
 
     shards: list
     num_examples: int
     bad: list
     summary: str
+    missing: list = dataclasses.field(default_factory=list)
 
 
 def _bytes(v):
@@ -75,60 +83,64 @@ def serialize_example(image_bytes, image_format, mask, sample_id):
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+_MAGIC = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG", "png"), (b"GIF8", "gif"), (b"BM", "bmp"))
+
+
+def _image_format(data):
+    """The `image/format` of an image file's bytes, from its signature."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    return "unknown"
+
+
 def _encode_record(record, info):
-    """(serialized example or None, DatasetError or None) for one record; never raises."""
+    """(serialized example or None, DatasetError or None) for one record; never raises.
+
+    The image is decoded by the decoder that reads the shards (`decode_image_bytes`), so every
+    example written decodes in training.
+    """
     try:
         try:
             with open(record.image_path, "rb") as f:
                 image_bytes = f.read()
-            with Image.open(io.BytesIO(image_bytes)) as im:
-                image_format = (im.format or "jpeg").lower()
-                im.load()  # a full decode catches truncated and corrupt files
-                image_hw = (im.size[1], im.size[0])
-        except Exception as e:  # Pillow raises several types for corrupt files
+        except OSError as e:
             raise DatasetError(f"cannot read image {record.image_path}: {e}") from e
-        if image_format not in ("jpeg", "png", "bmp", "gif"):
-            raise DatasetError(
-                f"image {record.image_path} is {image_format}; TensorFlow decodes only "
-                "JPEG, PNG, BMP and GIF"
-            )
+        image_hw = decode_image_bytes(image_bytes, record.image_path).shape[:2]
         mask = decode_mask(record.mask_path, record.mask_format)
         check_size(image_hw, mask, record.image_path, record.mask_path)
         check_labels(mask, info.num_classes, record.mask_path, info.ignore_label)
-        return serialize_example(image_bytes, image_format, mask, record.id), None
+        return serialize_example(image_bytes, _image_format(image_bytes), mask, record.id), None
     except DatasetError as e:
         return None, e
 
 
 def shard_paths(output_dir, split, num_shards):
-    """The shard file names of a split: `<split>-00000-of-00004.tfrecord`, ..."""
-    return [
-        os.path.join(output_dir, f"{split}-{i:05d}-of-{num_shards:05d}{SHARD_SUFFIX}")
-        for i in range(num_shards)
-    ]
+    """The shard file paths of a split: `<output_dir>/<split>-00000-of-00004.tfrecord`, ..."""
+    return [os.path.join(output_dir, name) for name in shard_names(split, num_shards)]
 
 
-def _write_info(output_dir, info, split, num_examples, shards):
-    path = os.path.join(output_dir, INFO_FILENAME)
-    meta = {"info": info.to_dict(), "splits": {}}
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f)
-        if DatasetInfo.from_dict(old["info"]) != info:
-            raise DatasetError(
-                f"{path} describes {old['info']['name']} (label_convention "
-                f"{old['info']['label_convention']!r}); refusing to mix in {info.name} "
-                f"({info.label_convention!r}): use another output folder"
-            )
-        meta["splits"] = old.get("splits", {})
-    meta["splits"][split] = {
-        "num_examples": num_examples,
-        "shards": [os.path.basename(s) for s in shards],
-    }
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
-    os.replace(tmp, path)
+def _check_count(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; received {value!r}")
+
+
+def _write_shard(path, chunk, info, pool, log, bar):
+    """Writes the valid records of `chunk` to `path`; returns its record entry."""
+    count = 0
+    with tf.io.TFRecordWriter(path) as writer:
+        encoded = pool.map(_encode_record, chunk, [info] * len(chunk))
+        for record, (example, error) in zip(chunk, encoded, strict=True):
+            bar.update(1)
+            if error is not None:
+                log.add(record.id, error)
+                continue
+            writer.write(example)
+            count += 1
+    size, digest = file_digest(path)
+    return {"file": os.path.basename(path), "num_examples": count, "bytes": size, "sha256": digest}
 
 
 def convert_to_tfrecord(
@@ -143,7 +155,11 @@ def convert_to_tfrecord(
     num_workers=None,
     progress=True,
 ):
-    """Writes records to TFRecord shards, checking every sample.
+    """Writes records to TFRecord shards, checking every sample; the split appears whole or not.
+
+    The shards are written into a temporary folder inside `output_dir`, then committed (see
+    `rignet_keras.data.shards`): an error or a killed process leaves the split as it was, or
+    (killed while committing) without an entry in the record, which readers refuse.
 
     Args:
         records: list of `Record` (from `voc_records`, `cocostuff_records`, ...).
@@ -152,102 +168,60 @@ def convert_to_tfrecord(
         split: the split name used in the shard file names ("train", "val", ...).
         images_per_shard: examples per shard when `num_shards` is None (512: about 60 MB of VOC).
         num_shards: number of shards; overrides `images_per_shard`.
-        on_bad_sample: "raise" (the first bad sample raises a `DatasetError` naming its file; no
-            shard of that split is left half-written) or "skip" (bad samples are left out and
-            counted in the summary at the end).
+        on_bad_sample: "raise" (the first bad sample raises a `DatasetError` naming its file;
+            nothing of that split changes) or "skip" (bad samples are left out and counted in the
+            summary at the end); or the `BadSampleLog` that the reader was given, so that samples
+            with missing files are counted too.
         num_workers: threads that decode samples (default: the number of CPUs).
         progress: show a tqdm progress bar.
 
     Returns:
         `ConversionReport`.
     """
-    log = BadSampleLog(on_bad_sample)
+    log = bad_sample_log(on_bad_sample)
+    _check_count("images_per_shard", images_per_shard)
+    _check_count("num_shards", num_shards, allow_none=True)
     if not records:
         raise DatasetError(f"no records to convert for split {split!r}")
     output_dir = os.path.expanduser(os.fspath(output_dir))
     os.makedirs(output_dir, exist_ok=True)
+    meta = load_record(output_dir)
+    if meta is not None:  # refused before any work; checked again when committing
+        check_same_dataset(meta, info, output_dir)
+    remove_stale_staging(output_dir, split)
     n = num_shards or max(1, math.ceil(len(records) / images_per_shard))
-    paths = shard_paths(output_dir, split, n)
-    # Shards of an earlier conversion of this split with another shard count would be read too.
-    stale = set(glob.glob(os.path.join(output_dir, f"{split}-*-of-*{SHARD_SUFFIX}"))) - set(paths)
     per_shard = math.ceil(len(records) / n)
-    written = 0
-    bar = tqdm(
-        total=len(records), desc=f"convert {info.name} {split}", unit="img", disable=not progress
-    )
     workers = num_workers or os.cpu_count() or 1
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for k, path in enumerate(paths):
-            chunk = records[k * per_shard : (k + 1) * per_shard]
-            tmp = path + ".tmp"
-            try:
-                with tf.io.TFRecordWriter(tmp) as writer:
-                    for record, (example, error) in zip(
-                        chunk, pool.map(_encode_record, chunk, [info] * len(chunk)), strict=True
-                    ):
-                        bar.update(1)
-                        if error is not None:
-                            log.add(record.id, error)
-                            continue
-                        writer.write(example)
-                        written += 1
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                raise
-            os.replace(tmp, path)
-    bar.close()
-    for s in stale:
-        os.remove(s)
-    _write_info(output_dir, info, split, written, paths)
+    staged = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{split}-", dir=output_dir)
+    try:
+        with (
+            concurrent.futures.ThreadPoolExecutor(workers) as pool,
+            tqdm(
+                total=len(records),
+                desc=f"convert {info.name} {split}",
+                unit="img",
+                disable=not progress,
+            ) as bar,
+        ):
+            shards = [
+                _write_shard(
+                    os.path.join(staged, name),
+                    records[k * per_shard : (k + 1) * per_shard],
+                    info,
+                    pool,
+                    log,
+                    bar,
+                )
+                for k, name in enumerate(shard_names(split, n))
+            ]
+        paths = commit_split(output_dir, info, split, staged, shards)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    written = sum(entry["num_examples"] for entry in shards)
     summary = f"{info.name} {split}: wrote {written} examples to {n} shards in {output_dir}; "
     summary += log.summary(len(records))
     logger.info(summary)
-    return ConversionReport(paths, written, log.bad, summary)
-
-
-def is_tfrecord_source(source):
-    """True if `source` names TFRecords: a glob, a `.tfrecord` file, or a folder of shards."""
-    source = os.fspath(source)
-    if any(ch in source for ch in "*?["):
-        return True
-    if source.endswith(SHARD_SUFFIX):
-        return True
-    return os.path.isdir(source) and (
-        os.path.isfile(os.path.join(source, INFO_FILENAME))
-        or bool(glob.glob(os.path.join(source, f"*{SHARD_SUFFIX}")))
-    )
-
-
-def tfrecord_files(source, split=None):
-    """The sorted shard files of `source`: a folder (its `<split>-*.tfrecord`), a glob or a file.
-
-    Raises:
-        DatasetError: naming `source`, if no file matches.
-    """
-    source = os.fspath(source)
-    if os.path.isdir(source):
-        pattern = os.path.join(source, f"{split}-*{SHARD_SUFFIX}" if split else f"*{SHARD_SUFFIX}")
-    else:
-        pattern = source
-    files = sorted(glob.glob(pattern))
-    if not files:
-        raise DatasetError(
-            f"no TFRecord shards match {pattern}; write them with "
-            "`python -m rignet_keras.data convert <dataset> --data-dir DIR --output-dir OUT`"
-        )
-    return files
-
-
-def read_tfrecord_info(source):
-    """The `DatasetInfo` stored beside the shards of `source` (`dataset_info.json`), or None."""
-    source = os.fspath(source)
-    folder = source if os.path.isdir(source) else os.path.dirname(source)
-    path = os.path.join(folder, INFO_FILENAME)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return DatasetInfo.from_dict(json.load(f)["info"])
+    return ConversionReport(paths, written, list(log.bad), summary, list(log.missing))
 
 
 _FEATURES = {

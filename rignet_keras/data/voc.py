@@ -68,7 +68,8 @@ def voc_records(data_dir, split="train", *, on_bad_sample="raise"):
     Args:
         data_dir: folder that holds `VOCdevkit/VOC2012` (or that folder itself).
         split: "train" (1,464 images), "val" (1,449) or "trainval".
-        on_bad_sample: "raise" or "skip" for listed samples whose files are missing.
+        on_bad_sample: "raise", "skip" or a `BadSampleLog` (which counts them), for listed
+            samples whose files are missing.
 
     Returns:
         list of `Record` with `mask_format="png"`, in the order of the split list.

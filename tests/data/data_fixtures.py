@@ -148,3 +148,28 @@ class RangeHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def corrupt_jpeg_body(path, kind):
+    """Corrupts the JPEG at `path` in place, keeping its markers: its size still reads from the
+    header and it still ends with the end-of-image marker, but it does not decode.
+
+    kind "huffman": a Huffman table's codes are broken (Pillow and TensorFlow both refuse it);
+    "scan": a segment inside the scan data overruns the file (Pillow decodes it, TensorFlow's
+    decoder, the one training uses, refuses it).
+    """
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    if kind == "huffman":
+        dht = data.index(b"\xff\xc4")
+        data[dht + 5 : dht + 21] = b"\xff" * 16
+    elif kind == "scan":
+        sos = data.index(b"\xff\xda")
+        start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+        mid = (start + len(data) - 2) // 2
+        data[mid : mid + 4] = b"\xff\xfe\xff\xf0"
+    else:
+        raise ValueError(kind)
+    assert data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
+    with open(path, "wb") as f:
+        f.write(bytes(data))

@@ -1,7 +1,9 @@
 """TFRecord conversion: a round trip gives back identical masks and the unchanged JPEG bytes; shards
-appear atomically; `dataset_info.json` records the label convention."""
+appear atomically; `dataset_info.json` records the label convention and each shard's size and
+digest (the faults it guards against: test_data_faults.py)."""
 
 import glob
+import hashlib
 import json
 import os
 
@@ -64,6 +66,16 @@ def test_round_trip_voc(voc_tree, tmp_path):
     with open(os.path.join(out, "dataset_info.json")) as f:
         meta = json.load(f)
     assert meta["splits"]["trainval"]["num_examples"] == len(records)
+    # the record lists each shard with its examples, size and digest, as they are on disk
+    listed = meta["splits"]["trainval"]["shards"]
+    assert [e["file"] for e in listed] == [os.path.basename(p) for p in report.shards]
+    assert sum(e["num_examples"] for e in listed) == len(records)
+    for entry, path in zip(listed, report.shards, strict=True):
+        with open(path, "rb") as f:
+            data = f.read()
+        assert entry["bytes"] == len(data)
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["num_examples"] == len(read_all([path]))
 
 
 def test_round_trip_cocostuff_keeps_the_convention(coco_tree, tmp_path):
