@@ -35,7 +35,22 @@ from rignet_keras.export.layout import (
     wide_convolutions,
 )
 from rignet_keras.export.macs import count_graph_parameters, count_macs
-from rignet_keras.export.runner import (
+from rignet_keras.export.samples import DEFAULT_SAMPLE_SIZE, collect_images, synthetic_images
+from rignet_keras.export.saved_model import check_uis, export_saved_model
+from rignet_keras.export.signatures import (
+    SERVING_DEFAULT,
+    check_input_size,
+    check_stepwise,
+    image_spec,
+    serving_function,
+    state_indices,
+    state_name,
+)
+from rignet_keras.export.tflite import CALIBRATED_PRECISIONS, check_precision, image_samples
+from rignet_keras.export.worker import run_isolated, run_job, save_samples
+from rignet_keras.models.rignet import RIGNet
+from rignet_keras.preprocessing import normalize
+from rignet_keras.runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
     INIT_SIGNATURE,
@@ -47,22 +62,6 @@ from rignet_keras.export.runner import (
     measure_latency,
     ui_signature,
 )
-from rignet_keras.export.samples import DEFAULT_SAMPLE_SIZE, collect_images, synthetic_images
-from rignet_keras.export.saved_model import check_uis, export_saved_model
-from rignet_keras.export.signatures import (
-    SERVING_DEFAULT,
-    check_input_size,
-    check_stepwise,
-    image_spec,
-    serving_function,
-    state_indices,
-    state_name,
-    supports_stepwise,
-)
-from rignet_keras.export.tflite import CALIBRATED_PRECISIONS, check_precision, image_samples
-from rignet_keras.export.worker import run_isolated, run_job, save_samples
-from rignet_keras.models.rignet import RIGNet
-from rignet_keras.preprocessing import normalize
 
 FORMATS = ("saved_model", "tflite", "onnx")
 TFLITE_LAYOUTS = ("multi", "per_ui")
@@ -244,7 +243,7 @@ class _Export:
         limit = o["tflite_max_conv_input_channels"]
         if "tflite" in o["formats"] and limit and wide_convolutions(self.model, limit):
             # The TFLite files convert from a SavedModel of their own, traced with the wide
-            # convolutions split (`layout.py`): XNNPACK runs the split layout 1.9-2.6x faster.
+            # convolutions split (`layout.py`), which XNNPACK runs faster (BENCHMARKS.md).
             self.tflite_saved_model_path = os.path.join(self.work, "tflite_saved_model")
             with split_wide_convolutions(self.model, limit):
                 export_saved_model(
@@ -302,15 +301,15 @@ class _Export:
         ui_keys = [k for k in signature_keys if k != STEP_SIGNATURE]
         samples.extend(image_samples(self.calibration_images, ui_keys))
         if STEP_SIGNATURE in signature_keys:
-            # The step's inputs are states: run the Keras model to get realistic ones.
-            for image in self.calibration_images:
+            # The step's inputs are states: the driver's states 1..n - 1 are realistic ones.
+            steps = self.o["stepwise_iterations"] - 1
+            for image in self.calibration_images if steps else ():
                 x = normalize(image[None], self.model.preprocessing)
-                state = self.model.initial_state(x, training=False)
-                for _ in range(self.o["stepwise_iterations"] - 1):
+                for state in self.model.iterate(x, steps, training=False):
+                    flat = state.flatten()
                     samples.append(
-                        (STEP_SIGNATURE, {state_name(i): state[i].numpy() for i in self.read})
+                        (STEP_SIGNATURE, {state_name(i): flat[i].numpy() for i in self.read})
                     )
-                    state = self.model.step(state, training=False)
         return samples
 
     def tflite_file(self, path, signature_keys, precision, kind):
@@ -487,13 +486,7 @@ class _Export:
                 )
                 calibration_source = "caller's data"
         if o["stepwise"]:
-            shapes = [
-                s.shape
-                for s in self.model.initial_state(
-                    tf.zeros((1,) + tuple(o["input_size"]) + (3,)), training=False
-                )
-            ]
-            self.read, _ = state_indices(self.model, len(shapes))
+            self.read, _ = state_indices(self.model)
             self.step_inputs = [state_name(i) for i in self.read]
             o["state_inputs"] = self.step_inputs
 
@@ -591,8 +584,8 @@ def export_model(
         latency_runs: timed runs per signature for the manifest's latency (0: none).
         threads: threads for TFLite and onnxruntime (and the latency figures). Default 2.
         opset: the ONNX opset. Default 18.
-        isolate: run every conversion in a fresh process (peak memory of a ResNet-50 TFLite
-            conversion is several GB; a process per conversion returns it).
+        isolate: run every conversion in a fresh process, so that a large model's conversion
+            peak memory goes back to the system when it ends.
         overwrite: replace an existing `output_dir`.
         stem: the file name prefix. source: a note of where the model came from (its path).
 
@@ -623,7 +616,7 @@ def export_model(
     if input_size is None and "tflite" in formats:
         raise ValueError("TFLite graphs need a fixed input_size (height, width); received None")
     if stepwise is None:
-        stepwise = supports_stepwise(model) and input_size is not None and "tflite" in formats
+        stepwise = model.can_step and input_size is not None and "tflite" in formats
     elif stepwise:
         check_stepwise(model)
         if input_size is None:

@@ -11,14 +11,19 @@ each export holds a static graph per ui, with no `tf.while_loop`.
 The step-wise pair serves anytime inference (parallel, multi_range and network-wide modes):
     init(images) -> prediction + every state tensor "state_<i>" the step reads;
     step(state_<i>, ...) -> prediction + the state tensors that change ("state_<i>", i > 0).
+The state tensors are the entries of `RecurrentState.flatten()` (rignet_keras/models/state.py):
 `state_0` is the input of the first recurrent block (the images for the network-wide modes): it
 never changes, so `step` takes it but does not return it, and the blocks before the first
-recurrent block never run again.
+recurrent block never run again; `state_<i>`, i > 0, is the output of the i-th recurrent block
+(B6's logits last). Only the entries a step reads (`RIGNet.step_reads`) are inputs and outputs.
 """
 
 import tensorflow as tf
 
-from rignet_keras.export.runner import (
+from rignet_keras.models.rignet import RIGNet
+from rignet_keras.models.state import RecurrentState
+from rignet_keras.preprocessing import normalize
+from rignet_keras.runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
     INIT_SIGNATURE,
@@ -27,8 +32,6 @@ from rignet_keras.export.runner import (
     STEP_SIGNATURE,
     ui_signature,
 )
-from rignet_keras.models.rignet import NETWORK_MODES, RIGNet
-from rignet_keras.preprocessing import normalize
 
 SERVING_DEFAULT = "serving_default"
 
@@ -84,47 +87,21 @@ def serving_function(model, num_iterations):
     return serve
 
 
-def supports_stepwise(model):
-    """Whether a model has a step API whose steps change the prediction."""
-    if model.unroll_mode == "sequential":
-        return False
-    return model.first_recurrent_block <= 6
-
-
 def check_stepwise(model):
-    """Raises `ValueError` naming the mode if `model` cannot be served step by step."""
-    if model.unroll_mode == "sequential":
-        raise ValueError(
-            "step-wise graphs need a parallel, multi_range or network-wide unroll_mode; received "
-            "'sequential' (its blocks loop on themselves one after another, so no iteration "
-            "yields a whole prediction)"
-        )
-    if not supports_stepwise(model):
-        raise ValueError(
-            "step-wise graphs need feedback gates; this model has feedback_blocks=None, so every "
-            "iteration would repeat the first"
-        )
+    """Raises `ValueError` saying why if `model` cannot be served step by step (`can_step`)."""
+    check_rignet(model)
+    model.check_can_step()
 
 
-def state_indices(model, num_states):
-    """Which state entries `model.step` reads, and which of them it changes.
-
-    The state is [input of the first recurrent block, then every block's output from there to
-    B6]. Parallel modes read the outputs of the gated blocks (their gates' feedback) and, for
-    multi-range gates, B6's logits; network-wide modes read the images and the logits.
+def state_indices(model):
+    """Which entries of the flat state (`RecurrentState.flatten`) `model.step` reads, and which
+    of them it changes.
 
     Returns:
-        (read, carried): sorted index lists; `carried` = `read` without 0.
+        (read, carried): sorted index lists (`RIGNet.step_reads`); `carried` = `read` without 0,
+        the inputs of the first recurrent block, which no step changes.
     """
-    last_index = num_states - 1
-    if model.unroll_mode in NETWORK_MODES:
-        read = {0, last_index}
-    else:
-        first, last = model.feedback_blocks
-        read = {0} | {1 + i for i in range(last - first + 1)}
-        if model.unroll_mode == "multi_range":
-            read.add(last_index)
-    read = sorted(read)
+    read = list(model.step_reads)
     return read, [i for i in read if i != 0]
 
 
@@ -134,9 +111,9 @@ def state_name(index):
 
 
 def state_shapes(model, input_size):
-    """The shapes (1, h, w, c) of every state entry for a fixed input size, from a dry run."""
+    """The shapes (1, h, w, c) of every flat state entry for a fixed input size, from a dry run."""
     images = tf.zeros((1,) + tuple(input_size) + (3,), tf.float32)
-    return [tuple(s.shape) for s in model.initial_state(images, training=False)]
+    return [tuple(t.shape) for t in model.initial_state(images, training=False).flatten()]
 
 
 def stepwise_functions(model, input_size, batch_size=None):
@@ -157,23 +134,24 @@ def stepwise_functions(model, input_size, batch_size=None):
     if input_size is None:
         raise ValueError("step-wise graphs need a fixed input_size (height, width)")
     shapes = state_shapes(model, input_size)
-    read, carried = state_indices(model, len(shapes))
+    read, carried = state_indices(model)
 
     def outputs(state):
-        logits = model.upsample(state[-1], input_size)
+        logits = model.upsample(state.logits, input_size)
         return prediction_outputs(logits)
 
     def init(images):
         state = model.initial_state(normalize(images, model.preprocessing), training=False)
         result = outputs(state)
-        result.update({state_name(i): state[i] for i in read})
+        flat = state.flatten()
+        result.update({state_name(i): flat[i] for i in read})
         return result
 
     def step(states):
         # Entries the step never reads are not inputs; None makes a wrong `read` fail loudly.
-        state = [states[state_name(i)] if i in read else None for i in range(len(shapes))]
-        new_state = model.step(state, training=False)
-        result = outputs(new_state)
+        flat = [states[state_name(i)] if i in read else None for i in range(len(shapes))]
+        new_state = model.step(RecurrentState.unflatten(flat), training=False).flatten()
+        result = prediction_outputs(model.upsample(new_state[-1], input_size))
         result.update({state_name(i): new_state[i] for i in carried})
         return result
 

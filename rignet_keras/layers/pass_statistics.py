@@ -15,13 +15,20 @@ import keras
 from keras import layers, ops
 
 
-def batch_norms(block):
-    """The `BatchNormalization` layers inside `block` (nested ones included), in a stable order."""
-    return [
-        layer
-        for layer in block._flatten_layers(include_self=False)
-        if isinstance(layer, layers.BatchNormalization)
-    ]
+def batch_norms(layer):
+    """The `BatchNormalization` layers in `layer`, each once, in a stable order.
+
+    The one batch-norm walker of the project: `layer` is a layer, a block, a model (its blocks,
+    gates and nested layers are walked) or a list of them; a batch norm itself counts.
+    """
+    roots = layer if isinstance(layer, (list, tuple)) else [layer]
+    found, seen = [], set()
+    for root in roots:
+        for sublayer in root._flatten_layers(include_self=True):
+            if isinstance(sublayer, layers.BatchNormalization) and id(sublayer) not in seen:
+                seen.add(id(sublayer))
+                found.append(sublayer)
+    return found
 
 
 class _Tracked:

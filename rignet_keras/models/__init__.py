@@ -1,5 +1,14 @@
-"""RIGNet models."""
+"""RIGNet models: the network, its recurrent state, and batch-norm calibration."""
 
+from rignet_keras.models.calibration import calibrate_batch_norm
 from rignet_keras.models.rignet import NETWORK_MODES, UNROLL_MODES, RIGNet
+from rignet_keras.models.state import GateInput, RecurrentState
 
-__all__ = ["NETWORK_MODES", "UNROLL_MODES", "RIGNet"]
+__all__ = [
+    "NETWORK_MODES",
+    "UNROLL_MODES",
+    "GateInput",
+    "RIGNet",
+    "RecurrentState",
+    "calibrate_batch_norm",
+]

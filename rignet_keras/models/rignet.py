@@ -1,4 +1,6 @@
-"""RIGNet: a segmentation network unrolled with top-down feedback gates (paper Sec. 3, SPEC.md)."""
+"""RIGNet: a segmentation network unrolled with top-down feedback gates (paper Sec. 3).
+
+docs/DESIGN.md describes the model as the project defines it."""
 
 import functools
 
@@ -8,6 +10,7 @@ from keras import layers, ops
 from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
 from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, check_gate_options
 from rignet_keras.layers.pass_statistics import PassStatistics, batch_norms
+from rignet_keras.models.state import GateInput, RecurrentState
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import check_mode
 from rignet_keras.presets import preset_kwargs
@@ -52,6 +55,12 @@ class RIGNet(keras.Model):
     gate `G_k(x, y)` through which their own output `y` of the previous iteration modulates their
     input `x`. The network is unrolled `num_iterations` (the paper's ui) times with every weight
     shared; iteration 1 never gates, so `num_iterations=1` is exactly the feed-forward network.
+
+    The recurrence has one driver, `iterate(images, num_iterations, training)`, which yields each
+    iteration's `RecurrentState` (the input of the first recurrent block, the recurrent blocks'
+    outputs, the logits); `call`, evaluation per ui, gate maps, the losses over iterations,
+    batch-norm calibration and the step-wise export all run on it. `can_step` says whether a
+    model runs step by step (`initial_state`, then `step`).
 
     Unroll modes (paper Sec. 3.3; F = the feedback blocks, M_k = block k's cost, G_k its gate's):
         "sequential" (Su): one pass through the blocks; block k in F loops on itself before the
@@ -214,8 +223,10 @@ class RIGNet(keras.Model):
         if unroll_mode in BLOCKWISE_MODES and feedback_blocks is not None:
             first, last = feedback_blocks
             for k in range(first, last + 1):
-                cls = MultiRangeFeedbackGate if unroll_mode == "multi_range" and k < 6 else (
-                    FeedbackGate
+                cls = (
+                    MultiRangeFeedbackGate
+                    if unroll_mode == "multi_range" and k < 6
+                    else (FeedbackGate)
                 )
                 self.gates.append(cls(name=f"block{k}_gate", **gate_options))
         elif unroll_mode == "network_gated":
@@ -267,9 +278,7 @@ class RIGNet(keras.Model):
     def check_image_shape(shape):
         shape = tuple(shape)
         if len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(
-                f"images must be (batch, height, width, 3); received shape {shape}"
-            )
+            raise ValueError(f"images must be (batch, height, width, 3); received shape {shape}")
 
     def build(self, input_shape):
         self.check_image_shape(input_shape)
@@ -315,9 +324,8 @@ class RIGNet(keras.Model):
         self.built = True
 
     # ----------------------------------------------------------------------------------------
-    # One iteration (the step) and the driver. The recurrent state of the parallel and
-    # network-wide modes is a list: [the input of the first recurrent block, then the outputs
-    # of every block from it to B6]; its last entry is the logits at the output stride.
+    # One iteration (`step`) and the driver (`iterate`). The recurrent state is a
+    # `RecurrentState` (rignet_keras/models/state.py documents its layout).
 
     @staticmethod
     def recomputable(block):
@@ -358,7 +366,8 @@ class RIGNet(keras.Model):
 
     @property
     def first_recurrent_block(self):
-        """The first block that runs in every iteration (1-based); 7 for a network with no gates."""
+        """The first block whose output is part of the state (1-based): 1 in the network-wide
+        modes, the first feedback block in the block-wise ones, 7 for a model without gates."""
         if self.unroll_mode in NETWORK_MODES:
             return 1
         if self.feedback_blocks is None:
@@ -373,47 +382,113 @@ class RIGNet(keras.Model):
             return list(range(first, last + 1))
         return list(range(self.first_recurrent_block, NUM_BLOCKS + 1))
 
-    def initial_state(self, images, training=None, repeat=False):
-        """Iteration 1 (no gating): the recurrent state after the feed-forward pass.
+    @property
+    def can_step(self):
+        """Whether the model runs step by step: `initial_state`, then one `step` per iteration,
+        iteration t's logits being the output at ui = t (one unroll at ui = K gives every ui up
+        to K; the step-wise export needs it). True for the parallel, multi_range and
+        network-wide modes with feedback; False in the sequential mode, whose blocks loop on
+        themselves one after another so that no iteration makes a whole prediction, and for a
+        model without gates, whose every iteration repeats the first."""
+        return self.unroll_mode != "sequential" and self.first_recurrent_block <= NUM_BLOCKS
+
+    def check_can_step(self):
+        """Raises `ValueError` saying why, unless `can_step`."""
+        if self.unroll_mode == "sequential":
+            raise ValueError(
+                "stepping needs a parallel, multi_range or network-wide unroll_mode; received "
+                "'sequential' (its blocks loop on themselves one after another, so no iteration "
+                "yields a whole prediction)"
+            )
+        if not self.can_step:
+            raise ValueError(
+                "stepping needs feedback gates; this model has feedback_blocks=None, so every "
+                "iteration would repeat the first"
+            )
+
+    @property
+    def step_reads(self):
+        """The entries of `RecurrentState.flatten()` that `step` reads, sorted.
+
+        Entry 0 (the inputs) always; the block-wise modes read the gated blocks' previous
+        outputs (their gates' feedback), and with multi-range gates B6's logits too; the
+        network-wide modes read the images and the logits. Entries not read may be None.
+        """
+        self.check_can_step()
+        last_index = NUM_BLOCKS - self.first_recurrent_block + 1  # the logits
+        if self.unroll_mode in NETWORK_MODES:
+            return (0, last_index)
+        first, last = self.feedback_blocks
+        read = {0} | set(range(1, last - first + 2))
+        if self.unroll_mode == "multi_range":
+            read.add(last_index)
+        return tuple(sorted(read))
+
+    def _build_for(self, images):
+        """Checks the images' shape and builds the model for it if needed (the driver's entry
+        points call the blocks directly, not through `__call__`, which would build it)."""
+        self.check_image_shape(images.shape)
+        if not self.built:
+            self.build(tuple(images.shape))
+
+    def _recurrent_outputs(self, x, training, repeat):
+        """Blocks first_recurrent_block..6 on `x`: their outputs, a tuple (B6's last)."""
+        outputs = []
+        for block in self.blocks[self.first_recurrent_block - 1 :]:
+            x = self._run_block(block, x, training, repeat)
+            outputs.append(x)
+        return tuple(outputs)
+
+    def initial_state(self, images, training=None):
+        """Iteration 1 (no gating): the feed-forward pass.
 
         Args:
             images: (B, H, W, 3) normalised images.
-            repeat: the blocks run for the second time or later (the network-wide modes' steps).
+            training: the call mode.
 
         Returns:
-            The state list; `state[-1]` is B6's logits (B, h, w, num_classes).
+            The `RecurrentState` after one pass; its `logits` are B6's (B, h, w, num_classes).
         """
+        self._build_for(images)
         x = images
-        first = self.first_recurrent_block
-        for block in self.blocks[: first - 1]:
+        for block in self.blocks[: self.first_recurrent_block - 1]:
             x = block(x, training=training)
-        state = [x]
-        for block in self.blocks[first - 1 :]:
-            x = self._run_block(block, x, training, repeat)
-            state.append(x)
-        if first > NUM_BLOCKS:  # no gates: the state is just the logits
-            state = [x]
-        return state
+        return RecurrentState(x, self._recurrent_outputs(x, training, repeat=False))
 
     def step(self, state, training=None):
-        """One gated iteration of the parallel or network-wide modes: state -> next state.
+        """One gated iteration of the parallel, multi_range or network-wide modes.
 
-        Blocks before the first recurrent block are not recomputed: their output is `state[0]`.
+        Blocks before the first recurrent block are not recomputed: their output is
+        `state.inputs`. Only the entries of `step_reads` are read.
+
+        Args:
+            state: the previous iteration's `RecurrentState`.
+            training: the call mode.
+
+        Returns:
+            The next `RecurrentState`; its `inputs` are `state.inputs`.
         """
+        if not isinstance(state, RecurrentState):
+            raise TypeError(
+                f"step takes a RecurrentState (from initial_state or step); received "
+                f"{type(state).__name__}"
+            )
+        if self.unroll_mode == "sequential":
+            self.check_can_step()
         if self.unroll_mode in NETWORK_MODES:
-            images, logits = state[0], state[-1]
+            images, logits = state.inputs, state.logits
             if self.unroll_mode == "network_gated":
                 x = self.network_feedback((images, logits))
             else:
                 probs = ops.softmax(resize_bilinear(logits, spatial_size(images)), axis=-1)
                 x = images + ops.cast(self.network_feedback(probs), images.dtype)
-            return [images] + self.initial_state(x, training, repeat=True)[1:]
+            return RecurrentState(images, self._recurrent_outputs(x, training, repeat=True))
         if self.feedback_blocks is None:
             return state
         first, last = self.feedback_blocks
-        x, previous = state[0], state[1:]
+        x, previous = state.inputs, state.outputs
         long_range = previous[-1]
-        new_state = [x]
+        outputs = []
         for i, block in enumerate(self.blocks[first - 1 :]):
             k = first + i
             if k <= last:
@@ -423,40 +498,116 @@ class RIGNet(keras.Model):
                 else:
                     x = gate((x, previous[i]))
             x = self._run_block(block, x, training, repeat=True)
-            new_state.append(x)
-        return new_state
+            outputs.append(x)
+        return RecurrentState(state.inputs, tuple(outputs))
 
-    def _sequential_logits(self, images, num_iterations, training):
+    def _sequential_state(self, images, num_iterations, training, gate_inputs=None):
+        """The sequential mode's one pass: each feedback block loops on itself ui - 1 times.
+
+        Returns the `RecurrentState` after every block has looped; appends a `GateInput` per
+        gate application to `gate_inputs` when given.
+        """
         first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS + 1)
-        x = images
+        x, inputs, outputs = images, None, []
         for k, block in enumerate(self.blocks, start=1):
+            if k == self.first_recurrent_block:
+                inputs = x
             if first <= k <= last:
                 y = self._run_block(block, x, training)
                 gate = self.gates[k - first]
-                for _ in range(num_iterations - 1):
+                for t in range(2, num_iterations + 1):
+                    if gate_inputs is not None:
+                        gate_inputs.append(GateInput(k, t, gate, x, y))
                     y = self._run_block(block, gate((x, y)), training, repeat=True)
             else:
                 y = block(x, training=training)
+            if inputs is not None:
+                outputs.append(y)
             x = y
-        return x
+        if inputs is None:  # no gates: the state is the logits
+            return RecurrentState(x)
+        return RecurrentState(inputs, tuple(outputs))
+
+    def iterate(self, images, num_iterations=None, training=None):
+        """The one driver of the recurrence: yields the `RecurrentState` of each iteration.
+
+        In the parallel, multi_range and network-wide modes it yields ui states, iteration t's
+        `logits` being the output at ui = t: `initial_state`, then `step` ui - 1 times, in a
+        plain Python loop (a static graph per ui when traced). The sequential mode is the one
+        exception: its blocks loop on themselves one after another, so no iteration before the
+        last makes a whole prediction, and it yields the final state only.
+
+        Args:
+            images: (B, H, W, 3) normalised images, in the model's compute dtype.
+            num_iterations: ui, >= 1; None for the model's `num_iterations`.
+            training: the call mode.
+
+        Returns:
+            A generator of `RecurrentState`s.
+        """
+        self._build_for(images)
+        num_iterations = check_num_iterations(
+            self.num_iterations if num_iterations is None else num_iterations
+        )
+        if self.unroll_mode == "sequential":
+            return iter([self._sequential_state(images, num_iterations, training)])
+        return self._unroll(images, num_iterations, training)
+
+    def _unroll(self, images, num_iterations, training):
+        state = self.initial_state(images, training)
+        yield state
+        for _ in range(num_iterations - 1):
+            state = self.step(state, training)
+            yield state
+
+    def gate_inputs(self, images, num_iterations=None, training=False):
+        """Every gate application of an unroll at ui = `num_iterations`, in order.
+
+        Returns:
+            A list of `GateInput` (block, iteration >= 2, gate, x, feedback, long_range); empty
+            for a model without gates and in the "network_recurrent" mode.
+        """
+        num_iterations = check_num_iterations(
+            self.num_iterations if num_iterations is None else num_iterations
+        )
+        found = []
+        if self.unroll_mode == "sequential":
+            self._build_for(images)
+            self._sequential_state(images, num_iterations, training, found)
+            return found
+        if self.unroll_mode == "network_gated":
+            if num_iterations > 1:
+                for t, state in enumerate(self.iterate(images, num_iterations - 1, training), 2):
+                    found.append(GateInput(1, t, self.network_feedback, state.inputs, state.logits))
+            return found
+        if not self.gates:
+            return found
+        first, last = self.feedback_blocks
+        previous = None
+        for t, state in enumerate(self.iterate(images, num_iterations, training), 1):
+            if previous is not None:
+                flat = state.flatten()
+                for k in range(first, last + 1):
+                    gate = self.gates[k - first]
+                    long_range = (
+                        previous.logits if isinstance(gate, MultiRangeFeedbackGate) else None
+                    )
+                    # flat[k - first]: block k's input in pass t, before its gate.
+                    found.append(
+                        GateInput(
+                            k, t, gate, flat[k - first], previous.outputs[k - first], long_range
+                        )
+                    )
+            previous = state
+        return found
 
     def upsample(self, logits, size):
         """B6 logits (B, h, w, C) -> float32 logits at the input size (B, H, W, C)."""
         return ops.cast(resize_bilinear(logits, size), "float32")
 
     def call(self, images, training=None, num_iterations=None):
-        self.check_image_shape(images.shape)
-        num_iterations = check_num_iterations(
-            self.num_iterations if num_iterations is None else num_iterations
-        )
         size = spatial_size(images)
-        if self.unroll_mode == "sequential":
-            return self.upsample(self._sequential_logits(images, num_iterations, training), size)
-        state = self.initial_state(images, training)
-        logits = [state[-1]]
-        for _ in range(num_iterations - 1):
-            state = self.step(state, training)
-            logits.append(state[-1])
+        logits = [state.logits for state in self.iterate(images, num_iterations, training)]
         if self.return_all_iterations:
             return [self.upsample(y, size) for y in logits]
         return self.upsample(logits[-1], size)

@@ -1,9 +1,9 @@
 """Evaluation for every ui: mIoU, pAcc, mAcc and per-class IoU from one confusion matrix per ui.
 
-The anytime curve (a score against ui) costs one forward pass at the largest ui for the parallel
-and network-wide unroll modes: iteration t of a run with ui = K is exactly the output at ui = t
-(the state after t passes does not depend on later passes), so every prefix comes for free. The
-sequential mode is run once per ui.
+The anytime curve (a score against ui) costs one forward pass at the largest ui for a model that
+can step (`RIGNet.can_step`: the parallel and network-wide unroll modes): iteration t of a run
+with ui = K is exactly the output at ui = t (the state after t passes does not depend on later
+passes), so every prefix comes for free. The sequential mode is run once per ui.
 
 Distributed-safe: each replica computes the confusion matrices of its share of a batch, and
 `strategy.reduce(SUM)` adds them; the matrices are accumulated in float64 (exact counts).
@@ -18,9 +18,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from rignet_keras.models.rignet import RIGNet, check_num_iterations
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.training.losses import IGNORE_LABEL
 from rignet_keras.training.metrics import confusion_matrix, segmentation_scores
+from rignet_keras.training.visualize import plot_anytime
 
 
 def model_iterations(model):
@@ -28,13 +30,11 @@ def model_iterations(model):
     return int(getattr(model, "num_iterations", 1) or 1)
 
 
-def supports_anytime(model):
-    """True if every ui up to K comes out of one pass at K (parallel and network-wide modes)."""
-    return hasattr(model, "initial_state") and getattr(model, "unroll_mode", None) != "sequential"
-
-
 def logits_per_iteration(model, images, iterations, training=False):
     """Float32 logits at the input size for each ui in `iterations`: {ui: (B, H, W, C)}.
+
+    A `RIGNet` runs on its driver (`RIGNet.iterate`): once at the largest ui when it can step
+    (iteration t of a run at ui = K is the output at ui = t), else once per ui.
 
     Args:
         model: a `RIGNet` (any unroll mode), or any Keras model mapping images to logits (then
@@ -44,25 +44,28 @@ def logits_per_iteration(model, images, iterations, training=False):
         training: call mode.
     """
     iterations = sorted(set(iterations))
-    if not hasattr(model, "num_iterations"):
-        out = model(images, training=training)
-        out = out[-1] if isinstance(out, (list, tuple)) else out
-        return {k: tf.cast(out, tf.float32) for k in iterations}
-    if supports_anytime(model):
-        size = spatial_size(images)
-        x = tf.cast(images, model.compute_dtype)
-        state = model.initial_state(x, training=training)
-        outputs = {1: model.upsample(state[-1], size)}
-        for t in range(2, max(iterations) + 1):
-            state = model.step(state, training=training)
-            if t in iterations:
-                outputs[t] = model.upsample(state[-1], size)
-        return {k: outputs[k] for k in iterations}
-    outputs = {}
+    if not isinstance(model, RIGNet):
+        if hasattr(model, "num_iterations"):
+            outputs = {k: model(images, training=training, num_iterations=k) for k in iterations}
+        else:
+            outputs = dict.fromkeys(iterations, model(images, training=training))
+        return {
+            k: tf.cast(out[-1] if isinstance(out, (list, tuple)) else out, tf.float32)
+            for k, out in outputs.items()
+        }
     for k in iterations:
-        out = model(images, training=training, num_iterations=k)
-        outputs[k] = out[-1] if isinstance(out, (list, tuple)) else out
-    return outputs
+        check_num_iterations(k, "iterations")
+    size = spatial_size(images)
+    x = tf.cast(images, model.compute_dtype)
+    if model.can_step:
+        outputs = {}
+        for t, state in enumerate(model.iterate(x, iterations[-1], training), 1):
+            if t in iterations:
+                outputs[t] = model.upsample(state.logits, size)
+        return outputs
+    return {
+        k: model.upsample(list(model.iterate(x, k, training))[-1].logits, size) for k in iterations
+    }
 
 
 def predict_probabilities(model, images, iterations, flip=False, scales=(1.0,)):
@@ -162,8 +165,6 @@ class EvaluationResult:
             json.dump(self.to_dict(), f, indent=2)
         paths = {"json": path}
         if plot:
-            from rignet_keras.training.visualize import plot_anytime
-
             paths["plot"] = plot_anytime(
                 {title or "model": self.curve()}, os.path.join(output_dir, "anytime_miou.png")
             )

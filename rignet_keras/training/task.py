@@ -28,6 +28,9 @@ import warnings
 import keras
 import tensorflow as tf
 
+from rignet_keras.layers.pass_statistics import batch_norms
+from rignet_keras.models.rignet import RIGNet
+from rignet_keras.training.evaluate import logits_per_iteration
 from rignet_keras.training.losses import (
     IGNORE_LABEL,
     check_loss_normalization,
@@ -62,25 +65,7 @@ RANDOM_UI_METHODS = ("auto", "switch", "prefix")
 
 def uses_sync_batch_norm(layer):
     """True if `layer` (a model, a block, or a list of them) holds a synchronised batch norm."""
-    if isinstance(layer, (list, tuple)):
-        return any(uses_sync_batch_norm(x) for x in layer)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return bool(getattr(layer, "synchronized", False))
-    children = list(getattr(layer, "layers", None) or [])
-    children += list(getattr(layer, "blocks", None) or [])
-    return any(uses_sync_batch_norm(c) for c in children)
-
-
-def batch_norm_layers(layer):
-    """Every `BatchNormalization` inside `layer` (a model, a block, or a list of them)."""
-    if isinstance(layer, (list, tuple)):
-        return [bn for x in layer for bn in batch_norm_layers(x)]
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return [layer]
-    children = list(getattr(layer, "layers", None) or []) + list(
-        getattr(layer, "blocks", None) or []
-    )
-    return [bn for c in children for bn in batch_norm_layers(c)]
+    return any(getattr(norm, "synchronized", False) for norm in batch_norms(layer))
 
 
 def set_batch_norm_momentum(network, momentum):
@@ -89,10 +74,10 @@ def set_batch_norm_momentum(network, momentum):
     Keras' default 0.99 needs thousands of steps before the moving statistics that evaluation
     uses settle; PyTorch's default (momentum 0.1 there) is Keras' 0.9. Returns the count.
     """
-    layers = batch_norm_layers(network)
-    for bn in layers:
-        bn.momentum = float(momentum)
-    return len(layers)
+    norms = batch_norms(network)
+    for norm in norms:
+        norm.momentum = float(momentum)
+    return len(norms)
 
 
 def recurrent_blocks(network):
@@ -246,22 +231,22 @@ class TrainingModel(keras.Model):
     def resolved_random_ui_method(self):
         """ "switch" or "prefix", as `random_ui_method` and the strategy decide."""
         method = self.random_ui_method
-        sequential = getattr(self.network, "unroll_mode", None) == "sequential"
+        can_step = isinstance(self.network, RIGNet) and self.network.can_step
         if method == "auto":
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             sync = uses_sync_batch_norm(getattr(self.network, "blocks", []))
-            method = "prefix" if replicas > 1 and sync and not sequential else "switch"
-        if method == "prefix" and (sequential or not hasattr(self.network, "initial_state")):
+            method = "prefix" if replicas > 1 and sync and can_step else "switch"
+        if method == "prefix" and not can_step:
             raise ValueError(
-                "random_ui_method='prefix' needs a RIGNet in a parallel or network-wide mode (the "
-                "sequential mode's ui = k is not a prefix of a longer unroll); use 'switch'"
+                "random_ui_method='prefix' needs a RIGNet that can step (RIGNet.can_step: a "
+                "parallel or network-wide mode with feedback; the sequential mode's ui = k is "
+                "not a prefix of a longer unroll); use 'switch'"
             )
         return method
 
     def _prefix_loss(self, images, labels, index, denominator):
-        """One pass at ui = hi; the loss of the drawn ui (weights select it: no control flow)."""
-        from rignet_keras.training.evaluate import logits_per_iteration
-
+        """One pass at ui = hi on the driver; the loss of the drawn ui (weights select it: no
+        control flow)."""
         choices = self.iteration_choices()
         outputs = logits_per_iteration(self.network, images, range(1, choices[-1] + 1), True)
         losses = []

@@ -1,6 +1,8 @@
 """Pictures of a model's work: palette PNG masks, colour overlays, gate maps, the anytime plot.
 
-Matplotlib runs with the Agg backend (no display needed).
+The overlays and the palette are the device runtime's (`rignet_keras.runtime.overlay`,
+`voc_palette`), so a picture made here looks like one made on a device. Matplotlib runs with the
+Agg backend (no display needed).
 """
 
 import os
@@ -9,9 +11,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from rignet_keras.data.palette import voc_palette
-from rignet_keras.layers.gates import MultiRangeFeedbackGate
+from rignet_keras.models.rignet import RIGNet
+from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import denormalize
+from rignet_keras.runtime import overlay, voc_palette
 
 
 def save_palette_png(path, mask):
@@ -24,21 +27,6 @@ def save_palette_png(path, mask):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     image.save(path)
     return path
-
-
-def colorize(mask):
-    """Class indices (H, W) -> RGB uint8 (H, W, 3) with the VOC palette."""
-    return voc_palette()[np.asarray(mask).astype(np.uint8)]
-
-
-def overlay(image, mask, alpha=0.5):
-    """Blends the colours of `mask` over an RGB uint8 `image`; void and background stay clear."""
-    image = np.asarray(image, np.float32)
-    colors = colorize(mask).astype(np.float32)
-    paint = (np.asarray(mask) != 0) & (np.asarray(mask) != 255)
-    out = image.copy()
-    out[paint] = (1 - alpha) * image[paint] + alpha * colors[paint]
-    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def to_rgb(image, preprocessing):
@@ -97,8 +85,9 @@ def gate_maps(model, images, num_iterations=None):
     """The gate maps of every gated block at every gated iteration, averaged over channels.
 
     Block k's gate at iteration t >= 2 modulates x = the input of block k in pass t with
-    y = block k's output of pass t - 1; the map is `sigmoid(gate_map(x, y))` for mul_sigmoid
-    (tanh for mul_tanh, the raw term for add_relu), mean over channels.
+    y = block k's output of pass t - 1 (`RIGNet.gate_inputs` lists them); the map is
+    `sigmoid(gate_map(x, y))` for mul_sigmoid (tanh for mul_tanh, the raw term for add_relu),
+    mean over channels.
 
     Args:
         model: a `RIGNet` in "parallel", "multi_range", "sequential" or "network_gated" mode.
@@ -109,54 +98,17 @@ def gate_maps(model, images, num_iterations=None):
         {(block_name, t): float32 (B, h, w)}; block_name is e.g. "block4" ("network" for the
         network-wide gate). Empty for a model without gates.
     """
-    k_max = num_iterations or model.num_iterations
-    x0 = tf.cast(images, model.compute_dtype)
+    x = tf.cast(images, model.compute_dtype)
     maps = {}
-
-    def record(gate, name, t, x, y, z=None):
-        if isinstance(gate, MultiRangeFeedbackGate):
-            long_range = resize_like(gate.long_range(z), y)
-            y = tf.concat([y, long_range], axis=-1)
-        g = gate_activation(gate, tf.cast(gate.gate_map(x, y), tf.float32))
-        maps[(name, t)] = tf.reduce_mean(g, axis=-1).numpy()
-
-    mode = model.unroll_mode
-    if mode == "network_gated":
-        state = model.initial_state(x0)
-        for t in range(2, k_max + 1):
-            record(model.network_feedback, "network", t, state[0], state[-1])
-            state = model.step(state)
-        return maps
-    if not model.gates:
-        return maps
-    first, last = model.feedback_blocks
-    if mode == "sequential":
-        x = x0
-        for k, block in enumerate(model.blocks, start=1):
-            y = block(x, training=False)
-            if first <= k <= last:
-                gate = model.gates[k - first]
-                for t in range(2, k_max + 1):
-                    record(gate, f"block{k}", t, x, y)
-                    y = model._run_block(block, gate((x, y)), False, repeat=True)
-            x = y
-        return maps
-    state = model.initial_state(x0)
-    for t in range(2, k_max + 1):
-        new_state = model.step(state)
-        long_range = state[-1]
-        for k in range(first, last + 1):
-            x = new_state[k - first]  # the input of block k in pass t (ungated)
-            y = state[k - first + 1]  # block k's output in pass t - 1
-            record(model.gates[k - first], f"block{k}", t, x, y, long_range)
-        state = new_state
+    for entry in model.gate_inputs(x, num_iterations, training=False):
+        gate, feedback = entry.gate, entry.feedback
+        if entry.long_range is not None:  # a MultiRangeFeedbackGate's long-range feedback
+            long_range = resize_bilinear(gate.long_range(entry.long_range), spatial_size(feedback))
+            feedback = tf.concat([feedback, long_range], axis=-1)
+        g = gate_activation(gate, tf.cast(gate.gate_map(entry.x, feedback), tf.float32))
+        name = "network" if gate is model.network_feedback else f"block{entry.block}"
+        maps[(name, entry.iteration)] = tf.reduce_mean(g, axis=-1).numpy()
     return maps
-
-
-def resize_like(x, ref):
-    from rignet_keras.ops import resize_bilinear, spatial_size
-
-    return resize_bilinear(x, spatial_size(ref))
 
 
 def save_gate_maps(maps, image_rgb, path, index=0, title=None):
@@ -232,8 +184,6 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
     Returns:
         {"masks": [...], "overlays": [...], "gate_maps": [...]} of paths.
     """
-    from rignet_keras.training.evaluate import logits_per_iteration
-
     preprocessing = preprocessing or getattr(model, "preprocessing", "torch")
     k = num_iterations or getattr(model, "num_iterations", 1)
     out = {"masks": [], "ground_truth": [], "overlays": [], "gate_maps": []}
@@ -241,7 +191,11 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
     for batch in dataset:
         images, masks = batch[0], batch[1]
         names = batch[2].numpy() if len(batch) > 2 else None
-        preds = logits_per_iteration(model, images, [k])[k]
+        if isinstance(model, RIGNet):
+            preds = model(images, training=False, num_iterations=k)
+        else:
+            preds = model(images, training=False)
+        preds = preds[-1] if isinstance(preds, (list, tuple)) else preds
         preds = tf.argmax(preds, axis=-1).numpy().astype(np.uint8)
         maps = gate_maps(model, images, k) if with_gate_maps and k > 1 else {}
         for i in range(images.shape[0]):

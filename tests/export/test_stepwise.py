@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rignet_keras.export.runner import AnytimeSegmenter
+from rignet_keras.runtime import AnytimeSegmenter
 from tests.export.conftest import (
     STEPWISE_MODES,
     assert_matches_keras,
@@ -108,3 +108,22 @@ def test_anytime_run_stops_at_deadline_when_stable_or_at_max(exports):
 
     result = anytime.run(image, deadline_ms=1e6, stable_tolerance=1.0)
     assert result.iterations == 2 and result.stop_reason == "stable"
+
+
+@pytest.mark.parametrize(
+    "mode, state_inputs",
+    [
+        # Gates on <6..4>: [input of B4, B4, B5, B6]; a step reads them all.
+        ("parallel", ["state_0", "state_1", "state_2", "state_3"]),
+        ("multi_range", ["state_0", "state_1", "state_2", "state_3"]),
+        # [images, B1, ..., B6]: a step reads the images and the logits.
+        ("network_recurrent", ["state_0", "state_6"]),
+        ("network_gated", ["state_0", "state_6"]),
+    ],
+)
+def test_the_step_state_keeps_its_wire_layout(exports, mode, state_inputs):
+    """Exports made before keep running: the step's state tensors are named as they were."""
+    _, manifest, folder = exports.get(mode)
+    assert manifest["stepwise"]["state_inputs"] == state_inputs
+    anytime = AnytimeSegmenter(folder / "rignet_stepwise_float32.tflite")
+    assert sorted(anytime.state_inputs) == state_inputs

@@ -222,7 +222,7 @@ def test_steps_match_the_unrolled_call():
         state = model.step(state)
         expected = _np(model(x, num_iterations=t))
         np.testing.assert_allclose(
-            _np(model.upsample(state[-1], x.shape[1:3])), expected, rtol=1e-5, atol=1e-5
+            _np(model.upsample(state.logits, x.shape[1:3])), expected, rtol=1e-5, atol=1e-5
         )
 
 

@@ -1,4 +1,4 @@
-"""RIGNet's behaviour against hand-written references of SPEC.md's unrolling."""
+"""RIGNet's behaviour against hand-written references of its unrolling (docs/DESIGN.md)."""
 
 import keras
 import numpy as np
@@ -99,7 +99,7 @@ def test_network_gated_matches_a_hand_unrolled_reference():
     x = images()
     model(x)
     _randomise_gates(model)
-    logits = model.initial_state(x)[-1]
+    logits = model.initial_state(x).logits
     gated = model.network_feedback((x, logits))
     h = gated
     for block in model.blocks:
