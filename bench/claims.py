@@ -1,6 +1,9 @@
 """The paper's claims, re-run on the synthetic task: Tables 2-6 and the headline.
 
-Every table of the paper's ablation (Sec. 4.2) has an analogue here, trained from scratch on the
+Every table of the paper's ablation (Sec. 4.2) has an analogue here: the variants of
+`recipes/table2.py` ... `table6.py` (their model sections: unroll mode, feedback blocks, ui,
+gate pooling and combine), each as one run configuration (`rignet_keras.config.RunConfig`)
+executed by the one runner (`rignet_keras.training.run_experiment`), trained from scratch on the
 built-in synthetic dataset (`rignet_keras.data.synthetic`, where the class of an object is only
 visible in a small mark, so labelling the rest of it needs context) with narrow ResNets small
 enough for 2 CPU cores, several seeds each, and evaluated at every ui from 1 to the trained one:
@@ -13,15 +16,18 @@ enough for 2 CPU cores, several seeds each, and evaluated at every ui from 1 to 
     headline  a shallow network with gating (ResNet-18 RIGNet) against a deeper one without
               (ResNet-34 FCN)
 
-A variant shared by several tables (e.g. Pu<6..4>, ui = 2) is trained once. Results go to one
+On this task the ResNet-50/101 rows of a recipe become the same narrow ResNet-18 run, and a
+variant shared by several tables (e.g. Pu<6..4>, ui = 2) is one run: each is trained once.
+`RIGNet` takes no width multiplier, so the narrow ResNets are built by `narrow_network` from
+the model section (`run_experiment(network_fn=...)`). Results go to one
 JSON file, written after every run, so an interrupted sweep resumes where it stopped; `--shard
 i/n` splits the runs over n processes (the two cores of this machine train two narrow networks
 at once faster than one at a time with two threads). `--report` then measures each variant's
 inference latency (Keras graph mode, batch 1), prints the tables as Markdown and writes the
 plots (mIoU against ui per mode, and against latency).
 
-    python bench/claims.py --shard 0/2 & python bench/claims.py --shard 1/2; wait
-    python bench/claims.py --seeds 0 1 2 --report
+    python -m bench.claims --shard 0/2 & python -m bench.claims --shard 1/2; wait
+    python -m bench.claims --seeds 0 1 2 --report
 
 Every network is built with `--recurrent-batch-norm` (the model's default, "gated_passes",
 unless given); each option writes its own results file, `results/claims_<option>.json`, and
@@ -37,12 +43,23 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import machine, summary_ms, time_calls, write_json  # noqa: E402
+from bench.common import REPOSITORY_ROOT, machine, summary_ms, time_calls, write_json  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RECIPES = os.path.join(REPOSITORY_ROOT, "recipes")
+TABLES = ("table2", "table3", "table4", "table5", "table6")
 MODE_NAMES = {"sequential": "Su", "parallel": "Pu", "multi_range": "Pf_u"}
+NETWORK_MODES = ("network_recurrent", "network_gated")
+# The headline: a shallow network with gating against a deeper one without, as
+# (row, recipe table, variant, ResNet depth).
+HEADLINE = (
+    ("ResNet-18 FCN", "table6", "fcn", 18),
+    ("ResNet-34 FCN", "table6", "fcn", 34),
+    ("ResNet-18 RIGNet Pu <6..4>, ui=2", "table6", "pu_64", 18),
+    ("ResNet-18 RIGNet Pu <6..4>, ui=6", "table3", "pu_ui6", 18),
+    ("ResNet-18 RIGNet Pf_u <6..1>, ui=6", "table3", "pf_ui6", 18),
+)
 
 
 def _blocks(feedback_blocks):
@@ -50,84 +67,6 @@ def _blocks(feedback_blocks):
     if feedback_blocks is None:
         return ""
     return "<6>" if feedback_blocks[0] == 6 else f"<6..{feedback_blocks[0]}>"
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One network of the sweep (`feedback_blocks=None` and ui = 1 is the FCN baseline)."""
-
-    depth: int = 18
-    mode: str = "parallel"
-    feedback_blocks: tuple | None = (4, 6)
-    ui: int = 2
-    pooling: str | None = "avg"
-    combine: str = "mul_sigmoid"
-
-    @property
-    def key(self):
-        """A stable name, used as the results' key."""
-        if self.feedback_blocks is None and self.mode not in ("network_recurrent", "network_gated"):
-            return f"r{self.depth}-fcn"
-        name = MODE_NAMES.get(self.mode, self.mode) + _blocks(self.feedback_blocks)
-        return f"r{self.depth}-{name}-ui{self.ui}-{self.pooling}-{self.combine}"
-
-    @property
-    def label(self):
-        if self.feedback_blocks is None and self.mode not in ("network_recurrent", "network_gated"):
-            return f"ResNet-{self.depth} FCN"
-        name = MODE_NAMES.get(self.mode, self.mode)
-        return f"ResNet-{self.depth} {name}{_blocks(self.feedback_blocks)}, ui={self.ui}"
-
-
-FCN18 = Variant(feedback_blocks=None, ui=1)
-FCN34 = Variant(depth=34, feedback_blocks=None, ui=1)
-PU64 = Variant()
-PF61 = Variant(mode="multi_range", feedback_blocks=(1, 6))
-
-
-def tables():
-    """{table: [(row label, Variant)]}: the paper's ablation tables, in its order."""
-    t2 = [
-        (f"{MODE_NAMES[m]} {_blocks((f, 6))}", Variant(mode=m, feedback_blocks=(f, 6)))
-        for m in ("sequential", "parallel", "multi_range")
-        for f in (6, 5, 4, 3, 2, 1)
-    ]
-    t3 = [
-        (f"{MODE_NAMES[m]} <6..{f}>, ui={ui}", Variant(mode=m, feedback_blocks=(f, 6), ui=ui))
-        for m, f in (("sequential", 4), ("parallel", 4), ("multi_range", 1))
-        for ui in (2, 4, 6)
-    ]
-    t4 = [
-        (c, dataclasses.replace(PU64, combine=c)) for c in ("add_relu", "mul_sigmoid", "mul_tanh")
-    ]
-    t5 = [(str(p or "none"), dataclasses.replace(PU64, pooling=p)) for p in (None, "max", "avg")]
-    t6 = [
-        ("FCN (feed-forward)", FCN18),
-        ("network-wide recurrence", Variant(mode="network_recurrent", feedback_blocks=None)),
-        ("network-wide gated feedback", Variant(mode="network_gated", feedback_blocks=None)),
-        ("block-wise Pu <6..4>", PU64),
-        ("block-wise Pf_u <6..1>", PF61),
-    ]
-    headline = [
-        ("ResNet-18 FCN", FCN18),
-        ("ResNet-34 FCN", FCN34),
-        ("ResNet-18 RIGNet Pu <6..4>, ui=2", PU64),
-        ("ResNet-18 RIGNet Pu <6..4>, ui=6", dataclasses.replace(PU64, ui=6)),
-        ("ResNet-18 RIGNet Pf_u <6..1>, ui=6", dataclasses.replace(PF61, ui=6)),
-    ]
-    return {"table2": t2, "table3": t3, "table4": t4, "table5": t5, "table6": t6,
-            "headline": headline}  # fmt: skip
-
-
-def all_variants(selected=None):
-    """The distinct variants of the selected tables, cheapest first."""
-    seen = {}
-    for name, rows in tables().items():
-        if selected and name not in selected:
-            continue
-        for _, v in rows:
-            seen.setdefault(v.key, v)
-    return sorted(seen.values(), key=lambda v: (v.ui, v.depth, v.key))
 
 
 @dataclasses.dataclass
@@ -146,99 +85,181 @@ class Budget:
     warmup_steps: int = 20
 
 
-def build_network(variant, budget, recurrent_batch_norm="gated_passes"):
-    """The RIGNet of `variant`: a narrow ResNet (`budget.width_multiplier`) with an FCN head."""
+def variant_key(config):
+    """A stable name of a claims run's model, the results file's key (e.g.
+    "r18-Pu<6..4>-ui2-avg-mul_sigmoid", "r34-fcn")."""
+    m = config.model
+    depth = int(m["backbone"].removeprefix("resnet"))
+    mode = m.get("unroll_mode", "parallel")
+    blocks = None if mode in NETWORK_MODES else m.get("feedback_blocks")
+    if blocks is None and mode not in NETWORK_MODES:
+        return f"r{depth}-fcn"
+    name = MODE_NAMES.get(mode, mode) + _blocks(blocks)
+    pooling, combine = m.get("gate_pooling", "avg"), m.get("gate_combine", "mul_sigmoid")
+    return f"r{depth}-{name}-ui{m['num_iterations']}-{pooling}-{combine}"
+
+
+def variant_label(config):
+    """ "ResNet-18 Pu<6..4>, ui=2 [mul_tanh]"-style row label of a claims run's model."""
+    m = config.model
+    depth = m["backbone"].removeprefix("resnet")
+    mode = m.get("unroll_mode", "parallel")
+    if mode not in NETWORK_MODES and m.get("feedback_blocks") is None:
+        return f"ResNet-{depth} FCN"
+    blocks = "" if mode in NETWORK_MODES else _blocks(m["feedback_blocks"])
+    combine, pooling = m.get("gate_combine", "mul_sigmoid"), m.get("gate_pooling", "avg")
+    extra = [combine] if combine != "mul_sigmoid" else []
+    extra += [f"pool={pooling or 'none'}"] if pooling != "avg" else []
+    tail = f" [{', '.join(extra)}]" if extra else ""
+    return f"ResNet-{depth} {MODE_NAMES.get(mode, mode)}{blocks}, ui={m['num_iterations']}{tail}"
+
+
+def claims_config(paper, budget, seed, recurrent_batch_norm="gated_passes", depth=18):
+    """The synthetic-task run of a recipe's `RunConfig`: its model (gates, unroll, ui) on a
+    ResNet-`depth` trained from scratch, on the synthetic data, with the sweep's budget."""
+    from rignet_keras.config import DataConfig, EvalConfig, RunConfig
+    from rignet_keras.training.trainer import TrainConfig
+
+    model = dict(paper.model, backbone=f"resnet{depth}", backbone_weights=None,
+                 head_filters=max(8, round(512 * budget.width_multiplier)),
+                 recurrent_batch_norm=recurrent_batch_norm)  # fmt: skip
+    size = (budget.image_size, budget.image_size)
+    data = DataConfig(
+        source="synthetic", crop_size=None, eval_batch_size=16, num_train_samples=budget.num_train,
+        num_eval_samples=budget.num_val,
+        synthetic=dict(image_size=size, num_classes=budget.num_classes,
+                       mark_size=budget.mark_size, object_size=(0.4, 0.6),
+                       objects_per_image=(1, 2)),
+    )  # fmt: skip
+    train = TrainConfig(
+        steps=budget.steps, steps_per_epoch=max(1, budget.steps // 3), batch_size=budget.batch_size,
+        learning_rate=budget.learning_rate, weight_decay=1e-4,
+        warmup_steps=min(budget.warmup_steps, budget.steps // 5),
+        seed=seed, monitor="loss", tensorboard=False, verbose=0,
+    )  # fmt: skip
+    # The final weights, no checkpoint picked on validation.
+    evaluation = EvalConfig(num_visualize=0, checkpoint="last", validate=False)
+    config = RunConfig(model=model, data=data, train=train, eval=evaluation)
+    config.name = variant_key(config)
+    config.description = (f"{variant_label(config)}, width multiplier {budget.width_multiplier}, "
+                          "synthetic task")  # fmt: skip
+    return config
+
+
+def load_tables():
+    """{table: (experiments, layout)} of recipes/table2.py ... table6.py."""
+    from rignet_keras.cli import load_recipe
+
+    out = {}
+    for name in TABLES:
+        module = load_recipe(os.path.join(RECIPES, f"{name}.py"))
+        out[name] = (module.EXPERIMENTS, module.TABLE)
+    return out
+
+
+def _layout_variants(layout):
+    """The variants of a table layout, in its order (grid cells row by row, or list rows)."""
+    if layout["kind"] == "grid":
+        return [layout["cells"][(r, c)] for r in layout["rows"] for c in layout["columns"]
+                if (r, c) in layout["cells"]]  # fmt: skip
+    return [variant for _, variant in layout["rows"]]
+
+
+def tables(budget=None, recurrent_batch_norm="gated_passes"):
+    """{table: [(row label, RunConfig at seed 0)]}: the recipes' Tables 2-6 on the synthetic
+    task (rows that become the same run, e.g. Table 4's ResNet-50 and ResNet-101 rows, are one),
+    and the headline."""
+    budget = budget or Budget()
+    recipes = load_tables()
+    out = {}
+    for name, (experiments, layout) in recipes.items():
+        rows, seen = [], set()
+        for variant in _layout_variants(layout):
+            config = claims_config(experiments[variant], budget, 0, recurrent_batch_norm)
+            if variant_key(config) not in seen:
+                seen.add(variant_key(config))
+                rows.append((variant_label(config), config))
+        out[name] = rows
+    out["headline"] = [
+        (label, claims_config(recipes[t][0][v], budget, 0, recurrent_batch_norm, depth))
+        for label, t, v, depth in HEADLINE
+    ]
+    return out
+
+
+def all_variants(all_tables, selected=None):
+    """The distinct runs (one per key) of the selected tables, cheapest first."""
+    seen = {}
+    for name, rows in all_tables.items():
+        if selected and name not in selected:
+            continue
+        for _, config in rows:
+            seen.setdefault(variant_key(config), config)
+    return sorted(seen.values(), key=lambda c: (c.model["num_iterations"], c.model["backbone"],
+                                                variant_key(c)))  # fmt: skip
+
+
+def narrow_network(model, num_classes, width_multiplier):
+    """The RIGNet of a claims model section on a narrow ResNet (`width_multiplier`) with an FCN
+    head of `head_filters`: a network the model section cannot name, since `RIGNet` takes no
+    width multiplier."""
     from rignet_keras import RIGNet
     from rignet_keras.backbones.heads import build_head
     from rignet_keras.backbones.resnet import resnet_blocks
+    from rignet_keras.config import resolved_model_kwargs
 
-    blocks, contracts = resnet_blocks(variant.depth, width_multiplier=budget.width_multiplier)
-    head_filters = max(8, round(512 * budget.width_multiplier))
-    blocks.append(build_head("fcn", contracts[-1].channels, budget.num_classes, head_filters))
-    return RIGNet(
-        budget.num_classes,
-        backbone=blocks,
-        unroll_mode=variant.mode,
-        feedback_blocks=variant.feedback_blocks,
-        num_iterations=variant.ui,
-        gate_pooling=variant.pooling,
-        gate_combine=variant.combine,
-        recurrent_batch_norm=recurrent_batch_norm,
-    )
+    m = resolved_model_kwargs(model)
+    depth = int(m["backbone"].removeprefix("resnet"))
+    blocks, contracts = resnet_blocks(depth, width_multiplier=width_multiplier,
+                                      sync_batch_norm=m["sync_batch_norm"])  # fmt: skip
+    blocks.append(build_head("fcn", contracts[-1].channels, num_classes, m["head_filters"]))
+    named_only = ("backbone", "backbone_weights", "output_stride", "head", "head_filters")
+    rest = {k: v for k, v in model.items() if k not in named_only}
+    return RIGNet(num_classes, backbone=blocks, **rest)
 
 
-def synthetic_config(budget):
-    from rignet_keras.data import SyntheticConfig
+def train_and_evaluate(config, budget, work_dir, progress=False):
+    """Trains a claims run from scratch with the one runner (`run_experiment`) and evaluates its
+    final weights at ui = 1..ui.
 
-    size = (budget.image_size, budget.image_size)
-    return SyntheticConfig(image_size=size, num_classes=budget.num_classes,
-                           mark_size=budget.mark_size, object_size=(0.4, 0.6),
-                           objects_per_image=(1, 2))  # fmt: skip
-
-
-def train_and_evaluate(variant, seed, budget, work_dir, recurrent_batch_norm="gated_passes",
-                       progress=False):  # fmt: skip
-    """Trains `variant` with `seed` from scratch and evaluates its final weights at ui = 1..ui.
-
-    The validation images are the same for every run (a fixed seed); the training stream and
-    the initial weights follow `seed`. No checkpoint is picked on validation.
+    The validation images are the same for every run; the training stream and the initial
+    weights follow `config.train.seed`. No checkpoint is picked on validation.
 
     Returns:
         {"mIoU": {ui: value}, "pAcc": {...}, "train_seconds": s, "loss_by_third": mean training
         loss over each third of the run}.
     """
-    from rignet_keras.data import build_dataset
-    from rignet_keras.training.evaluate import evaluate
-    from rignet_keras.training.trainer import TrainConfig, Trainer
+    from rignet_keras.training.experiment import run_experiment
 
-    syn = synthetic_config(budget)
-    config = TrainConfig(
-        steps=budget.steps, steps_per_epoch=max(1, budget.steps // 3), batch_size=budget.batch_size,
-        learning_rate=budget.learning_rate, weight_decay=1e-4,
-        warmup_steps=min(budget.warmup_steps, budget.steps // 5),
-        seed=seed, monitor="loss", tensorboard=False, verbose=1 if progress else 0,
-    )  # fmt: skip
-
-    def stream(skip):
-        return build_dataset("synthetic", "train", batch_size=budget.batch_size, training=True,
-                             num_samples=budget.num_train, repeat=True, skip_batches=skip,
-                             preprocessing="torch", synthetic_config=syn, seed=seed)  # fmt: skip
-
-    val = build_dataset("synthetic", "val", batch_size=16, training=False,
-                        num_samples=budget.num_val, preprocessing="torch",
-                        synthetic_config=syn, seed=0)  # fmt: skip
     # The folder names everything a resumed run must share with the one it resumes.
-    run_name = (
-        f"{variant.key}-s{seed}-{recurrent_batch_norm}-{budget.steps}steps-{budget.image_size}px"
-    )
-    trainer = Trainer(config, os.path.join(work_dir, run_name))
-    size = budget.image_size
-    trainer.build(
-        lambda: build_network(variant, budget, recurrent_batch_norm), (None, size, size, 3)
-    )
-    t0 = time.time()
-    fit = trainer.fit(stream, val_data=None, resume=True)
-    seconds = time.time() - t0
-    result = evaluate(trainer.network, val, budget.num_classes, progress=False)
-    losses = [x for x in fit.history.get("loss", []) if isinstance(x, float)]
+    rbn = config.model["recurrent_batch_norm"]
+    run_name = (f"{variant_key(config)}-s{config.train.seed}-{rbn}-{budget.steps}steps-"
+                f"{budget.image_size}px")  # fmt: skip
+    if progress:
+        config = config.override([("train.verbose", 1)])
+    run = run_experiment(
+        config, os.path.join(work_dir, run_name), resume=True, progress=progress,
+        network_fn=lambda n: narrow_network(config.model, n, budget.width_multiplier),
+    )  # fmt: skip
+    scores = run.evaluation.scores
     return {
-        "mIoU": {str(k): s["mIoU"] for k, s in result.scores.items()},
-        "pAcc": {str(k): s["pAcc"] for k, s in result.scores.items()},
-        "train_seconds": round(seconds, 1),
-        "loss_by_third": losses,
+        "mIoU": {str(k): s["mIoU"] for k, s in scores.items()},
+        "pAcc": {str(k): s["pAcc"] for k, s in scores.items()},
+        "train_seconds": round(run.summary["train_seconds"], 1),
+        "loss_by_third": run.summary["loss"],
     }
 
 
-def measure_latency(variant, budget, repeats=20):
-    """Median ms of one 1-image forward pass (Keras graph mode) at every ui = 1..variant.ui."""
+def measure_latency(config, budget, repeats=20):
+    """Median ms of one 1-image forward pass (Keras graph mode) at every ui = 1..ui."""
     import numpy as np
     import tensorflow as tf
 
-    model = build_network(variant, budget)
+    model = narrow_network(config.model, budget.num_classes, budget.width_multiplier)
     x = tf.constant(np.random.default_rng(0).random((1, budget.image_size, budget.image_size, 3),
                                                     dtype=np.float32))  # fmt: skip
     out = {}
-    for k in range(1, variant.ui + 1):
+    for k in range(1, config.model["num_iterations"] + 1):
         fn = tf.function(lambda t, k=k: model(t, num_iterations=k, training=False))
         out[str(k)] = summary_ms(time_calls(lambda fn=fn: fn(x), repeats=repeats, warmup=3))
     return out
@@ -282,11 +303,11 @@ def stats(values):
     return {"mean": mean, "sd": sd, "min": min(values), "max": max(values), "n": len(values)}
 
 
-def summarize(results, variant):
-    """{ui: stats of mIoU over seeds} of one variant."""
-    runs = results.get("runs", {}).get(variant.key, {})
+def summarize(results, config):
+    """{ui: stats of mIoU over seeds} of one run's model."""
+    runs = results.get("runs", {}).get(variant_key(config), {})
     out = {}
-    for k in range(1, variant.ui + 1):
+    for k in range(1, config.model["num_iterations"] + 1):
         s = stats([r["mIoU"].get(str(k)) for r in runs.values()])
         if s:
             out[k] = s
@@ -297,56 +318,60 @@ def fmt(s):
     return "-" if not s else f"{s['mean']:.1f} ± {s['sd']:.1f}"
 
 
-def markdown(results):
+def markdown(results, all_tables):
     """The tables as Markdown: mIoU (%) mean ± sd over seeds at the trained ui, and at ui = 1."""
     lines = []
-    for name, rows in tables().items():
+    for name, rows in all_tables.items():
         lines += [f"**{name}**", "", "| variant | seeds (diverged) | mIoU at trained ui | mIoU at "
                   "ui=1 | best ui (mIoU) | train s/run |", "|---|---|---|---|---|---|"]  # fmt: skip
-        for label, v in rows:
-            s = summarize(results, v)
+        for label, config in rows:
+            s = summarize(results, config)
+            ui = config.model["num_iterations"]
             if not s:
                 lines.append(f"| {label} | 0 | - | - | - | - |")
                 continue
             best = max(s, key=lambda k: s[k]["mean"])
-            runs = results["runs"][v.key].values()
+            runs = results["runs"][variant_key(config)].values()
             secs = statistics.fmean(r["train_seconds"] for r in runs if "train_seconds" in r)
             diverged = sum(1 for r in runs if r.get("diverged"))
-            seeds = f"{s[v.ui]['n'] if v.ui in s else 0}" + (f" ({diverged})" if diverged else "")
+            seeds = f"{s[ui]['n'] if ui in s else 0}" + (f" ({diverged})" if diverged else "")
             lines.append(
-                f"| {label} | {seeds} | {fmt(s.get(v.ui))} | "
+                f"| {label} | {seeds} | {fmt(s.get(ui))} | "
                 f"{fmt(s.get(1))} | {best} ({s[best]['mean']:.1f}) | {secs:.0f} |"
             )
         lines.append("")
     return "\n".join(lines)
 
 
-def plot(results, prefix):
+def plot(results, prefix, all_tables):
     """mIoU against ui per mode (Table 3's variants) and against measured latency, as
     `<prefix>_miou_vs_ui.png` and `<prefix>_miou_vs_latency.png`."""
     from rignet_keras.training.visualize import _pyplot, plot_anytime
 
+    headline = [config for _, config in all_tables["headline"]]
+    fcns = [c for c in headline if variant_key(c).endswith("-fcn")]
     curves = {}
-    for _, v in tables()["table3"] + [("FCN", FCN18), ("ResNet-34 FCN", FCN34)]:
-        if v.ui not in (1, 6):
+    for config in [c for _, c in all_tables["table3"]] + fcns:
+        if config.model["num_iterations"] not in (1, 6):
             continue
-        s = summarize(results, v)
+        s = summarize(results, config)
         if s:
-            curves[v.label] = [(k, s[k]["mean"] / 100) for k in sorted(s)]
+            curves[variant_label(config)] = [(k, s[k]["mean"] / 100) for k in sorted(s)]
     paths = [plot_anytime(curves, f"{prefix}_miou_vs_ui.png",
                           title="synthetic val: mIoU against ui (mean of seeds)")]  # fmt: skip
     latency = results.get("latency", {})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     drawn = set()
-    for _, v in tables()["headline"] + tables()["table3"]:
-        s, lat = summarize(results, v), latency.get(v.key)
-        if not s or not lat or (v.ui not in (1, 6)) or v.key in drawn:
+    for config in headline + [c for _, c in all_tables["table3"]]:
+        key = variant_key(config)
+        s, lat = summarize(results, config), latency.get(key)
+        if not s or not lat or config.model["num_iterations"] not in (1, 6) or key in drawn:
             continue
-        drawn.add(v.key)
+        drawn.add(key)
         pts = [(lat[str(k)]["median_ms"], s[k]["mean"]) for k in sorted(s) if str(k) in lat]
         xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, marker="o", label=v.label)
+        ax.plot(xs, ys, marker="o", label=variant_label(config))
     ax.set_xlabel("latency, ms (Keras graph mode, batch 1, CPU)")
     ax.set_ylabel("mIoU (%)")
     ax.set_title("synthetic val: mIoU against latency (each point one ui)")
@@ -361,7 +386,7 @@ def plot(results, prefix):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--tables", nargs="+", choices=list(tables()), default=None)
+    p.add_argument("--tables", nargs="+", choices=[*TABLES, "headline"], default=None)
     p.add_argument("--variants", nargs="+", help="only these variant keys (see --list)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
@@ -395,18 +420,27 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.output = args.output or os.path.join(RESULTS, f"claims_{args.recurrent_batch_norm}.json")
 
-    index, count = (int(x) for x in args.shard.split("/"))
+    try:
+        index, count = (int(x) for x in args.shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        print(f"error: --shard must be i/n with 0 <= i < n; received {args.shard!r}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     budget = Budget(steps=args.steps, image_size=args.image_size)
-    variants = all_variants(args.tables)
+    all_tables = tables(budget, args.recurrent_batch_norm)
+    variants = all_variants(all_tables, args.tables)
     if args.variants:
-        unknown = sorted(set(args.variants) - {v.key for v in variants})
+        unknown = sorted(set(args.variants) - {variant_key(c) for c in variants})
         if unknown:
-            raise SystemExit(f"unknown variant(s) {unknown}; see --list")
-        variants = [v for v in variants if v.key in args.variants]
-    runs = [(v, s) for s in args.seeds for v in variants]
+            print(f"error: unknown variant(s) {unknown}; see --list", file=sys.stderr)
+            return 2
+        variants = [c for c in variants if variant_key(c) in args.variants]
+    runs = [(c, s) for s in args.seeds for c in variants]
     if args.list:
-        for v, s in runs:
-            print(v.key, s)
+        for c, s in runs:
+            print(variant_key(c), s)
         print(f"{len(runs)} runs of {len(variants)} variants")
         return 0
 
@@ -435,34 +469,36 @@ def main(argv=None):
 
     if args.report:
         latency = results.get("latency", {})
-        for v in [] if args.no_latency else variants:
-            if v.key not in latency:
-                latency[v.key] = measure_latency(v, budget)
-                print(f"latency {v.key}: " + ", ".join(
-                    f"ui={k} {m['median_ms']:.1f} ms" for k, m in latency[v.key].items()),
+        for c in [] if args.no_latency else variants:
+            key = variant_key(c)
+            if key not in latency:
+                latency[key] = measure_latency(c, budget)
+                print(f"latency {key}: " + ", ".join(
+                    f"ui={k} {m['median_ms']:.1f} ms" for k, m in latency[key].items()),
                     flush=True)  # fmt: skip
         if not args.no_latency:
             results = update_results(
                 args.output, lambda r: r.update(latency=latency, latency_machine=machine())
             )
-        print(markdown(results))
-        for path in plot(results, os.path.splitext(args.output)[0]):
+        print(markdown(results, all_tables))
+        for path in plot(results, os.path.splitext(args.output)[0], all_tables):
             print("wrote", path)
         return 0
 
-    todo = [(v, s) for i, (v, s) in enumerate(runs) if i % count == index]
-    for n, (v, s) in enumerate(todo, 1):
-        if str(s) in load_results(args.output).get("runs", {}).get(v.key, {}):
+    todo = [(c, s) for i, (c, s) in enumerate(runs) if i % count == index]
+    for n, (c, s) in enumerate(todo, 1):
+        key = variant_key(c)
+        if str(s) in load_results(args.output).get("runs", {}).get(key, {}):
             continue
         t0 = time.time()
         try:
-            record = train_and_evaluate(v, s, budget, args.work_dir, args.recurrent_batch_norm)
+            record = train_and_evaluate(c.override([("train.seed", s)]), budget, args.work_dir)
         except NaNLossError as error:  # a result too: this variant diverged with this seed
             record = {"mIoU": {}, "pAcc": {}, "diverged": str(error).split(".")[0]}
         record["threads"] = threads
-        merge_run(args.output, v.key, s, record)
+        merge_run(args.output, key, s, record)
         miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values()) or record["diverged"]
-        print(f"[{index}/{count} {n}/{len(todo)}] {v.key} seed {s}: mIoU by ui {miou} "
+        print(f"[{index}/{count} {n}/{len(todo)}] {key} seed {s}: mIoU by ui {miou} "
               f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
     return 0
 

@@ -24,4 +24,4 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, description=__doc__, recipe=__file__))

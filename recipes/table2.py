@@ -47,4 +47,4 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="pu_64", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="pu_64", description=__doc__, recipe=__file__))

@@ -37,4 +37,4 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="pu_ui6", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="pu_ui6", description=__doc__, recipe=__file__))

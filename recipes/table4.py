@@ -36,4 +36,6 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="r50_mul_sigmoid", description=__doc__))
+    sys.exit(
+        recipe_main(EXPERIMENTS, default="r50_mul_sigmoid", description=__doc__, recipe=__file__)
+    )

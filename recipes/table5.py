@@ -38,4 +38,4 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="r50_avg", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="r50_avg", description=__doc__, recipe=__file__))

@@ -40,4 +40,6 @@ TABLE = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="network_gated", description=__doc__))
+    sys.exit(
+        recipe_main(EXPERIMENTS, default="network_gated", description=__doc__, recipe=__file__)
+    )

@@ -34,9 +34,9 @@ TABLE = {
     "name": "table7",
     "title": "Table 7: PASCAL VOC 2012 val, mIoU",
     "kind": "list",
-    "rows": [(EXPERIMENTS[k].model.label(), k) for k in EXPERIMENTS],
+    "rows": [(EXPERIMENTS[k].label(), k) for k in EXPERIMENTS],
     "scores": ["mIoU"],
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="r50_pu64_ui6", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="r50_pu64_ui6", description=__doc__, recipe=__file__))

@@ -32,9 +32,9 @@ TABLE = {
     "name": "table8",
     "title": "Table 8: COCO-Stuff 10k test",
     "kind": "list",
-    "rows": [(EXPERIMENTS[k].model.label(), k) for k in EXPERIMENTS],
+    "rows": [(EXPERIMENTS[k].label(), k) for k in EXPERIMENTS],
     "scores": ["pAcc", "mAcc", "mIoU"],
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="r50_pu64_ui6", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="r50_pu64_ui6", description=__doc__, recipe=__file__))

@@ -30,4 +30,4 @@ EXPERIMENTS = {
 }
 
 if __name__ == "__main__":
-    sys.exit(recipe_main(EXPERIMENTS, default="pu64_ui6", description=__doc__))
+    sys.exit(recipe_main(EXPERIMENTS, default="pu64_ui6", description=__doc__, recipe=__file__))

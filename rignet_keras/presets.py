@@ -1,8 +1,10 @@
 """Named configurations of the paper's models (data only), for `RIGNet.from_preset`-style use.
 
-Each entry is the keyword arguments of `RIGNet` less `num_classes`. The "_fcn"/plain entries are
-the feed-forward baselines (no gates); the others are the best RIGNet rows of the paper's Tables
-3, 7 and 8 for that network.
+Each entry is the keyword arguments of `RIGNet` less `num_classes`: exactly a run
+configuration's model section (`rignet_keras.config.RunConfig(model=PRESETS[name])`, checked
+against RIGNet's signature like any other). The "_fcn"/plain entries are the feed-forward
+baselines (no gates); the others are the best RIGNet rows of the paper's Tables 3, 7 and 8 for
+that network.
 """
 
 PRESETS = {

@@ -12,8 +12,10 @@ the paper's gains (train longer, e.g. `--steps 2000`, for those).
 
 Writes (under `--output-dir`, default `rignet-quickstart/`)::
 
-    fcn/, rignet/             each model's run: checkpoints, history.csv, eval/results.json
+    fcn/, rignet/             each model's run (`rignet_keras.training.run_experiment`):
+                              run_config.json, checkpoints, history.csv, eval/results.json
     rignet.keras              the trained RIGNet (load with keras.models.load_model)
+    export/                   rignet_float32.tflite (every ui) and manifest.json
     anytime_miou.png          mIoU against ui, both models
     predictions/              palette masks, overlays and gate maps of a few validation images
     results.json              the printed table as data
@@ -54,77 +56,59 @@ class QuickstartConfig:
                    num_iterations=2, num_visualize=2)  # fmt: skip
 
 
-def export_for_deployment(model, model_path, output_dir, input_size):
-    """Exports the quickstart's RIGNet to one float32 TFLite file holding every ui.
-
-    The exporter checks the file against the Keras model before it calls it done and writes a
-    manifest beside it; `export/run_tflite.py --manifest <dir>` runs it with LiteRT only.
-
-    Returns:
-        {"tflite": path of the file, "manifest": path of manifest.json}.
-    """
-    del model_path
-    from rignet_keras.export import export_model
-
-    export_dir = os.path.join(output_dir, "export")
-    export_model(
-        model,
-        export_dir,
-        input_size=(input_size, input_size),
-        formats=("tflite",),
-        precisions=("float32",),
-        tflite_layouts=("multi",),
-        stepwise=False,
-        overwrite=True,
-    )
-    tflite = sorted(f for f in os.listdir(export_dir) if f.endswith(".tflite"))
-    return {
-        "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
-        "manifest": os.path.join(export_dir, "manifest.json"),
-    }
-
-
-def _experiment_configs(cfg):
-    from rignet_keras.training.experiment import ModelConfig
+def quickstart_runs(cfg, output_dir):
+    """The quickstart's two runs as `RunConfig`s: {"fcn": ..., "rignet": ...}, the same data and
+    training, the RIGNet also exported to one float32 TFLite file holding every ui (checked
+    against the Keras model, with a manifest beside it, in `<output_dir>/export`)."""
+    from rignet_keras.config import DataConfig, EvalConfig, ExportConfig, RunConfig
     from rignet_keras.training.trainer import TrainConfig
 
+    data = DataConfig(
+        source="synthetic", train_split="train", eval_split="val", crop_size=None,
+        eval_batch_size=cfg.batch_size, num_train_samples=cfg.num_train,
+        num_eval_samples=cfg.num_val,
+        synthetic=dict(image_size=(cfg.image_size, cfg.image_size), num_classes=cfg.num_classes,
+                       mark_size=cfg.mark_size, object_size=(0.4, 0.6),
+                       objects_per_image=(1, 2)),
+    )  # fmt: skip
     train = TrainConfig(
         steps=cfg.steps, steps_per_epoch=cfg.steps, batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate, weight_decay=1e-4, warmup_steps=min(10, cfg.steps // 5),
         seed=cfg.seed, monitor="val_mIoU",
     )  # fmt: skip
-    models = {
-        "fcn": ModelConfig(
-            backbone=cfg.backbone, feedback_blocks=None, num_iterations=1, backbone_weights=None
-        ),  # fmt: skip
-        "rignet": ModelConfig(
-            backbone=cfg.backbone,
-            feedback_blocks=tuple(cfg.feedback_blocks),
-            num_iterations=cfg.num_iterations,
-            backbone_weights=None,
-        ),  # fmt: skip
-    }
-    return train, models
+    evaluation = EvalConfig(num_visualize=0)
+    export = ExportConfig(
+        formats=("tflite",), precisions=("float32",), tflite_layouts=("multi",),
+        input_size=cfg.image_size, output_dir=os.path.join(os.path.abspath(output_dir), "export"),
+    )  # fmt: skip
+    fcn = dict(backbone=cfg.backbone, feedback_blocks=None, num_iterations=1)
+    rignet = dict(backbone=cfg.backbone, feedback_blocks=tuple(cfg.feedback_blocks),
+                  num_iterations=cfg.num_iterations)  # fmt: skip
+    return {
+        "fcn": RunConfig(name="fcn", model=fcn, data=data, train=train, eval=evaluation),
+        "rignet": RunConfig(name="rignet", model=rignet, data=data, train=train,
+                            eval=evaluation, export=export),
+    }  # fmt: skip
 
 
-def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True):
-    """Runs the quickstart; returns the results dict (also written to `results.json`)."""
+def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, overrides=()):
+    """Runs the quickstart; returns the results dict (also written to `results.json`).
+
+    Args:
+        cfg: the sizes (`QuickstartConfig`).
+        overrides: `section.key=value` overrides applied to both runs (`--set`).
+    """
     cfg = cfg or QuickstartConfig()
     t_start = time.time()
     import keras
 
-    from rignet_keras.data import SyntheticConfig, build_dataset
-    from rignet_keras.training.evaluate import evaluate
-    from rignet_keras.training.trainer import Trainer
+    from rignet_keras.training.experiment import eval_dataset, run_experiment
     from rignet_keras.training.visualize import plot_anytime, save_predictions
 
-    train_cfg, models = _experiment_configs(cfg)
+    runs = quickstart_runs(cfg, output_dir)
     if not progress:
-        train_cfg.verbose = 2
-    syn = SyntheticConfig(
-        image_size=(cfg.image_size, cfg.image_size), num_classes=cfg.num_classes,
-        mark_size=cfg.mark_size, object_size=(0.4, 0.6), objects_per_image=(1, 2),
-    )  # fmt: skip
+        overrides = [*overrides, ("train.verbose", 2)]
+    runs = {name: config.override(overrides) for name, config in runs.items()}
     os.makedirs(output_dir, exist_ok=True)
     print(
         f"RIGNet quickstart: {cfg.backbone} FCN vs RIGNet Pu<6..{cfg.feedback_blocks[0]}> "
@@ -135,50 +119,35 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True):
     )
     results = {"config": dataclasses.asdict(cfg), "models": {}}
     curves = {}
-    trained = {}
-    for name, model_cfg in models.items():
-        preprocessing = model_cfg.preprocessing
-        common = dict(preprocessing=preprocessing, synthetic_config=syn, seed=cfg.seed)
-
-        def stream(skip, common=common):
-            return build_dataset("synthetic", "train", batch_size=cfg.batch_size, training=True,
-                                 num_samples=cfg.num_train, repeat=True, skip_batches=skip,
-                                 **common)  # fmt: skip
-
-        val = build_dataset("synthetic", "val", batch_size=cfg.batch_size, training=False,
-                            num_samples=cfg.num_val, **common)  # fmt: skip
-        print(f"\n== {model_cfg.label()} ==", flush=True)
-        trainer = Trainer(train_cfg, os.path.join(output_dir, name))
-        trainer.build(lambda m=model_cfg: m.build(cfg.num_classes),
-                      (None, cfg.image_size, cfg.image_size, 3))  # fmt: skip
-        t0 = time.time()
-        fit = trainer.fit(stream, val_data=val, resume=False)
-        train_s = time.time() - t0
-        network = trainer.network
-        if fit.best_checkpoint:
-            network.load_weights(fit.best_checkpoint.replace(".keras", ".weights.h5"))
-        result = evaluate(network, val, cfg.num_classes, progress=progress)
-        result.save(os.path.join(trainer.write_dir, "eval"), title=model_cfg.label())
-        curves[model_cfg.label()] = result.curve()
+    done = {}
+    for name, config in runs.items():
+        print(f"\n== {config.label()} ==", flush=True)
+        done[name] = run = run_experiment(config, os.path.join(output_dir, name), progress=progress)
+        scores = run.evaluation.scores
+        curves[config.label()] = run.evaluation.curve()
         results["models"][name] = {
-            "label": model_cfg.label(),
-            "train_seconds": round(train_s, 1),
-            "mIoU": {str(k): s["mIoU"] for k, s in result.scores.items()},
-            "pAcc": {str(k): s["pAcc"] for k, s in result.scores.items()},
+            "label": config.label(),
+            "run": run.summary["output_dir"],
+            "train_seconds": round(run.summary["train_seconds"], 1),
+            "mIoU": {str(k): s["mIoU"] for k, s in scores.items()},
+            "pAcc": {str(k): s["pAcc"] for k, s in scores.items()},
         }
-        trained[name] = network
 
-    rignet = trained["rignet"]
+    rignet = done["rignet"].network
     model_path = os.path.join(output_dir, "rignet.keras")
     rignet.save(model_path)
     reloaded = keras.models.load_model(model_path, safe_mode=True)
-    results["exports"] = export_for_deployment(reloaded, model_path, output_dir, cfg.image_size)
+    export_dir = done["rignet"].summary["exports"]["dir"]
+    tflite = sorted(f for f in os.listdir(export_dir) if f.endswith(".tflite"))
+    results["exports"] = {
+        "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
+        "manifest": os.path.join(export_dir, "manifest.json"),
+    }
     plot_anytime(curves, os.path.join(output_dir, "anytime_miou.png"),
                  title="synthetic val: mIoU against ui")  # fmt: skip
-    vis = build_dataset("synthetic", "val", batch_size=cfg.num_visualize, training=False,
-                        num_samples=cfg.num_visualize, return_ids=True,
-                        preprocessing=rignet.preprocessing, synthetic_config=syn)  # fmt: skip
-    save_predictions(rignet, vis, os.path.join(output_dir, "predictions"),
+    vis, _ = eval_dataset(runs["rignet"].data, reloaded.preprocessing, return_ids=True,
+                          num_samples=cfg.num_visualize, batch_size=cfg.num_visualize)  # fmt: skip
+    save_predictions(reloaded, vis, os.path.join(output_dir, "predictions"),
                      num_images=cfg.num_visualize)  # fmt: skip
     results["model_path"] = model_path
     results["seconds"] = round(time.time() - t_start, 1)
@@ -186,8 +155,9 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True):
         json.dump(results, f, indent=2)
     print("\n" + format_table(results), flush=True)
     print(f"\nwrote {output_dir}/ (model: {model_path}, TFLite: {results['exports']['tflite']}, "
-          f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s",
-          flush=True)  # fmt: skip
+          f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s; "
+          f"each run's configuration is in its run_config.json (rignet evaluate --run "
+          f"{os.path.join(output_dir, 'rignet')})", flush=True)  # fmt: skip
     return results
 
 
@@ -205,6 +175,8 @@ def format_table(results):
 
 
 def main(argv=None):
+    from rignet_keras.config import ConfigError, parse_assignment
+
     parser = argparse.ArgumentParser(
         prog="rignet quickstart",
         description="Train a small RIGNet and its FCN baseline on synthetic data; evaluate.",
@@ -217,6 +189,10 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="ui of the RIGNet")
     parser.add_argument("--backbone", help="e.g. resnet18 (default), resnet34, mobilenetv2")
     parser.add_argument("--num-train", type=int)
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], nargs="+",
+        metavar="SECTION.KEY=VALUE", help="override a field of both runs' configuration",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     cfg = QuickstartConfig.fast() if args.fast else QuickstartConfig()
@@ -225,7 +201,12 @@ def main(argv=None):
         "num_iterations": args.iterations, "backbone": args.backbone, "num_train": args.num_train,
     }  # fmt: skip
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-    run_quickstart(cfg, args.output_dir, progress=not args.quiet)
+    try:
+        overrides = [parse_assignment(text) for group in args.overrides for text in group]
+        run_quickstart(cfg, args.output_dir, progress=not args.quiet, overrides=overrides)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,5 +1,6 @@
 """Training and evaluation of RIGNets: losses, metrics, schedules, the distributed trainer,
-evaluation for every ui, pictures, and the experiments behind the recipes.
+evaluation for every ui, pictures, and the runner that executes a run
+configuration (`rignet_keras.config.RunConfig`).
 
     from rignet_keras.training import TrainConfig, Trainer, evaluate
 
@@ -11,6 +12,7 @@ evaluation for every ui, pictures, and the experiments behind the recipes.
 See docs/TRAINING.md.
 """
 
+from rignet_keras.config import DataConfig, EvalConfig, ExportConfig, RunConfig
 from rignet_keras.training.callbacks import (
     BestAndLastCheckpoint,
     NaNGuard,
@@ -25,15 +27,14 @@ from rignet_keras.training.evaluate import (
     predict_probabilities,
 )
 from rignet_keras.training.experiment import (
-    DataConfig,
-    EvalConfig,
-    Experiment,
-    ModelConfig,
+    RunResult,
+    evaluate_run,
     format_table,
     paper_experiment,
     recipe_main,
     run_experiment,
     run_table,
+    run_tables,
 )
 from rignet_keras.training.losses import (
     SegmentationCrossEntropy,
@@ -69,12 +70,13 @@ __all__ = [
     "DataConfig",
     "EvalConfig",
     "EvaluationResult",
-    "Experiment",
-    "ModelConfig",
+    "ExportConfig",
     "NaNGuard",
     "NaNLossError",
     "PolyWarmup",
     "ResumableBackup",
+    "RunConfig",
+    "RunResult",
     "SegmentationCrossEntropy",
     "TrainConfig",
     "TrainResult",
@@ -87,6 +89,7 @@ __all__ = [
     "cross_entropy_sum",
     "enable_recompute",
     "evaluate",
+    "evaluate_run",
     "format_table",
     "gate_maps",
     "is_chief",
@@ -99,6 +102,7 @@ __all__ = [
     "recipe_main",
     "run_experiment",
     "run_table",
+    "run_tables",
     "save_gate_maps",
     "save_palette_png",
     "save_predictions",

@@ -112,3 +112,29 @@ def write_voc_fixture(root, num_train=6, num_val=3, size=(48, 64), seed=0):
         with open(os.path.join(sets, f"{name}.txt"), "w") as f:
             f.write("".join(f"{i}\n" for i in entries))
     return root
+
+
+VOC_RECIPE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "recipes",
+    "voc_r50.py",
+)
+
+
+@pytest.fixture(scope="session")
+def voc_run(tmp_path_factory):
+    """A finished two-step run of recipes/voc_r50.py (ResNet-18, ui = 6) on a tiny VOCdevkit:
+    (data_dir, run folder). Shared by the recipe, command-line and configuration tests."""
+    from rignet_keras.cli import load_recipe
+
+    root = tmp_path_factory.mktemp("voc")
+    data_dir = write_voc_fixture(str(root / "data"))
+    out = root / "run"
+    module = load_recipe(VOC_RECIPE)
+    argv = [
+        "--data-dir", data_dir, "--output-dir", str(out), "--backbone", "resnet18",
+        "--steps", "2", "--batch-size", "2", "--crop-size", "48", "--eval-size", "64",
+        "--num-visualize", "2", "--quiet",
+    ]  # fmt: skip
+    assert module.recipe_main(module.EXPERIMENTS, argv) == 0
+    return data_dir, out

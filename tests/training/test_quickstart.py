@@ -28,3 +28,11 @@ def test_quickstart_fast(tmp_path, capsys):
     assert (tmp_path / "export" / "rignet_float32.tflite").is_file()
     assert results["exports"]["tflite"].endswith("rignet_float32.tflite")
     assert "ui_2" in json.dumps(manifest)
+    # each model's folder is an ordinary run: its recorded configuration reproduces its numbers
+    from rignet_keras.config import RunConfig
+    from rignet_keras.training.experiment import evaluate_run
+
+    recorded = RunConfig.load(str(tmp_path / "fcn" / "run_config.json"))
+    assert recorded.data.source == "synthetic" and recorded.data.synthetic["image_size"] == [64, 64]
+    again = evaluate_run(str(tmp_path / "fcn"), output_dir=str(tmp_path / "again"), progress=False)
+    assert abs(again.scores[1]["mIoU"] - results["models"]["fcn"]["mIoU"]["1"]) < 1e-9

@@ -8,15 +8,13 @@ import sys
 import time
 
 import numpy as np
-import pytest
-from conftest import write_voc_fixture
+from conftest import VOC_RECIPE
 from PIL import Image
 
 from rignet_keras.cli import load_recipe
 from rignet_keras.cli import main as rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VOC_RECIPE = os.path.join(ROOT, "recipes", "voc_r50.py")
 
 
 def test_voc_recipe_without_data_fails_fast_with_the_data_layers_message(tmp_path):
@@ -43,21 +41,6 @@ def test_voc_recipe_without_data_fails_fast_with_the_data_layers_message(tmp_pat
     t0 = time.time()
     assert module.recipe_main(module.EXPERIMENTS, ["--data-dir", str(missing)]) == 2
     assert time.time() - t0 < 5
-
-
-@pytest.fixture(scope="module")
-def voc_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("voc")
-    data_dir = write_voc_fixture(str(root / "data"))
-    out = root / "run"
-    module = load_recipe(VOC_RECIPE)
-    argv = [
-        "--data-dir", data_dir, "--output-dir", str(out), "--backbone", "resnet18",
-        "--steps", "2", "--batch-size", "2", "--crop-size", "48", "--eval-size", "64",
-        "--num-visualize", "2", "--quiet",
-    ]  # fmt: skip
-    assert module.recipe_main(module.EXPERIMENTS, argv) == 0
-    return data_dir, out
 
 
 def test_voc_recipe_runs_end_to_end_on_a_fixture(voc_run):
@@ -99,12 +82,12 @@ def test_rignet_predict_and_evaluate_commands(voc_run, tmp_path):
 
 
 def test_table_runner_writes_the_papers_layout(tmp_path):
+    from rignet_keras.training.experiment import run_folder, run_table
+
     module = load_recipe(os.path.join(ROOT, "recipes", "table8.py"))
-    run = tmp_path / "r50_fcn"
+    run = tmp_path / os.path.basename(run_folder(str(tmp_path), module.EXPERIMENTS["r50_fcn"]))
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"pAcc": 0.5, "mAcc": 0.25, "mIoU": 0.125}))
-    from rignet_keras.training.experiment import run_table
-
     assert run_table(module.EXPERIMENTS, module.TABLE, ["--output-dir", str(tmp_path),
                                                          "--markdown-only"]) == 0  # fmt: skip
     lines = (tmp_path / "table8.md").read_text().splitlines()
@@ -115,3 +98,33 @@ def test_table_runner_writes_the_papers_layout(tmp_path):
         table = load_recipe(os.path.join(ROOT, "recipes", f"table{number}.py"))
         cells = table.TABLE.get("cells", {}).values() or [v for _, v in table.TABLE["rows"]]
         assert set(cells) <= set(table.EXPERIMENTS)
+
+
+def test_a_variant_shared_by_several_tables_is_one_run(tmp_path):
+    """Pu<6..4>, ui = 2 on ResNet-50 is a cell of Tables 2, 4, 5 and 6: one folder, one run."""
+    from rignet_keras.training.experiment import run_folder, run_tables
+
+    recipes = {n: load_recipe(os.path.join(ROOT, "recipes", f"table{n}.py")) for n in (2, 4, 5, 6)}
+    shared = {("2", "pu_64"), ("4", "r50_mul_sigmoid"), ("5", "r50_avg"), ("6", "pu_64")}
+    folders = {run_folder(str(tmp_path), recipes[int(n)].EXPERIMENTS[v]) for n, v in shared}
+    assert len(folders) == 1
+    other = run_folder(str(tmp_path), recipes[4].EXPERIMENTS["r50_mul_tanh"])
+    assert other not in folders  # a different gate is a different run
+    folder = folders.pop()
+    os.makedirs(folder)
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump({"mIoU": 0.5}, f)
+    tables = [(recipes[n].EXPERIMENTS, recipes[n].TABLE) for n in (2, 4, 5, 6)]
+    assert run_tables(tables, ["--output-dir", str(tmp_path), "--markdown-only"]) == 0
+    assert "| Pu | — (62.3) | — (64.8) | 50.0 (65.2) |" in (tmp_path / "table2.md").read_text()
+    assert (
+        "| ResNet50-RIGNet | — (64.2) | 50.0 (65.2) | — (65.2) |"
+        in (tmp_path / "table4.md").read_text()
+    )
+    assert (
+        "| ResNet50-RIGNet | — (65.2) | — (65.2) | 50.0 (65.2) |"
+        in (tmp_path / "table5.md").read_text()
+    )
+    assert (
+        "| ResNet50-RIGNet Pu<6..4>, ui = 2 | 50.0 (65.2) |" in (tmp_path / "table6.md").read_text()
+    )

@@ -1,0 +1,224 @@
+"""The run configuration: the model section is RIGNet's signature, JSON round trips, generic
+overrides and their aliases, refusals that name the key, and the resume check."""
+
+import inspect
+import json
+import os
+
+import pytest
+from conftest import VOC_RECIPE
+
+from rignet_keras.cli import load_recipe
+from rignet_keras.cli import main as rignet
+from rignet_keras.config import (
+    CONFIG_NAME,
+    ConfigError,
+    RunConfig,
+    check_model_kwargs,
+    check_resume,
+    model_label,
+    parse_assignment,
+)
+from rignet_keras.models import RIGNet
+from rignet_keras.presets import PRESETS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TABLES = [os.path.join(ROOT, "recipes", f"table{n}.py") for n in range(1, 9)]
+
+
+def rignet_arguments():
+    params = inspect.signature(RIGNet.__init__).parameters
+    return [
+        n for n, p in params.items() if n not in ("self", "num_classes") and p.kind != p.VAR_KEYWORD
+    ]
+
+
+def test_the_model_section_is_rignets_signature():
+    for name in rignet_arguments():  # every option, the day it exists
+        assert check_model_kwargs({name: None} if name != "backbone" else {name: "resnet18"})
+    with pytest.raises(ConfigError, match=r"model\.gate_size is not a RIGNet argument"):
+        check_model_kwargs({"gate_size": 3})
+    with pytest.raises(ConfigError, match=r"model\.num_classes"):
+        RunConfig(model={"num_classes": 21})
+    for name, kwargs in PRESETS.items():  # the presets are written in it
+        assert check_model_kwargs(kwargs) == kwargs, name
+    assert model_label(PRESETS["resnet101_rignet"]) == "ResNet101-RIGNet Pf_u<6..1>, ui=6"
+
+
+def test_every_recipe_variant_round_trips_through_json(tmp_path):
+    for path in TABLES + [VOC_RECIPE]:
+        for variant, config in load_recipe(path).EXPERIMENTS.items():
+            file = config.save(str(tmp_path / f"{variant}.json"))
+            again = RunConfig.load(file)
+            assert again == config, (path, variant)
+            assert again.fingerprint() == config.fingerprint()
+            assert json.loads(open(file).read())["label"] == config.label()
+
+
+def test_values_of_overrides():
+    assert parse_assignment("train.steps=100") == ("train.steps", 100)
+    assert parse_assignment("model.feedback_blocks=[1,6]") == ("model.feedback_blocks", [1, 6])
+    assert parse_assignment("model.feedback_blocks=(1, 6)") == ("model.feedback_blocks", (1, 6))
+    assert parse_assignment("model.gate_pooling=none") == ("model.gate_pooling", None)
+    assert parse_assignment("model.sync_batch_norm=true") == ("model.sync_batch_norm", True)
+    assert parse_assignment("model.backbone=resnet18") == ("model.backbone", "resnet18")
+    config = RunConfig().override(["model.feedback_blocks=[1,6]", "data.eval_size=[64,64]"])
+    assert config.model["feedback_blocks"] == (1, 6) and config.data.eval_size == (64, 64)
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_assignment("train.steps")
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("model.gate_size=3", "model.gate_size"),
+        ("train.stepz=3", "train.stepz"),
+        ("data.sorce=voc", "data.sorce"),
+        ("optimizer.lr=1", "optimizer.lr"),
+        ("train.steps=many", "train.steps='many'"),
+        ("eval.checkpoint=middle", "eval.checkpoint"),
+    ],
+)
+def test_an_unknown_or_mistyped_override_fails_naming_it(override, named, capsys):
+    module = load_recipe(VOC_RECIPE)
+    assert module.recipe_main(module.EXPERIMENTS, ["--set", override, "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_override_the_recipe_cannot_honour_fails_naming_it(capsys):
+    table3 = TABLES[2]
+    assert rignet(["train", "--recipe", table3, "--variant", "pu_ui4", "--iterations", "6"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot honour model.num_iterations" in err and "pu_ui4" in err
+    assert rignet(["train", "--recipe", TABLES[3], "--set", "model.gate_combine=mul_tanh"]) == 2
+    assert "cannot honour model.gate_combine" in capsys.readouterr().err
+    # a training field stays free, even where the variants differ in it (Table 7's rates)
+    assert rignet(["train", "--recipe", TABLES[6], "--lr", "0.001", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["train"]["learning_rate"] == 0.001
+
+
+def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
+    aliases = ["--steps", "100", "--backbone", "resnet18", "--sync-batch-norm", "--source",
+               "synthetic", "--feedback-blocks", "2", "--gate-pooling", "none", "--random-ui",
+               "1,3", "--scales", "0.75,1"]  # fmt: skip
+    generic = ["--set", "train.steps=100", "model.backbone=resnet18", "model.sync_batch_norm=true",
+               "data.source=synthetic", "model.feedback_blocks=[2,6]", "model.gate_pooling=null",
+               "train.train_iterations=[1,3]", "eval.scales=[0.75,1.0]"]  # fmt: skip
+    printed = []
+    for argv in (aliases, generic):
+        assert rignet(["train", *argv, "--print-config"]) == 0
+        printed.append(json.loads(capsys.readouterr().out))
+    assert printed[0] == printed[1]
+    tree = printed[0]
+    assert tree["model"]["sync_batch_norm"] is True and tree["train"]["steps"] == 100
+    assert tree["model"]["feedback_blocks"] == [2, 6] and tree["model"]["gate_pooling"] is None
+    assert tree["train"]["train_iterations"] == [1, 3] and tree["eval"]["scales"] == [0.75, 1.0]
+    # any RIGNet argument through --set, with or without a recipe
+    assert rignet(["train", "--set", "model.recompute_blocks=true", "model.head_filters=64",
+                   "--print-config"]) == 0  # fmt: skip
+    model = json.loads(capsys.readouterr().out)["model"]
+    assert model["recompute_blocks"] is True and model["head_filters"] == 64
+    # a recipe's flags are honoured, not ignored
+    argv = ["train", "--recipe", VOC_RECIPE, "--source", "synthetic", "--backbone", "resnet18",
+            "--steps", "10", "--sync-batch-norm", "--print-config"]  # fmt: skip
+    assert rignet(argv) == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert tree["data"]["source"] == "synthetic" and tree["model"]["backbone"] == "resnet18"
+    assert tree["model"]["sync_batch_norm"] is True and tree["model"]["num_iterations"] == 6
+    assert tree["train"]["steps"] == 10 and tree["train"]["steps_per_epoch"] == 10
+    assert tree["train"]["warmup_steps"] == 1  # shortened with the steps
+
+
+def test_check_resume_names_the_changed_field():
+    config = load_recipe(VOC_RECIPE).EXPERIMENTS["pu64_ui6"]
+    check_resume(config, config.override(["train.steps=60000"]))  # longer training: fine
+    for change, named in (
+        ("model.num_iterations=4", "model.num_iterations was 6"),
+        ("train.seed=1", "train.seed was 0"),
+        ("train.batch_size=8", "train.batch_size was 16"),
+        ("data.crop_size=513", "data.crop_size was 321"),
+    ):
+        with pytest.raises(ConfigError, match=named):
+            check_resume(config, config.override([change]))
+
+
+# --------------------------------------------------------------------------------------------
+# On a finished run (the tiny VOC fixture, shared with test_recipes_cli.py)
+
+
+def test_recipe_to_resolved_config_file_to_the_same_run(voc_run, tmp_path, capsys):
+    data_dir, out = voc_run
+    recorded = RunConfig.load(str(out / CONFIG_NAME))
+    module = load_recipe(VOC_RECIPE)
+    argv = ["--data-dir", data_dir, "--backbone", "resnet18", "--steps", "2", "--batch-size",
+            "2", "--crop-size", "48", "--eval-size", "64", "--num-visualize", "2", "--quiet",
+            "--print-config"]  # fmt: skip
+    assert module.recipe_main(module.EXPERIMENTS, argv) == 0
+    resolved = RunConfig.from_dict(json.loads(capsys.readouterr().out))
+    resolved = resolved.replace(model={"backbone_weights": None})  # resnet18 has none
+    assert recorded == resolved
+    # the file alone runs it again: the same checkpoint, data and evaluation, the same numbers
+    summary = json.loads((out / "summary.json").read_text())
+    code = rignet(["train", "--config", str(out / CONFIG_NAME), "--output-dir", str(out),
+                   "--eval-only", "--set", "eval.num_visualize=0"])  # fmt: skip
+    assert code == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["mIoU"] == pytest.approx(summary["mIoU"], abs=1e-9)
+    # and `rignet evaluate --run` reproduces every ui from the recorded data configuration
+    assert rignet(["evaluate", "--run", str(out), "--output-dir", str(tmp_path / "e"),
+                   "--quiet"]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    for k, value in summary["anytime"].items():
+        assert results["scores"][k]["mIoU"] == pytest.approx(value, abs=1e-9)
+
+
+def test_resume_with_a_changed_field_fails_naming_it(voc_run, capsys):
+    _, out = voc_run
+    before = (out / CONFIG_NAME).read_text()
+    for flags, named in (
+        (["--batch-size", "4"], "train.batch_size was 2"),
+        (["--seed", "3"], "train.seed was 0"),
+        (["--set", "data.num_train_samples=2"], "data.num_train_samples was None"),
+        (["--set", "model.gate_combine=mul_tanh"], "model.gate_combine was 'mul_sigmoid'"),
+    ):
+        code = rignet(["train", "--config", str(out / CONFIG_NAME), "--output-dir", str(out),
+                       "--resume", *flags])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and named in err and "Traceback" not in err, err
+    assert (out / CONFIG_NAME).read_text() == before  # nothing was overwritten
+
+
+def test_evaluate_refuses_a_model_with_another_class_count(voc_run, capsys):
+    _, out = voc_run
+    model = str(out / "checkpoints" / "best.keras")
+    code = rignet(["evaluate", "--model", model, "--source", "synthetic", "--num-visualize", "0",
+                   "--num-samples", "2", "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "predicts 21 classes" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["evaluate", "--help"]])
+def test_help_imports_no_tensorflow(argv):
+    """With Keras and TensorFlow unimportable (a device with the runtime only), `--help`
+    still works: the parser and the configuration module import neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
+            f"from rignet_keras.cli import main; sys.exit(main({argv!r}))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage: rignet" in proc.stdout
+    if argv[0] == "train":
+        assert "--set SECTION.KEY=VALUE" in proc.stdout and "--sync-batch-norm" in proc.stdout
+
+
+def test_a_model_section_rignet_refuses_fails_in_one_line(tmp_path, capsys):
+    code = rignet(["train", "--source", "synthetic", "--num-train-samples", "2",
+                   "--num-eval-samples", "2", "--crop-size", "64", "--output-dir",
+                   str(tmp_path / "r"), "--set", "model.unroll_mode=paralel"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "unroll_mode must be one of" in err[-1] and "'paralel'" in err[-1]
+    assert not any("Traceback" in line for line in err)
