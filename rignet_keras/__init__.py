@@ -24,6 +24,8 @@ _LAZY = {
     "FeedbackGate": "rignet_keras.layers",
     "MultiRangeFeedbackGate": "rignet_keras.layers",
     "RIGNet": "rignet_keras.models",
+    "RecurrentState": "rignet_keras.models",
+    "calibrate_batch_norm": "rignet_keras.models",
     "UNROLL_MODES": "rignet_keras.models",
     "PRESETS": "rignet_keras.presets",
     "normalize": "rignet_keras.preprocessing",

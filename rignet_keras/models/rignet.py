@@ -12,7 +12,7 @@ from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, chec
 from rignet_keras.layers.pass_statistics import PassStatistics, batch_norms
 from rignet_keras.models.state import GateInput, RecurrentState
 from rignet_keras.ops import resize_bilinear, spatial_size
-from rignet_keras.preprocessing import check_mode
+from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_mode
 from rignet_keras.presets import preset_kwargs
 
 UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
@@ -127,7 +127,11 @@ class RIGNet(keras.Model):
             synthetic task.
 
     Call arguments:
-        images: float tensor (B, H, W, 3) normalised with `preprocessing`; any H and W.
+        images: (B, H, W, 3), any H and W: uint8 (or any integer dtype) RGB pixels 0-255,
+            which the model normalises with its `preprocessing` (`normalize_pixels`), or floats
+            already normalised with it (what the data pipeline delivers). A float image on the
+            0-255 scale is not recognised as pixels: cast it to uint8 or call
+            `rignet_keras.normalize(images, model.preprocessing)` first.
         training: bool, training mode of batch norm and dropout.
         num_iterations: int >= 1 overriding ui for this call, with the same weights.
 
@@ -425,11 +429,37 @@ class RIGNet(keras.Model):
         return tuple(sorted(read))
 
     def _build_for(self, images):
-        """Checks the images' shape and builds the model for it if needed (the driver's entry
-        points call the blocks directly, not through `__call__`, which would build it)."""
+        """Checks the images' shape, builds the model for it if needed (the driver's entry
+        points call the blocks directly, not through `__call__`, which would build it), and
+        returns the network's input: `normalize_pixels(images)`."""
         self.check_image_shape(images.shape)
         if not self.built:
             self.build(tuple(images.shape))
+        return self.normalize_pixels(images)
+
+    def normalize_pixels(self, images):
+        """Integer images are pixels: normalised here with the model's `preprocessing`.
+
+        Args:
+            images: (B, H, W, 3), either of an integer dtype (uint8 RGB pixels, 0-255), or
+                floating and already normalised with `preprocessing` (as the data pipeline
+                delivers them), which pass through unchanged.
+
+        Returns:
+            Float images (B, H, W, 3) normalised with `preprocessing`.
+        """
+        if "int" not in keras.backend.standardize_dtype(images.dtype):
+            return images
+        x = ops.cast(images, "float32")
+        if self.preprocessing == "caffe":
+            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(IMAGENET_MEAN_RGB[::-1], "float32")
+        elif self.preprocessing == "torch":
+            x = (x - ops.convert_to_tensor(IMAGENET_MEAN_RGB, "float32")) / (
+                ops.convert_to_tensor(IMAGENET_STD_RGB, "float32")
+            )
+        else:
+            x = x / 127.5 - 1.0
+        return ops.cast(x, self.compute_dtype)
 
     def _recurrent_outputs(self, x, training, repeat):
         """Blocks first_recurrent_block..6 on `x`: their outputs, a tuple (B6's last)."""
@@ -449,8 +479,7 @@ class RIGNet(keras.Model):
         Returns:
             The `RecurrentState` after one pass; its `logits` are B6's (B, h, w, num_classes).
         """
-        self._build_for(images)
-        x = images
+        x = self._build_for(images)
         for block in self.blocks[: self.first_recurrent_block - 1]:
             x = block(x, training=training)
         return RecurrentState(x, self._recurrent_outputs(x, training, repeat=False))
@@ -545,7 +574,7 @@ class RIGNet(keras.Model):
         Returns:
             A generator of `RecurrentState`s.
         """
-        self._build_for(images)
+        images = self._build_for(images)
         num_iterations = check_num_iterations(
             self.num_iterations if num_iterations is None else num_iterations
         )
@@ -572,7 +601,7 @@ class RIGNet(keras.Model):
         )
         found = []
         if self.unroll_mode == "sequential":
-            self._build_for(images)
+            images = self._build_for(images)
             self._sequential_state(images, num_iterations, training, found)
             return found
         if self.unroll_mode == "network_gated":
