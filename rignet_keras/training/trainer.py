@@ -12,6 +12,11 @@ The run's folder::
 
 An "epoch" here is `steps_per_epoch` steps (the logging, validation and checkpoint period), not a
 pass over the data: training is measured in steps, as the field's recipes are.
+
+A run killed at any moment and resumed ends as the uninterrupted run: the same weights, history
+rows (each written once), checkpoints and best choice. A NaN or an infinity in the loss, in an
+epoch's validation logs or in a weight about to be saved stops the run with
+`NonFiniteTrainingError`; no file is written from such a state. See docs/TRAINING.md.
 """
 
 import dataclasses
@@ -25,14 +30,19 @@ import keras
 import tensorflow as tf
 
 from rignet_keras.training.callbacks import (
+    FAULT_POINT_ENV,
     BestAndLastCheckpoint,
+    EpochHistory,
+    FaultPointHook,
     LearningRateLogger,
     NaNGuard,
+    NonFiniteTrainingError,
     ResumableBackup,
     StopAtStep,
     atomic_write_json,
     global_step,
     read_json,
+    remove_stale_files,
 )
 from rignet_keras.training.losses import IGNORE_LABEL
 from rignet_keras.training.schedules import PolyWarmup
@@ -56,8 +66,8 @@ def tensorboard_available():
     return importlib.util.find_spec("tensorboard") is not None
 
 
-class NaNLossError(FloatingPointError):
-    """Training stopped on a non-finite loss; the message names the last good state."""
+# The former name of `NonFiniteTrainingError` (which a non-finite loss raised), kept for callers.
+NaNLossError = NonFiniteTrainingError
 
 
 @dataclasses.dataclass
@@ -84,7 +94,8 @@ class TrainConfig:
         mixed_precision: False, True (mixed_float16 on GPU, mixed_bfloat16 on CPU) or a policy.
         strategy: "auto", "default", "one_device", "mirrored" or "multi_worker".
         seed: seeds weights initialisation, random-ui draws and (through the data) the order.
-        save_freq: steps between resume backups; None for `steps_per_epoch`.
+        save_freq: steps between resume backups; None for `steps_per_epoch`. The last step is
+            backed up too.
         validation_freq: validate every this many epochs.
         monitor: the log value that picks the best checkpoint ("val_mIoU").
         recompute: recompute the recurrent blocks' activations in the backward pass.
@@ -286,22 +297,52 @@ class Trainer:
         ds = train_data.repeat()
         return ds.skip(skip_batches) if skip_batches else ds
 
-    def _callbacks(self, guard, backup, checkpoint, extra):
+    @property
+    def history_path(self):
+        return os.path.join(self.write_dir, "history.csv")
+
+    def epoch_end_step(self, epoch):
+        """The global step at which `epoch` (0-based) ends: a multiple of `steps_per_epoch`, or
+        `steps` for a last, shorter epoch."""
+        return min((epoch + 1) * self.config.steps_per_epoch, self.config.steps)
+
+    def _callbacks(self, epoch_end, stop, extra):
         c = self.config
-        callbacks = [guard, LearningRateLogger(), StopAtStep(c.steps), backup, checkpoint]
-        callbacks.append(
-            keras.callbacks.CSVLogger(os.path.join(self.write_dir, "history.csv"), append=True)
-        )
+        guard, lr_logger, *rest = epoch_end
+        callbacks = [guard, lr_logger, stop, *rest]
         if c.tensorboard and tensorboard_available():
             callbacks.append(
                 keras.callbacks.TensorBoard(
                     os.path.join(self.write_dir, "logs"), update_freq="epoch", write_graph=False
                 )
             )
+        if os.environ.get(FAULT_POINT_ENV):
+            callbacks.append(FaultPointHook())
         return callbacks + list(extra or [])
+
+    def _redo_epoch_end(self, epoch, train_logs, val_data, epoch_end):
+        """Runs the end of `epoch` as `fit` runs it, for a backup taken at the epoch's last step
+        before its end was done: the validation (if `validation_freq` asks for one at this
+        epoch), then the epoch-end callbacks in their order. TensorBoard and the caller's
+        callbacks do not see this epoch."""
+        logs = dict(train_logs)
+        if val_data is not None and (epoch + 1) % self.config.validation_freq == 0:
+            hooks = [FaultPointHook()] if os.environ.get(FAULT_POINT_ENV) else []
+            val_logs = self.task.evaluate(val_data, verbose=0, return_dict=True, callbacks=hooks)
+            logs.update({f"val_{name}": value for name, value in val_logs.items()})
+        for callback in epoch_end:
+            callback.set_model(self.task)
+            callback.on_epoch_end(epoch, logs)
 
     def fit(self, train_data, val_data=None, resume=True, callbacks=None, run_info=None):
         """Trains for `config.steps` steps (or what remains of them after a resume).
+
+        Files a killed run left half-written (temporary files, a backup without its
+        `state.json`) are deleted first. A resume restores the backup and redoes, in order, what
+        the uninterrupted run did after it: the end of the backup's epoch if the backup was taken
+        at its last step and that end was not done (validation, checkpoints, history row), the
+        rest of an interrupted epoch (its mean loss continues from the backup), then the
+        remaining epochs.
 
         Args:
             train_data: a `tf.data.Dataset` of (images, masks) batches with the GLOBAL batch size
@@ -311,7 +352,7 @@ class Trainer:
                 exact resume its order must be deterministic (a seed).
             val_data: a finite `tf.data.Dataset` for validation, or None.
             resume: continue from `output_dir/backup` if a backup is there; False starts afresh
-                (and removes an old backup).
+                (and removes an old backup and history).
             callbacks: more Keras callbacks.
             run_info: a JSON-able dict saved into config.json (model, data, ...).
 
@@ -319,7 +360,9 @@ class Trainer:
             `TrainResult`.
 
         Raises:
-            NaNLossError: the loss became NaN or infinite (the message names the last good state).
+            NonFiniteTrainingError: the loss, an epoch's validation logs or a weight about to be
+                saved held a NaN or an infinity (the one-line message names the step and the last
+                good checkpoint and backup; nothing was saved from that state).
         """
         if self.task is None:
             raise ValueError("call Trainer.build(model_fn, input_shape) before fit()")
@@ -327,22 +370,30 @@ class Trainer:
         task = self.task
         os.makedirs(self.write_dir, exist_ok=True)
         t0 = time.time()
+        for folder in (self.write_dir, self.checkpoint_dir, self.backup_dir):
+            removed = remove_stale_files(folder)
+            if removed:
+                print(f"Removed what an interrupted run left in {folder}: {removed}", flush=True)
+        history = EpochHistory(self.history_path)
         state = None
         if resume:
             state = ResumableBackup.restore(task, self.backup_dir)
-        else:  # a fresh run: forget an old run's backup and history in this folder
-            if os.path.isdir(self.backup_dir):
-                shutil.rmtree(self.backup_dir)
-            history = os.path.join(self.write_dir, "history.csv")
-            if os.path.isfile(history):
-                os.remove(history)
+        elif os.path.isdir(self.backup_dir):  # a fresh run: forget an old run's backup
+            shutil.rmtree(self.backup_dir)
         if state is not None and state.get("steps_per_epoch") not in (None, c.steps_per_epoch):
             raise ValueError(
                 f"the backup in {self.backup_dir} was made with steps_per_epoch="
                 f"{state['steps_per_epoch']}; resume with the same value (received "
                 f"{c.steps_per_epoch})"
             )
+        spe = c.steps_per_epoch
         start_step = global_step(task)
+        # Backups made before `epochs_done` was recorded were taken after their epoch's end.
+        epochs_done = 0 if state is None else state.get("epochs_done", start_step // spe)
+        history.truncate(epochs_done)  # the rows of the epochs this run (re)does go
+        pending_end = state is not None and (
+            epochs_done < c.num_epochs and start_step == self.epoch_end_step(epochs_done)
+        )
         if state is not None:
             print(f"Resuming from step {start_step} ({self.backup_dir})", flush=True)
         config_record = {"train": c.to_dict(), **(run_info or {})}
@@ -354,27 +405,42 @@ class Trainer:
         checkpoint = BestAndLastCheckpoint(
             self.checkpoint_dir, self.network, monitor=monitor,
             mode="min" if monitor and monitor.endswith("loss") else "max", guard=guard,
-            best=(previous.get("best") or {}).get("value") if resume else None,
         )  # fmt: skip
-        checkpoint.best_step = (previous.get("best") or {}).get("step") if resume else None
+        if state is not None:  # the best so far as of the backup's step
+            best = previous.get("best") or {}
+            checkpoint.best = state.get("best", best.get("value"))
+            checkpoint.best_step = state.get("best_step", best.get("step"))
+            last_step = (previous.get("last") or {}).get("step")
+            checkpoint.last_step = last_step if last_step and last_step <= start_step else None
 
         def extra_state():
-            return {"steps_per_epoch": c.steps_per_epoch, "best": checkpoint.best}
+            return {
+                "steps_per_epoch": spe, "best": checkpoint.best, "best_step": checkpoint.best_step
+            }  # fmt: skip
 
         backup = ResumableBackup(
-            self.backup_dir, c.save_freq or c.steps_per_epoch, guard=guard,
-            extra_state=extra_state,
+            self.backup_dir, c.save_freq or spe, guard=guard, extra_state=extra_state,
+            total_steps=c.steps,
         )  # fmt: skip
-        guard.describe_last_good = backup.describe
-        all_callbacks = self._callbacks(guard, backup, checkpoint, callbacks)
+        backup.epochs_done = epochs_done
+        backup.last_saved_step = start_step if state is not None else None
+        if state is not None and not pending_end and start_step % spe:
+            backup.resume_metric_states = state.get("metric_states")
+        guard.describe_last_good = lambda: (
+            f"last good checkpoint: {checkpoint.describe()}; latest backup: {backup.describe()}"
+        )
+        epoch_end = [guard, LearningRateLogger(), checkpoint, history, backup]
+        all_callbacks = self._callbacks(epoch_end, StopAtStep(c.steps), callbacks)
 
-        spe = c.steps_per_epoch
         fit_kwargs = dict(
             validation_data=val_data, validation_freq=c.validation_freq,
             callbacks=all_callbacks, verbose=c.verbose, shuffle=False,
         )  # fmt: skip
         step = start_step
-        if step < c.steps and step % spe:
+        if pending_end:
+            print(f"Redoing the end of epoch {epochs_done + 1} (step {step})", flush=True)
+            self._redo_epoch_end(epochs_done, state.get("train_logs") or {}, val_data, epoch_end)
+        elif step < c.steps and step % spe:
             # Finish the interrupted epoch first, from the exact step of the backup.
             epoch = step // spe
             task.fit(
@@ -382,13 +448,11 @@ class Trainer:
                 steps_per_epoch=min(spe - step % spe, c.steps - step), **fit_kwargs,
             )  # fmt: skip
             step = global_step(task)
-        if step < c.steps and not guard.nan_detected:
+        if step < c.steps:
             task.fit(
                 self._stream(train_data, step), initial_epoch=step // spe, epochs=c.num_epochs,
                 steps_per_epoch=spe, **fit_kwargs,
             )  # fmt: skip
-        if guard.nan_detected:
-            raise NaNLossError(guard.message)
         final_step = global_step(task)
         best = os.path.join(self.checkpoint_dir, "best.keras")
         last = os.path.join(self.checkpoint_dir, "last.keras")
@@ -396,7 +460,7 @@ class Trainer:
             output_dir=self.write_dir,
             start_step=start_step,
             final_step=final_step,
-            history=read_history(os.path.join(self.write_dir, "history.csv")),
+            history=read_history(self.history_path),
             best_value=checkpoint.best,
             best_checkpoint=best if os.path.isfile(best) else None,
             last_checkpoint=last if os.path.isfile(last) else None,
