@@ -15,10 +15,13 @@ See docs/TRAINING.md.
 from rignet_keras.config import DataConfig, EvalConfig, ExportConfig, RunConfig
 from rignet_keras.training.callbacks import (
     BestAndLastCheckpoint,
+    EpochHistory,
     NaNGuard,
+    NonFiniteTrainingError,
     ResumableBackup,
     atomic_save,
     atomic_write_json,
+    remove_stale_files,
 )
 from rignet_keras.training.evaluate import (
     EvaluationResult,
@@ -71,7 +74,10 @@ __all__ = [
     "EvalConfig",
     "EvaluationResult",
     "ExportConfig",
+    "EpochHistory",
     "NaNGuard",
+    "NonFiniteTrainingError",
+    "remove_stale_files",
     "NaNLossError",
     "PolyWarmup",
     "ResumableBackup",
