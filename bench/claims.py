@@ -18,8 +18,7 @@ enough for 2 CPU cores, several seeds each, and evaluated at every ui from 1 to 
 
 On this task the ResNet-50/101 rows of a recipe become the same narrow ResNet-18 run, and a
 variant shared by several tables (e.g. Pu<6..4>, ui = 2) is one run: each is trained once.
-`RIGNet` takes no width multiplier, so the narrow ResNets are built by `narrow_network` from
-the model section (`run_experiment(network_fn=...)`). Results go to one
+The narrow ResNets are the model section's own `width_multiplier`. Results go to one
 JSON file, written after every run, so an interrupted sweep resumes where it stopped; `--shard
 i/n` splits the runs over n processes (the two cores of this machine train two narrow networks
 at once faster than one at a time with two threads). `--report` then measures each variant's
@@ -121,6 +120,7 @@ def claims_config(paper, budget, seed, recurrent_batch_norm="gated_passes", dept
     from rignet_keras.training.trainer import TrainConfig
 
     model = dict(paper.model, backbone=f"resnet{depth}", backbone_weights=None,
+                 width_multiplier=budget.width_multiplier,
                  head_filters=max(8, round(512 * budget.width_multiplier)),
                  recurrent_batch_norm=recurrent_batch_norm)  # fmt: skip
     size = (budget.image_size, budget.image_size)
@@ -199,25 +199,6 @@ def all_variants(all_tables, selected=None):
                                                 variant_key(c)))  # fmt: skip
 
 
-def narrow_network(model, num_classes, width_multiplier):
-    """The RIGNet of a claims model section on a narrow ResNet (`width_multiplier`) with an FCN
-    head of `head_filters`: a network the model section cannot name, since `RIGNet` takes no
-    width multiplier."""
-    from rignet_keras import RIGNet
-    from rignet_keras.backbones.heads import build_head
-    from rignet_keras.backbones.resnet import resnet_blocks
-    from rignet_keras.config import resolved_model_kwargs
-
-    m = resolved_model_kwargs(model)
-    depth = int(m["backbone"].removeprefix("resnet"))
-    blocks, contracts = resnet_blocks(depth, width_multiplier=width_multiplier,
-                                      sync_batch_norm=m["sync_batch_norm"])  # fmt: skip
-    blocks.append(build_head("fcn", contracts[-1].channels, num_classes, m["head_filters"]))
-    named_only = ("backbone", "backbone_weights", "output_stride", "head", "head_filters")
-    rest = {k: v for k, v in model.items() if k not in named_only}
-    return RIGNet(num_classes, backbone=blocks, **rest)
-
-
 def train_and_evaluate(config, budget, work_dir, progress=False):
     """Trains a claims run from scratch with the one runner (`run_experiment`) and evaluates its
     final weights at ui = 1..ui.
@@ -237,10 +218,7 @@ def train_and_evaluate(config, budget, work_dir, progress=False):
                 f"{budget.image_size}px")  # fmt: skip
     if progress:
         config = config.override([("train.verbose", 1)])
-    run = run_experiment(
-        config, os.path.join(work_dir, run_name), resume=True, progress=progress,
-        network_fn=lambda n: narrow_network(config.model, n, budget.width_multiplier),
-    )  # fmt: skip
+    run = run_experiment(config, os.path.join(work_dir, run_name), resume=True, progress=progress)
     scores = run.evaluation.scores
     return {
         "mIoU": {str(k): s["mIoU"] for k, s in scores.items()},
@@ -255,7 +233,9 @@ def measure_latency(config, budget, repeats=20):
     import numpy as np
     import tensorflow as tf
 
-    model = narrow_network(config.model, budget.num_classes, budget.width_multiplier)
+    from rignet_keras import RIGNet
+
+    model = RIGNet(num_classes=budget.num_classes, **config.model)
     x = tf.constant(np.random.default_rng(0).random((1, budget.image_size, budget.image_size, 3),
                                                     dtype=np.float32))  # fmt: skip
     out = {}

@@ -2,11 +2,13 @@
 
 A backbone here is five blocks B1-B5; the head (B6) comes from `heads.py`. `build_blocks` returns
 all six. Any other network joins by being a list of six Keras layers (see `RIGNet`); the gates
-never know which network they wrap.
+never know which network they wrap. docs/DESIGN.md ("How to add: a backbone") describes the
+block contract and how to register a backbone here.
 """
 
 import dataclasses
 import functools
+import inspect
 import os
 
 import keras
@@ -79,19 +81,34 @@ def build_blocks(
     head=None,
     head_filters=512,
     sync_batch_norm=False,
+    width_multiplier=1.0,
 ):
     """Builds the six blocks B1-B6 of a registered backbone with its head.
+
+    Args:
+        width_multiplier: scales the channels of B1-B5 (1.0: the published network); only
+            for backbones whose builder takes it (the ResNets).
 
     Returns:
         (blocks, contracts): six Keras models and their `BlockContract`s.
     """
     spec = get_backbone_spec(name)
+    options = {}
+    if width_multiplier != 1.0:
+        if "width_multiplier" not in inspect.signature(spec.build).parameters:
+            raise ValueError(
+                f"width_multiplier={width_multiplier!r}: backbone {name!r} has no width "
+                "multiplier (the ResNets have one)"
+            )
+        options["width_multiplier"] = width_multiplier
     output_stride = spec.default_output_stride if output_stride is None else output_stride
     head = spec.default_head if head is None else head
     check_output_stride(output_stride)
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}; received {head!r}")
-    blocks, contracts = spec.build(output_stride=output_stride, sync_batch_norm=sync_batch_norm)
+    blocks, contracts = spec.build(
+        output_stride=output_stride, sync_batch_norm=sync_batch_norm, **options
+    )
     blocks.append(
         build_head(head, contracts[-1].channels, num_classes, head_filters, sync_batch_norm)
     )

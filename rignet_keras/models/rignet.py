@@ -90,6 +90,9 @@ class RIGNet(keras.Model):
             "deeplabv2", else 32). Ignored for a custom backbone.
         head: "fcn" or "aspp" for a named backbone; None for its default.
         head_filters: width of the FCN head's 3x3 convolution. Default 512.
+        width_multiplier: scales the channels of B1-B5 of a named ResNet backbone (1.0, the
+            default, is the published network; ImageNet weights need 1.0). For narrow
+            networks in small experiments.
         unroll_mode: one of `UNROLL_MODES`. Default "parallel".
         feedback_blocks: (first, last), gates on blocks first..last: (4, 6) is the paper's
             <6..4>; an int k means (k, 6); None: no gates (the feed-forward baseline). Unused by
@@ -153,6 +156,7 @@ class RIGNet(keras.Model):
         output_stride=None,
         head=None,
         head_filters=512,
+        width_multiplier=1.0,
         unroll_mode="parallel",
         feedback_blocks=(4, 6),
         num_iterations=2,
@@ -185,6 +189,13 @@ class RIGNet(keras.Model):
         self.output_stride = output_stride
         self.head = head
         self.head_filters = head_filters
+        if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)):
+            raise ValueError(
+                f"width_multiplier must be a number > 0; received {width_multiplier!r}"
+            )
+        if not width_multiplier > 0:
+            raise ValueError(f"width_multiplier must be > 0; received {width_multiplier!r}")
+        self.width_multiplier = float(width_multiplier)
         self.unroll_mode = unroll_mode
         self.feedback_blocks = feedback_blocks
         self.num_iterations = num_iterations
@@ -211,10 +222,21 @@ class RIGNet(keras.Model):
             spec = get_backbone_spec(backbone)
             self.backbone = backbone
             self.blocks, _ = build_blocks(
-                backbone, num_classes, output_stride, head, head_filters, sync_batch_norm
+                backbone,
+                num_classes,
+                output_stride,
+                head,
+                head_filters,
+                sync_batch_norm,
+                width_multiplier=self.width_multiplier,
             )
             default_preprocessing = spec.preprocessing
         else:
+            if self.width_multiplier != 1.0:
+                raise ValueError(
+                    f"width_multiplier={width_multiplier!r} needs a named backbone; a custom "
+                    "backbone's blocks set their own widths"
+                )
             self.backbone = None
             self.blocks = self._custom_blocks(backbone)
             default_preprocessing = "torch"
@@ -246,6 +268,11 @@ class RIGNet(keras.Model):
         if backbone_weights is not None:
             if self.backbone is None:
                 raise ValueError("backbone_weights needs a named backbone; load custom weights")
+            if self.width_multiplier != 1.0:
+                raise ValueError(
+                    f"backbone_weights={backbone_weights!r} needs width_multiplier=1.0 (the "
+                    f"published network); received {self.width_multiplier!r}"
+                )
             load_imagenet_weights(self.backbone, self.blocks, backbone_weights)
 
     @classmethod
@@ -658,6 +685,7 @@ class RIGNet(keras.Model):
             "output_stride": self.output_stride,
             "head": self.head,
             "head_filters": self.head_filters,
+            "width_multiplier": self.width_multiplier,
             "unroll_mode": self.unroll_mode,
             "feedback_blocks": self.feedback_blocks,
             "num_iterations": self.num_iterations,

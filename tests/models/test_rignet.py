@@ -337,3 +337,35 @@ def test_custom_backbone_with_wrong_class_count():
 
 def test_blockwise_modes_constant():
     assert set(BLOCKWISE_MODES) < set(UNROLL_MODES)
+
+
+def test_width_multiplier_narrows_a_named_resnet_and_round_trips():
+    narrow = RIGNet(num_classes=3, backbone="resnet18", width_multiplier=0.25)
+    wide = RIGNet(num_classes=3, backbone="resnet18")
+    x = images(1, 33, 35)
+    narrow(x), wide(x)
+    assert narrow.count_params() < wide.count_params() / 8
+    # B5's output: 512 * 0.25 channels.
+    assert narrow.blocks[4].compute_output_shape((1, 33, 35, 64))[-1] == 128
+    config = narrow.get_config()
+    assert config["width_multiplier"] == 0.25
+    rebuilt = RIGNet.from_config(config)
+    rebuilt(x)
+    assert rebuilt.count_params() == narrow.count_params()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(backbone="mobilenetv2", width_multiplier=0.5), "has no width multiplier"),
+        (dict(backbone="resnet18", width_multiplier=0), "must be > 0"),
+        (dict(backbone="resnet18", width_multiplier="half"), "must be a number"),
+        (
+            dict(backbone="resnet18", width_multiplier=0.5, backbone_weights="imagenet"),
+            "needs width_multiplier=1.0",
+        ),
+    ],
+)
+def test_width_multiplier_refuses_what_it_cannot_honour(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RIGNet(num_classes=3, **kwargs)
