@@ -1,11 +1,13 @@
-"""Export a RIGNet `.keras` file to SavedModel, TFLite and ONNX, checked, with a manifest.
+"""Export a RIGNet `.keras` file to TFLite (and on request Keras, SavedModel, ONNX), checked.
 
     python export/export_model.py model.keras exports/rignet --input-size 321 321 \
         --uis 1 2 3 4 --precisions float32 float16 dynamic_int8 int8 int8_float_gates
 
-Every file is run on sample images and compared with the Keras model before the export folder
-is moved into place; see docs/EXPORT.md. This script only parses flags and calls
-`rignet_keras.export.export_model`.
+By default it writes what a device needs: one TFLite file holding every ui, the step-wise file
+and the manifest (`--formats keras saved_model tflite onnx --layouts multi per_ui` for
+everything). Every file is run on sample images and compared with the Keras model before the
+export folder is moved into place; see docs/EXPORT.md. Every flag is checked before the model
+is loaded. This script only parses flags and calls `rignet_keras.export.export_model`.
 """
 
 import argparse
@@ -16,6 +18,24 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _count(minimum):
+    """An argparse type: an int >= `minimum` (argparse names the flag in its error)."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an int >= {minimum}; got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an int >= {minimum}; got {value}")
+        return value
+
+    parse.__name__ = f"int >= {minimum}"
+    return parse
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a .keras file holding a rignet_keras.RIGNet")
@@ -23,19 +43,24 @@ def build_parser():
     parser.add_argument("--weights", help="a .weights.h5 file to load into the model first")
     parser.add_argument(
         "--input-size",
-        type=int,
+        type=_count(1),
         nargs=2,
         metavar=("HEIGHT", "WIDTH"),
         help="fixed input size; omit for a dynamic size (SavedModel/ONNX only)",
     )
     parser.add_argument(
         "--uis",
-        type=int,
+        type=_count(1),
         nargs="+",
         help="iterations to export (default 1..the model's num_iterations)",
     )
-    parser.add_argument("--serving-ui", type=int, help="the ui of serving_default")
-    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite", "onnx"])
+    parser.add_argument("--serving-ui", type=_count(1), help="the ui of serving_default")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=["tflite"],
+        help="keras saved_model tflite onnx (default: tflite)",
+    )
     parser.add_argument(
         "--precisions",
         nargs="+",
@@ -45,8 +70,8 @@ def build_parser():
     parser.add_argument(
         "--layouts",
         nargs="+",
-        default=["multi", "per_ui"],
-        help="TFLite files: multi (every ui in one file) and/or per_ui",
+        default=["multi"],
+        help="TFLite files: multi (every ui in one file; default) and/or per_ui",
     )
     stepwise = parser.add_mutually_exclusive_group()
     stepwise.add_argument(
@@ -59,7 +84,7 @@ def build_parser():
     stepwise.add_argument("--no-stepwise", dest="stepwise", action="store_false")
     parser.add_argument(
         "--stepwise-iterations",
-        type=int,
+        type=_count(1),
         default=4,
         help="check the step-wise graphs for 1..N iterations (default 4)",
     )
@@ -68,19 +93,27 @@ def build_parser():
         metavar="FOLDER",
         help="images to calibrate int8 with (default: synthetic images)",
     )
-    parser.add_argument("--num-calibration-images", type=int, default=8)
+    parser.add_argument("--num-calibration-images", type=_count(1), default=8)
     parser.add_argument(
         "--parity-data",
         metavar="FOLDER",
         help="images to check parity on (default: synthetic images)",
     )
-    parser.add_argument("--num-parity-images", type=int, default=2)
-    parser.add_argument("--latency-runs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument("--num-parity-images", type=_count(1), default=2)
+    parser.add_argument(
+        "--latency-runs",
+        type=_count(0),
+        default=15,
+        help="timed runs per signature for the manifest (default 15; 0: none)",
+    )
+    parser.add_argument(
+        "--latency-warmup", type=_count(0), default=3, help="untimed runs first (default 3)"
+    )
+    parser.add_argument("--threads", type=_count(1), default=2)
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (13 to 18)")
     parser.add_argument(
         "--tflite-max-conv-input-channels",
-        type=int,
+        type=_count(0),
         default=512,
         help="TFLite graphs split wider k x k convolutions into sums over this many input "
         "channels (faster on XNNPACK); 0: no split",
@@ -107,9 +140,24 @@ def main(argv=None):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from rignet_keras.export import export_model, load_rignet
+    from rignet_keras.export.exporter import check_export_options
     from rignet_keras.export.samples import images_from_folder
 
     try:
+        check_export_options(
+            formats=args.formats,
+            precisions=args.precisions,
+            tflite_layouts=args.layouts,
+            stepwise_iterations=args.stepwise_iterations,
+            num_calibration_images=args.num_calibration_images,
+            num_parity_images=args.num_parity_images,
+            latency_runs=args.latency_runs,
+            latency_warmup=args.latency_warmup,
+            threads=args.threads,
+            opset=args.opset,
+            tflite_max_conv_input_channels=args.tflite_max_conv_input_channels or None,
+            stem=args.stem,
+        )
         model = load_rignet(args.model, args.weights)
         size = tuple(args.input_size) if args.input_size else None
         data_size = size or (97, 89)
@@ -138,6 +186,7 @@ def main(argv=None):
             num_parity_images=args.num_parity_images,
             strict=not args.no_strict,
             latency_runs=args.latency_runs,
+            latency_warmup=args.latency_warmup,
             threads=args.threads,
             opset=args.opset,
             isolate=not args.no_isolate,

@@ -3,6 +3,8 @@
     from rignet_keras.export import export_model, select_graph
     manifest = export_model(model, "exports/rignet", input_size=(321, 321), uis=(1, 2, 3, 4),
                             precisions=("float32", "float16", "dynamic_int8", "int8"))
+    # writes rignet_<precision>.tflite (every ui), the step-wise files and manifest.json;
+    # formats=("keras", "saved_model", "tflite", "onnx") for everything
     choice = select_graph(manifest, budget_ms=50)
 
 Names are imported lazily (module `__getattr__`), so importing this package does not import
@@ -17,6 +19,8 @@ _EXPORTS = {
     "export_model": "rignet_keras.export.exporter",
     "load_rignet": "rignet_keras.export.exporter",
     "FORMATS": "rignet_keras.export.exporter",
+    "DEFAULT_FORMATS": "rignet_keras.export.exporter",
+    "check_export_options": "rignet_keras.export.exporter",
     "export_saved_model": "rignet_keras.export.saved_model",
     "build_archive": "rignet_keras.export.saved_model",
     "convert_tflite": "rignet_keras.export.tflite",
@@ -26,7 +30,7 @@ _EXPORTS = {
     "stepwise_functions": "rignet_keras.export.signatures",
     "ParityError": "rignet_keras.export.parity",
     "DEFAULT_TOLERANCES": "rignet_keras.export.parity",
-    "count_macs": "rignet_keras.export.macs",
+    "count_graph_macs": "rignet_keras.profile",
     "synthetic_images": "rignet_keras.export.samples",
     "build_manifest": "rignet_keras.export.manifest",
     "write_manifest": "rignet_keras.export.manifest",

@@ -1,23 +1,31 @@
-"""`export_model`: a RIGNet -> SavedModel, TFLite and ONNX files, checked, with a manifest.
+"""`export_model`: a RIGNet -> TFLite (and on request Keras, SavedModel, ONNX) files, checked,
+with a manifest.
 
 The export is built in a temporary sibling folder and moved into place with `os.replace` only
 once every artefact has been written, run on sample images and compared with the Keras model:
-an export that fails its parity check (or anything else) leaves nothing at `output_dir`.
+an export that fails its parity check (or anything else, a kill included) leaves the previous
+`output_dir` whole or nothing there (`rignet_keras.export.files`). Every option is checked
+before any work; every file name stays inside the export folder.
 
-Layout of `output_dir` (stem "rignet"):
-    model.keras                         the model itself (reload and re-export it)
+Layout of `output_dir` (stem "rignet"); the default export writes what a device needs, the
+files marked "default":
+    rignet_<precision>.tflite           every ui as a signature (weights stored once); default
+    rignet_stepwise_<precision>.tflite  signatures init and step (anytime inference); default
+    manifest.json                       what each file holds, sizes, MACs, latency, parity;
+                                        always
+    model.keras                         the model itself (formats "keras")
     saved_model/                        signatures ui_<k>, serving_default, init/step
-    rignet_<precision>.tflite           every ui as a signature (weights stored once)
-    rignet_ui<k>_<precision>.tflite     one ui per file
-    rignet_stepwise_<precision>.tflite  signatures init and step (anytime inference)
-    rignet_ui<k>.onnx                   one ui per file (float32)
-    manifest.json                       what each file holds, sizes, MACs, latency, parity
+                                        (formats "saved_model")
+    rignet_ui<k>_<precision>.tflite     one ui per file (tflite_layouts "per_ui")
+    rignet_ui<k>.onnx                   one ui per file, float32 (formats "onnx")
 """
 
 import datetime
 import logging
+import math
 import os
 import platform
+import re
 import shutil
 import time
 
@@ -34,7 +42,6 @@ from rignet_keras.export.layout import (
     split_wide_convolutions,
     wide_convolutions,
 )
-from rignet_keras.export.macs import count_graph_parameters, count_macs
 from rignet_keras.export.samples import DEFAULT_SAMPLE_SIZE, collect_images, synthetic_images
 from rignet_keras.export.saved_model import check_uis, export_saved_model
 from rignet_keras.export.signatures import (
@@ -45,11 +52,18 @@ from rignet_keras.export.signatures import (
     serving_function,
     state_indices,
     state_name,
+    stepwise_functions,
 )
-from rignet_keras.export.tflite import CALIBRATED_PRECISIONS, check_precision, image_samples
+from rignet_keras.export.tflite import (
+    CALIBRATED_PRECISIONS,
+    PRECISIONS,
+    check_precision,
+    image_samples,
+)
 from rignet_keras.export.worker import run_isolated, run_job, save_samples
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import normalize
+from rignet_keras.profile import count_graph_macs, count_graph_parameters
 from rignet_keras.runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
@@ -63,11 +77,22 @@ from rignet_keras.runtime import (
     ui_signature,
 )
 
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
 TFLITE_LAYOUTS = ("multi", "per_ui")
+# What a device needs: the multi-signature TFLite file (and the step-wise one, where the model
+# steps) and the manifest. The rest is written on request.
+DEFAULT_FORMATS = ("tflite",)
+DEFAULT_TFLITE_LAYOUTS = ("multi",)
+DEFAULT_LATENCY_RUNS = 15
+DEFAULT_LATENCY_WARMUP = 3
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 WORK_DIR = "_work"
+# tf2onnx's opsets from the first whose Resize takes integer sizes the way `onnx.py` rewrites.
+MIN_ONNX_OPSET = 13
+MAX_ONNX_OPSET = 18
+# A stem is one plain file name part: no folder separators, no "." or ".." of its own.
+STEM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 logger = logging.getLogger("rignet_keras.export")
 
@@ -120,6 +145,119 @@ def _first_line(error):
     return text.splitlines()[0][:500] if text else type(error).__name__
 
 
+def check_count(value, name, minimum):
+    """`value` if it is an int (not a bool) >= `minimum`, else a ValueError naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int >= {minimum}; received {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; received {value!r}")
+    return int(value)
+
+
+def check_stem(stem):
+    """`stem` if it is a plain file name prefix (`STEM_PATTERN`), else a ValueError naming it:
+    a stem with a folder separator or a "." / ".." part would place files outside the export."""
+    if not isinstance(stem, str) or not STEM_PATTERN.fullmatch(stem):
+        raise ValueError(
+            f"stem must be a plain file name prefix (letters, digits, '_', '-', '.'; starting "
+            f"with a letter or digit; at most 100 characters); received {stem!r}"
+        )
+    return stem
+
+
+def check_opset(opset):
+    """`opset` if it is an int in [MIN_ONNX_OPSET, MAX_ONNX_OPSET], else a ValueError."""
+    check_count(opset, "opset", MIN_ONNX_OPSET)
+    if opset > MAX_ONNX_OPSET:
+        raise ValueError(
+            f"opset must be an int from {MIN_ONNX_OPSET} to {MAX_ONNX_OPSET}; received {opset!r}"
+        )
+    return int(opset)
+
+
+def check_tolerances(tolerances):
+    """`tolerances` if None or {precision: {"max_abs_diff": float >= 0, "min_label_agreement":
+    float in [0, 1]}} (either key may be left out); a ValueError naming the bad key otherwise."""
+    if tolerances is None:
+        return None
+    if not isinstance(tolerances, dict):
+        raise ValueError(f"tolerances must be a dict or None; received {tolerances!r}")
+    for precision, overrides in tolerances.items():
+        if precision not in PRECISIONS:
+            raise ValueError(f"tolerances[{precision!r}]: precision must be one of {PRECISIONS}")
+        if not isinstance(overrides, dict):
+            raise ValueError(f"tolerances[{precision!r}] must be a dict; received {overrides!r}")
+        parity.tolerances_for(precision, tolerances)  # unknown keys
+        for key, value in overrides.items():
+            where = f"tolerances[{precision!r}][{key!r}]"
+            number = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+            if not number or not math.isfinite(value):
+                raise ValueError(f"{where} must be a finite number; received {value!r}")
+            if key == "max_abs_diff" and value < 0:
+                raise ValueError(f"{where} must be >= 0; received {value!r}")
+            if key == "min_label_agreement" and not 0 <= value <= 1:
+                raise ValueError(f"{where} must be in [0, 1]; received {value!r}")
+    return tolerances
+
+
+def check_export_options(
+    *,
+    formats=DEFAULT_FORMATS,
+    precisions=("float32",),
+    tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
+    stepwise_precisions=None,
+    stepwise_iterations=4,
+    num_calibration_images=8,
+    num_parity_images=2,
+    tolerances=None,
+    latency_runs=DEFAULT_LATENCY_RUNS,
+    latency_warmup=DEFAULT_LATENCY_WARMUP,
+    threads=2,
+    opset=18,
+    tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
+    stem="rignet",
+):
+    """Checks the options of `export_model` that do not depend on the model, before any work.
+
+    Returns:
+        The normalised options (tuples for the sequences).
+
+    Raises:
+        ValueError: naming the first bad option and its value.
+    """
+    formats = tuple(formats)
+    if not formats or any(f not in FORMATS for f in formats):
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}; received {formats}")
+    layouts = tuple(tflite_layouts)
+    if not layouts or any(v not in TFLITE_LAYOUTS for v in layouts):
+        raise ValueError(
+            f"tflite_layouts must be a non-empty subset of {TFLITE_LAYOUTS}; received {layouts}"
+        )
+    precisions = tuple(check_precision(p) for p in precisions)
+    if not precisions:
+        raise ValueError("precisions must name at least one of " + str(PRECISIONS))
+    if stepwise_precisions is not None:
+        stepwise_precisions = tuple(check_precision(p) for p in stepwise_precisions)
+    return dict(
+        formats=formats,
+        precisions=precisions,
+        tflite_layouts=layouts,
+        stepwise_precisions=stepwise_precisions,
+        stepwise_iterations=check_count(stepwise_iterations, "stepwise_iterations", 1),
+        num_calibration_images=check_count(num_calibration_images, "num_calibration_images", 1),
+        num_parity_images=check_count(num_parity_images, "num_parity_images", 1),
+        tolerances=check_tolerances(tolerances),
+        latency_runs=check_count(latency_runs, "latency_runs", 0),
+        latency_warmup=check_count(latency_warmup, "latency_warmup", 0),
+        threads=check_count(threads, "threads", 1),
+        opset=check_opset(opset),
+        tflite_max_conv_input_channels=check_max_input_channels(
+            tflite_max_conv_input_channels, "tflite_max_conv_input_channels"
+        ),
+        stem=check_stem(stem),
+    )
+
+
 def _probabilities(model, images, num_iterations):
     logits = model(
         normalize(images, model.preprocessing), training=False, num_iterations=num_iterations
@@ -165,9 +303,17 @@ class _Export:
     def latency(self, call):
         if not self.o["latency_runs"]:
             return None
-        result = measure_latency(call, runs=self.o["latency_runs"], warmup=1)
+        result = measure_latency(call, runs=self.o["latency_runs"], warmup=self.o["latency_warmup"])
         result["threads"] = self.o["threads"]
         return result
+
+    def path(self, name):
+        """`root/name`, refused (ValueError naming it) if it would resolve outside the root."""
+        root = os.path.realpath(self.root)
+        path = os.path.join(root, name)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root or name in ("", "."):
+            raise ValueError(f"artefact name {name!r} would leave the export folder")
+        return path
 
     def convert(self, job, samples=None):
         self.job_count += 1
@@ -189,7 +335,7 @@ class _Export:
 
     def file_entry(self, path, fmt, kind, precision, signatures, extra=None):
         entry = {
-            "file": os.path.relpath(path, self.root),
+            "file": os.path.relpath(path, os.path.realpath(self.root)),
             "format": fmt,
             "kind": kind,
             "precision": precision,
@@ -203,43 +349,58 @@ class _Export:
 
     # -- graph facts ----------------------------------------------------------------------------
 
-    def count_graphs(self, endpoints):
-        """MACs and parameter counts of every signature, from the traced graphs."""
-        size = self.o["input_size"]
-        for name, function in endpoints.items():
-            if size is None:  # dynamic size: count at the sample size
-                if name == SERVING_DEFAULT or name not in self.ui_names:
-                    continue
-                function = tf.function(
-                    serving_function(self.model, self.ui_names[name]),
-                    input_signature=[image_spec(self.sample_size, 1)],
-                )
-            concrete = function.get_concrete_function()
+    def count_graphs(self):
+        """MACs and parameter counts of every signature, from graphs traced at batch 1 (so no
+        dimension is unknown); a dynamic-size export is counted at the sample size."""
+        size = self.o["input_size"] or self.sample_size
+        serving = {**self.ui_names, SERVING_DEFAULT: self.o["serving_ui"]}
+        functions = {
+            name: (serving_function(self.model, ui), [image_spec(size, 1)])
+            for name, ui in serving.items()
+            if name in self.ui_names or self.o["serving_ui"] not in self.o["uis"]
+        }
+        if self.o["stepwise"]:
+            pair = stepwise_functions(self.model, size, batch_size=1)
+            functions.update({k: pair[k] for k in (INIT_SIGNATURE, STEP_SIGNATURE)})
+        for name, (function, signature) in functions.items():
+            concrete = tf.function(function, input_signature=signature).get_concrete_function()
             self.graph_info[name] = {
-                "macs": count_macs(concrete),
+                "macs": count_graph_macs(concrete),
                 "graph_parameter_count": count_graph_parameters(concrete),
             }
-        if size is None:
-            for name in self.ui_names:
+        if SERVING_DEFAULT not in functions:  # an alias of the serving ui's signature
+            self.graph_info[SERVING_DEFAULT] = self.graph_info[ui_signature(self.o["serving_ui"])]
+        if self.o["input_size"] is None:
+            for name in serving:
                 self.graph_info[name]["macs_input_size"] = list(self.sample_size)
 
     # -- artefacts ------------------------------------------------------------------------------
 
     def keras_file(self):
-        path = os.path.join(self.root, KERAS_FILE)
-        self.model.save(path)
-        self.file_entry(path, "keras", "model", "float32", [])
+        """`model.keras` in the export (formats "keras"), or in the work folder when only the
+        isolated ONNX conversions need it."""
+        if "keras" in self.o["formats"]:
+            self.keras_path = self.path(KERAS_FILE)
+        elif "onnx" in self.o["formats"] and self.o["isolate"]:
+            self.keras_path = os.path.join(self.work, KERAS_FILE)
+        else:
+            return
+        self.model.save(self.keras_path)
+        if "keras" in self.o["formats"]:
+            self.file_entry(self.keras_path, "keras", "model", "float32", [])
 
     def saved_model(self):
         o = self.o
+        self.count_graphs()
         keep = "saved_model" in o["formats"]
-        path = os.path.join(self.root if keep else self.work, SAVED_MODEL_DIR)
-        endpoints = export_saved_model(
+        if not keep and "tflite" not in o["formats"]:
+            return  # nothing converts from it
+        path = self.path(SAVED_MODEL_DIR) if keep else os.path.join(self.work, SAVED_MODEL_DIR)
+        export_saved_model(
             self.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"]
         )
         self.saved_model_path = path
         self.tflite_saved_model_path = path
-        self.count_graphs(endpoints)
         limit = o["tflite_max_conv_input_channels"]
         if "tflite" in o["formats"] and limit and wide_convolutions(self.model, limit):
             # The TFLite files convert from a SavedModel of their own, traced with the wide
@@ -390,10 +551,10 @@ class _Export:
             if "per_ui" in o["tflite_layouts"] or len(ui_keys) == 1:
                 for key in ui_keys:
                     ui = self.ui_names[key]
-                    path = os.path.join(self.root, f"{stem}_ui{ui}_{precision}.tflite")
+                    path = self.path(f"{stem}_ui{ui}_{precision}.tflite")
                     per_ui[key] = self.tflite_file(path, [key], precision, "ui")
             if "multi" in o["tflite_layouts"] and len(ui_keys) > 1:
-                path = os.path.join(self.root, f"{stem}_{precision}.tflite")
+                path = self.path(f"{stem}_{precision}.tflite")
                 multi = self.tflite_file(path, ui_keys, precision, "ui")
             if multi is not None and per_ui:
                 sizes = [e["size_bytes"] for e in per_ui.values()]
@@ -405,7 +566,7 @@ class _Export:
                     "weights_stored_once": multi["size_bytes"] <= 1.2 * max(sizes),
                 }
             if o["stepwise"] and precision in o["stepwise_precisions"]:
-                path = os.path.join(self.root, f"{stem}_stepwise_{precision}.tflite")
+                path = self.path(f"{stem}_stepwise_{precision}.tflite")
                 self.tflite_file(path, [INIT_SIGNATURE, STEP_SIGNATURE], precision, "stepwise")
 
     def onnx(self):
@@ -413,10 +574,10 @@ class _Export:
 
         o = self.o
         for key, ui in self.ui_names.items():
-            path = os.path.join(self.root, f"{o['stem']}_ui{ui}.onnx")
+            path = self.path(f"{o['stem']}_ui{ui}.onnx")
             job = {
                 "kind": "onnx",
-                "keras_model": os.path.join(self.root, KERAS_FILE),
+                "keras_model": getattr(self, "keras_path", None),
                 "ui": ui,
                 "input_size": list(o["input_size"]) if o["input_size"] else None,
                 "opset": o["opset"],
@@ -497,6 +658,21 @@ class _Export:
             getattr(self, phase)()
             logger.info("%s done in %.1f s", phase, time.perf_counter() - start)
         shutil.rmtree(self.work)
+        out_of_order = manifest_lib.flag_latency_order(self.artifacts)
+        for pair in out_of_order:
+            more, fewer = pair["more_macs"], pair["fewer_macs"]
+            logger.warning(
+                "latency does not follow the MACs (%s %s): %s %s %.2f ms < %s %s %.2f ms; "
+                "the manifest flags it (latency.out_of_order)",
+                pair["format"],
+                pair["precision"],
+                more["file"],
+                more["signature"],
+                more["median_ms"],
+                fewer["file"],
+                fewer["signature"],
+                fewer["median_ms"],
+            )
 
         manifest = manifest_lib.build_manifest(
             self.model,
@@ -524,9 +700,9 @@ def export_model(
     input_size,
     uis=None,
     serving_ui=None,
-    formats=FORMATS,
+    formats=DEFAULT_FORMATS,
     precisions=("float32",),
-    tflite_layouts=TFLITE_LAYOUTS,
+    tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
     stepwise=None,
     stepwise_iterations=4,
@@ -537,7 +713,8 @@ def export_model(
     num_parity_images=2,
     tolerances=None,
     strict=True,
-    latency_runs=5,
+    latency_runs=DEFAULT_LATENCY_RUNS,
+    latency_warmup=DEFAULT_LATENCY_WARMUP,
     threads=2,
     opset=18,
     isolate=False,
@@ -545,11 +722,13 @@ def export_model(
     stem="rignet",
     source=None,
 ):
-    """Exports a RIGNet to SavedModel, TFLite and ONNX, checks every file, writes a manifest.
+    """Exports a RIGNet to TFLite (and on request Keras, SavedModel, ONNX), checks every file,
+    writes a manifest.
 
-    Every artefact is run on sample images right after it is written and compared with the
-    Keras model (`parity`); past its precision's tolerance the export fails with `ParityError`
-    and nothing is left at `output_dir`. The figures go into `manifest.json`.
+    Every option is checked before any work (a `.keras` path is loaded only then). Every
+    artefact is run on sample images right after it is written and compared with the Keras
+    model (`parity`); past its precision's tolerance the export fails with `ParityError` and
+    nothing is left at `output_dir`. The figures go into `manifest.json`.
 
     Args:
         model: a `RIGNet`, or the path of a `.keras` file holding one.
@@ -560,10 +739,13 @@ def export_model(
             default 1..model.num_iterations.
         serving_ui: the ui of `serving_default`; default the model's `num_iterations` if
             exported, else the largest ui.
-        formats: a subset of ("saved_model", "tflite", "onnx").
+        formats: a non-empty subset of ("keras", "saved_model", "tflite", "onnx"). Default
+            ("tflite",): what a device needs (with `tflite_layouts` ("multi",): one file holding
+            every ui, the step-wise file, the manifest).
         precisions: TFLite precisions, a subset of `rignet_keras.export.tflite.PRECISIONS`:
             "float32", "float16", "dynamic_int8", "int8", "int8_float_gates".
-        tflite_layouts: "multi" (one file with every ui as a signature) and/or "per_ui".
+        tflite_layouts: "multi" (one file with every ui as a signature; the default) and/or
+            "per_ui" (one file per ui).
         tflite_max_conv_input_channels: the TFLite graphs compute every wider k x k convolution
             (at least twice as many input channels, at least 128 filters) as a sum of
             convolutions over at most this many input channels, which XNNPACK runs faster
@@ -575,23 +757,54 @@ def export_model(
         stepwise_precisions: the precisions of the step-wise files; None: all of `precisions`.
         representative_data: calibration images for the int8 precisions: any iterable of uint8
             images (H, W, 3) or (N, H, W, 3) at `input_size`; None: synthetic images.
-        num_calibration_images: how many of them to use.
-        parity_data, num_parity_images: the images parity is checked on (same forms); None:
-            synthetic images.
-        tolerances: {precision: {"max_abs_diff": float, "min_label_agreement": float}} to
-            override `rignet_keras.export.parity.DEFAULT_TOLERANCES`.
+        num_calibration_images: how many of them to use (>= 1).
+        parity_data, num_parity_images: the images parity is checked on (same forms; >= 1);
+            None: synthetic images.
+        tolerances: {precision: {"max_abs_diff": float >= 0, "min_label_agreement": float in
+            [0, 1]}} to override `rignet_keras.export.parity.DEFAULT_TOLERANCES`.
         strict: fail on a parity violation (default); False records it in the manifest only.
         latency_runs: timed runs per signature for the manifest's latency (0: none).
+        latency_warmup: untimed runs before them (a cold start, thread pools, weight packing).
         threads: threads for TFLite and onnxruntime (and the latency figures). Default 2.
-        opset: the ONNX opset. Default 18.
+        opset: the ONNX opset, `MIN_ONNX_OPSET`..`MAX_ONNX_OPSET`. Default 18.
         isolate: run every conversion in a fresh process, so that a large model's conversion
             peak memory goes back to the system when it ends.
         overwrite: replace an existing `output_dir`.
-        stem: the file name prefix. source: a note of where the model came from (its path).
+        stem: the file name prefix, a plain name (`STEM_PATTERN`). source: a note of where the
+            model came from (its path).
 
     Returns:
         The manifest dict (also written to `output_dir/manifest.json`).
+
+    Raises:
+        ValueError: a bad option (named, with its value), before anything is loaded or written.
+        FileExistsError: `output_dir` exists and `overwrite` is False.
+        ParityError: a file disagrees with the Keras model past its tolerance (`strict`).
     """
+    checked = check_export_options(
+        formats=formats,
+        precisions=precisions,
+        tflite_layouts=tflite_layouts,
+        stepwise_precisions=stepwise_precisions,
+        stepwise_iterations=stepwise_iterations,
+        num_calibration_images=num_calibration_images,
+        num_parity_images=num_parity_images,
+        tolerances=tolerances,
+        latency_runs=latency_runs,
+        latency_warmup=latency_warmup,
+        threads=threads,
+        opset=opset,
+        tflite_max_conv_input_channels=tflite_max_conv_input_channels,
+        stem=stem,
+    )
+    formats = checked["formats"]
+    input_size = check_input_size(input_size)
+    if input_size is None and "tflite" in formats:
+        raise ValueError("TFLite graphs need a fixed input_size (height, width); received None")
+    if stepwise and input_size is None:
+        raise ValueError("step-wise graphs need a fixed input_size (height, width)")
+    if serving_ui is not None:
+        serving_ui = check_count(serving_ui, "serving_ui", 1)
     if isinstance(model, (str, os.PathLike)):
         source = source or os.fspath(model)
         model = load_rignet(model)
@@ -599,64 +812,29 @@ def export_model(
         raise TypeError(
             f"model must be a rignet_keras.RIGNet or a .keras path; received {type(model).__name__}"
         )
-    input_size = check_input_size(input_size)
-    formats = tuple(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ValueError(f"formats must be a non-empty subset of {FORMATS}; received {formats}")
-    precisions = tuple(check_precision(p) for p in precisions)
-    layouts = tuple(tflite_layouts)
-    if not layouts or any(v not in TFLITE_LAYOUTS for v in layouts):
-        raise ValueError(
-            f"tflite_layouts must be a non-empty subset of {TFLITE_LAYOUTS}; received {layouts}"
-        )
     uis = check_uis(uis, model)
     if serving_ui is None:
         serving_ui = model.num_iterations if model.num_iterations in uis else max(uis)
-    if input_size is None and "tflite" in formats:
-        raise ValueError("TFLite graphs need a fixed input_size (height, width); received None")
     if stepwise is None:
         stepwise = model.can_step and input_size is not None and "tflite" in formats
     elif stepwise:
         check_stepwise(model)
-        if input_size is None:
-            raise ValueError("step-wise graphs need a fixed input_size (height, width)")
-    stepwise_precisions = (
-        precisions
-        if stepwise_precisions is None
-        else tuple(check_precision(p) for p in stepwise_precisions)
-    )
-    if not isinstance(stepwise_iterations, int) or stepwise_iterations < 1:
-        raise ValueError(
-            f"stepwise_iterations must be an int >= 1; received {stepwise_iterations!r}"
-        )
-    check_max_input_channels(tflite_max_conv_input_channels, "tflite_max_conv_input_channels")
+    if checked["stepwise_precisions"] is None:
+        checked["stepwise_precisions"] = checked["precisions"]
     if not model.built:
         model.build((None,) + (input_size or (None, None)) + (3,))
 
     options = dict(
+        checked,
         output_dir=os.path.abspath(os.fspath(output_dir)),
         input_size=input_size,
         uis=uis,
         serving_ui=serving_ui,
-        formats=formats,
-        precisions=precisions,
-        tflite_layouts=layouts,
-        tflite_max_conv_input_channels=tflite_max_conv_input_channels,
         stepwise=bool(stepwise),
-        stepwise_iterations=stepwise_iterations,
-        stepwise_precisions=stepwise_precisions,
         representative_data=representative_data,
-        num_calibration_images=num_calibration_images,
         parity_data=parity_data,
-        num_parity_images=num_parity_images,
-        tolerances=tolerances,
         strict=strict,
-        latency_runs=latency_runs,
-        threads=threads,
-        opset=opset,
         isolate=isolate,
-        stem=stem,
         source=source,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         machine=platform.platform(),

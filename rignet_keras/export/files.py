@@ -1,61 +1,154 @@
 """Atomic writes: an export is built in a temporary sibling and moved into place with `os.replace`.
 
-A failed or interrupted export therefore never leaves a file or folder at the final path that
-looks finished; the temporary sibling (named `.<name>.partial-*`) is removed on failure.
+A failed export never leaves a file or folder at the final path that looks finished: the
+temporary sibling (named `.<name>.partial-<pid>-*`) is removed on failure. A process killed
+partway (SIGKILL, power loss) cannot remove its own; the next export to the same path removes
+every sibling whose process is gone, and puts a previous export folder back if the kill fell
+between moving it aside and moving the new one in. So the final path holds the previous export
+whole, the new one whole, or nothing.
+
+Files and folders get the modes the process's umask gives (0644 and 0755 under the usual 022),
+not the 0600 / 0700 of `tempfile`.
 """
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 
+PARTIAL_MARK = ".partial-"
+OLD_MARK = "old-"
+PREVIOUS = "previous"
+
 
 def _partial_name(path):
-    return f".{os.path.basename(os.path.normpath(path))}.partial-"
+    return f".{os.path.basename(os.path.normpath(path))}{PARTIAL_MARK}"
+
+
+def _own_prefix(path):
+    return f"{_partial_name(path)}{os.getpid()}-"
+
+
+def current_umask():
+    """The process's umask, read without changing it where the system allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path):
+    """Gives `path` the mode a plain `open` or `mkdir` would have: 0666 (files) or 0777
+    (folders) less the umask."""
+    base = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_partials(path):
+    """Removes the temporary siblings of `path` left by exports whose process is gone.
+
+    A sibling holding a moved-aside previous export (`.<name>.partial-<pid>-old-*/previous`) is
+    moved back to `path` if `path` does not exist (the kill fell between the two moves).
+
+    Returns:
+        The names removed (restored ones included).
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    prefix = _partial_name(path)
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
+    removed = []
+    try:
+        names = sorted(os.listdir(parent))
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        match = pattern.match(name)
+        if match and _process_alive(int(match.group(1))):
+            continue  # an export still running
+        stale = os.path.join(parent, name)
+        previous = os.path.join(stale, PREVIOUS)
+        moved_aside = match is not None and name[match.end() :].startswith(OLD_MARK)
+        if moved_aside and os.path.isdir(previous) and not os.path.exists(path):
+            os.replace(previous, path)
+        if os.path.isdir(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(stale)
+        removed.append(name)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_directory(path, overwrite=False):
     """Yields a temporary folder that becomes `path` when the block ends without an exception.
 
+    Stale temporary siblings of earlier, killed exports are removed first
+    (`remove_stale_partials`).
+
     Args:
         path: the final folder.
         overwrite: replace an existing `path`; otherwise an existing `path` is an error.
 
     Raises:
-        FileExistsError: `path` exists and `overwrite` is False.
+        FileExistsError: `path` exists and `overwrite` is False, or is not a folder.
     """
     path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path!r} already exists; pass overwrite=True (--overwrite)")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=_partial_name(path), dir=parent)
+    remove_stale_partials(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} already exists; pass overwrite=True (--overwrite)")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(f"{path!r} exists and is not a folder")
+    tmp = tempfile.mkdtemp(prefix=_own_prefix(path), dir=parent)
     try:
+        apply_umask(tmp)
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
     if os.path.exists(path):
-        if not os.path.isdir(path):
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise FileExistsError(f"{path!r} exists and is not a folder")
-        old = tempfile.mkdtemp(prefix=_partial_name(path) + "old-", dir=parent)
-        os.replace(path, os.path.join(old, "previous"))
+        old = tempfile.mkdtemp(prefix=_own_prefix(path) + OLD_MARK, dir=parent)
+        os.replace(path, os.path.join(old, PREVIOUS))
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(path, data):
-    """Writes `data` to `path` through a temporary sibling file and `os.replace`."""
+    """Writes `data` to `path` through a temporary sibling file and `os.replace`; the file gets
+    the umask's mode (`apply_umask`)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=_partial_name(path), dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_own_prefix(path), dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

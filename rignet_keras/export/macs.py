@@ -1,10 +1,7 @@
-"""The graph counters the exporter writes into the manifest, from `rignet_keras.profile`.
+"""Old import path of the graph counters, which live in `rignet_keras.profile`.
 
-`count_graph_macs` (multiply-adds of a traced function, an unknown batch counted as one image)
-and `count_graph_parameters` (the weights it reads) are defined once, in `rignet_keras.profile`;
-see its docstring for what is counted and what a dynamic shape does. `count_macs` here is the
-name `rignet_keras.export.exporter` imports: the same function as `count_graph_macs`, not
-`rignet_keras.profile.count_macs` (which takes a model and an input size).
+`count_graph_macs` and `count_graph_parameters` are defined once, in `rignet_keras.profile`;
+nothing in the package imports this module. Import them from `rignet_keras.profile`.
 """
 
 from rignet_keras.profile import count_graph_macs, count_graph_parameters

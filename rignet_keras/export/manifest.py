@@ -8,10 +8,12 @@ Format (version 1; docs/EXPORT.md has an example):
     outputs: {name: description}
     uis, serving_ui, stepwise: {max_iterations, state_inputs}
     parity_data, calibration_data, tolerances, latency: how the figures were measured
+        (latency: threads, runs, warmup, batch, statistic, follows_macs, out_of_order)
     artifacts: a list of files, each {file, format, kind ("ui", "stepwise" or "model"),
         precision, input_size, size_bytes, sha256 (files; folders have none), signatures:
         [{name, ui, macs,
-        graph_parameter_count, latency_ms: {median_ms, p90_ms, ...}, parity: {max_abs_diff,
+        graph_parameter_count, latency_ms: {median_ms, p90_ms, ...}, latency_follows_macs
+        (ui signatures with a latency), parity: {max_abs_diff,
         mean_abs_diff, label_agreement, miou_vs_keras, tolerance, passed}}], ...}
 
 The manifest's names and its reader (`load_manifest`, `select_graph`, ...) are the device
@@ -44,7 +46,9 @@ from rignet_keras.runtime import (
 )
 
 __all__ = [
+    "LATENCY_ORDER_TOLERANCE",
     "build_manifest",
+    "flag_latency_order",
     "find_stepwise",
     "load_manifest",
     "manifest_precisions",
@@ -53,6 +57,65 @@ __all__ = [
     "select_graph",
     "write_manifest",
 ]
+
+
+# A graph with more MACs may measure up to this share faster than one with fewer before its
+# latency is flagged as out of order (timer noise on a quiet machine stays within it).
+LATENCY_ORDER_TOLERANCE = 0.05
+
+
+def flag_latency_order(artifacts, tolerance=LATENCY_ORDER_TOLERANCE):
+    """Flags the ui latencies that do not follow the MACs, in `artifacts` itself.
+
+    Within each format and precision (the graphs `select_graph` chooses among), a ui signature
+    with more MACs than another should not measure faster: a budget choice would then prefer
+    the larger graph for the wrong reason. Each ui signature with a latency gets
+    `latency_follows_macs`: False where it is more than `tolerance` faster than a signature with
+    fewer MACs, or slower than one with more, else True.
+
+    Returns:
+        A list of {"format", "precision", "more_macs": {file, signature, macs, median_ms},
+        "fewer_macs": {...}}, one per pair out of order (empty: the latencies follow the MACs).
+    """
+    groups = {}
+    for artifact in artifacts:
+        if artifact.get("kind") != "ui":
+            continue
+        for signature in artifact.get("signatures", []):
+            median = (signature.get("latency_ms") or {}).get("median_ms")
+            if median is None or signature.get("macs") is None:
+                continue
+            key = (artifact["format"], artifact["precision"])
+            groups.setdefault(key, []).append((artifact["file"], signature))
+    out_of_order = []
+    for (fmt, precision), members in groups.items():
+        for _, signature in members:
+            signature["latency_follows_macs"] = True
+        for file_a, a in members:
+            for file_b, b in members:
+                faster = (
+                    b["latency_ms"]["median_ms"] < (1 - tolerance) * a["latency_ms"]["median_ms"]
+                )
+                if b["macs"] > a["macs"] and faster:
+                    a["latency_follows_macs"] = b["latency_follows_macs"] = False
+                    out_of_order.append(
+                        {
+                            "format": fmt,
+                            "precision": precision,
+                            "more_macs": _latency_point(file_b, b),
+                            "fewer_macs": _latency_point(file_a, a),
+                        }
+                    )
+    return out_of_order
+
+
+def _latency_point(file, signature):
+    return {
+        "file": file,
+        "signature": signature["name"],
+        "macs": signature["macs"],
+        "median_ms": signature["latency_ms"]["median_ms"],
+    }
 
 
 def path_size(path):
@@ -101,6 +164,12 @@ def _tflite_layout(max_conv_input_channels):
 def build_manifest(model, options, artifacts, parity_data, calibration_data=None):
     """The manifest dict of an export (see the module docstring)."""
     size = options["input_size"]
+    out_of_order = flag_latency_order(artifacts)
+    measured = any(
+        "latency_follows_macs" in signature
+        for artifact in artifacts
+        for signature in artifact.get("signatures", [])
+    )
     stepwise = None
     if options["stepwise"]:
         stepwise = {
@@ -152,9 +221,12 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
         "latency": {
             "threads": options["threads"],
             "runs": options["latency_runs"],
-            "warmup": 1,
+            "warmup": options["latency_warmup"],
             "batch": 1,
             "statistic": "median and p90 of wall-clock milliseconds",
+            # None: no two ui latencies to compare.
+            "follows_macs": (not out_of_order) if measured else None,
+            "out_of_order": out_of_order,
         },
         "artifacts": _json_safe(artifacts),
     }

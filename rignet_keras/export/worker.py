@@ -8,12 +8,16 @@ a JSON-able dict:
     {"kind": "onnx", "keras_model": .keras path, "ui": int, "input_size": [H, W] or None,
      "opset": int, "output": path}
 
-Run one from the shell: `python -m rignet_keras.export.worker job.json`.
+Run one from the shell: `python -m rignet_keras.export.worker job.json`. On Linux an isolated
+job's process is killed with the export's (`PR_SET_PDEATHSIG`): an export killed partway leaves
+no conversion running on.
 """
 
+import ctypes
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -81,6 +85,16 @@ def run_job(job, model=None, samples=None):
     return {"seconds": round(time.perf_counter() - start, 2)}
 
 
+def _die_with_parent():
+    """In the child, before `exec`: asks Linux to SIGKILL it when its parent dies."""
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_isolated(job, job_path):
     """Runs a job in a fresh Python process; returns {"seconds", "peak_rss_mb"}.
 
@@ -97,6 +111,7 @@ def run_isolated(job, job_path):
         capture_output=True,
         text=True,
         env=env,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     if process.returncode != 0:
         tail = "\n".join(process.stderr.strip().splitlines()[-15:])

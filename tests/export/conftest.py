@@ -2,8 +2,9 @@
 
 A randomly initialised network predicts nearly uniform probabilities (every pixel a near-tie), so
 a parity test on it would pass for a broken export too. `make_model` therefore sets every batch
-norm's moving statistics to the batch statistics of a few synthetic images: the net stays random
-but its predictions are decided, varied maps.
+norm's moving statistics to the batch statistics of a few synthetic images
+(`rignet_keras.models.calibration.calibrate_batch_norm`, the gated passes' too): the net stays
+random but its predictions are decided, varied maps.
 
 Exports are session-scoped and made once per configuration; every conversion is in-process
 (small models: the peak RSS of the whole folder stays under about 3 GB).
@@ -49,39 +50,12 @@ def tiny_blocks(num_classes=NUM_CLASSES):
     ]
 
 
-def _batch_norms(layer):
-    found = []
-    if isinstance(layer, layers.BatchNormalization):
-        found.append(layer)
-    children = list(getattr(layer, "layers", []) or [])
-    for attribute in ("blocks", "gates"):
-        children.extend(getattr(layer, attribute, None) or [])
-    for child in children:
-        if child is not layer:
-            found.extend(_batch_norms(child))
-    return found
-
-
-def calibrate_batch_norm(model, images):
-    """Sets every batch norm's moving statistics to the batch statistics of `images` (uint8):
-    the norms' own to the first pass's, the gated passes' (`recurrent_batch_norm=
-    "gated_passes"`) to the second pass's."""
-    from rignet_keras.preprocessing import normalize
-
-    norms = {id(b): b for b in _batch_norms(model)}.values()
-    momenta = [b.momentum for b in norms]
-    for b in norms:
-        b.momentum = 0.0
-    model(normalize(images, model.preprocessing), training=True, num_iterations=2)
-    for b, momentum in zip(norms, momenta, strict=True):
-        b.momentum = momentum
-    return len(momenta)
-
-
 def make_model(unroll_mode="parallel", backbone="tiny", seed=0, **kwargs):
     """A built RIGNet with decided predictions (see the module docstring)."""
     from rignet_keras import RIGNet
     from rignet_keras.export.samples import synthetic_images
+    from rignet_keras.models.calibration import calibrate_batch_norm
+    from rignet_keras.preprocessing import normalize
 
     keras.utils.set_random_seed(seed)
     config = dict(
@@ -94,7 +68,8 @@ def make_model(unroll_mode="parallel", backbone="tiny", seed=0, **kwargs):
     config.update(kwargs)
     model = RIGNet(**config)
     model.build((None,) + SIZE + (3,))
-    calibrate_batch_norm(model, synthetic_images(4, SIZE, seed=100))
+    images = synthetic_images(4, SIZE, seed=100)
+    calibrate_batch_norm(model, normalize(images, model.preprocessing))
     return model
 
 
@@ -145,16 +120,17 @@ class _Exports:
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory):
     """`exports.get(mode)`: (model, manifest, folder) of a tiny RIGNet in that unroll mode,
-    exported to SavedModel, float32 TFLite (one file with ui 1..3; the step-wise graphs where
-    the mode has them) and ONNX ui 1..3, at 65x71. The "parallel" export also holds every TFLite
-    precision (and step-wise float32 and int8)."""
-    from rignet_keras.export import PRECISIONS, export_model
+    exported to every format (`model.keras`, SavedModel, float32 TFLite: one file with ui 1..3
+    and the step-wise graphs where the mode has them, ONNX ui 1..3), at 65x71. The "parallel"
+    export also holds every TFLite precision (and step-wise float32 and int8)."""
+    from rignet_keras.export import FORMATS, PRECISIONS, export_model
 
     def factory(mode, **options):
         model = make_model(mode)
         folder = tmp_path_factory.mktemp(f"export_{mode}") / "out"
         settings = dict(
             input_size=SIZE,
+            formats=FORMATS,
             uis=UIS,
             precisions=("float32",),
             tflite_layouts=("multi",),

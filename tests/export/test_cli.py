@@ -32,6 +32,7 @@ def test_export_script_with_isolated_conversions(tmp_path):
             "--uis",
             "2",
             "--formats",
+            "keras",
             "tflite",
             "onnx",
             "--precisions",

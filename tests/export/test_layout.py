@@ -57,7 +57,9 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
 
     from rignet_keras import RIGNet
     from rignet_keras.export import export_model
-    from tests.export.conftest import NUM_CLASSES, SIZE, calibrate_batch_norm, tiny_blocks
+    from rignet_keras.models.calibration import calibrate_batch_norm
+    from rignet_keras.preprocessing import normalize
+    from tests.export.conftest import NUM_CLASSES, SIZE, tiny_blocks
 
     blocks = tiny_blocks()
     blocks[4] = keras.Sequential(
@@ -82,7 +84,7 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
     model.build((None,) + SIZE + (3,))
     from rignet_keras.export.samples import synthetic_images
 
-    calibrate_batch_norm(model, synthetic_images(4, SIZE, seed=100))
+    calibrate_batch_norm(model, normalize(synthetic_images(4, SIZE, seed=100), "torch"))
     counts = {}
     for limit in (64, None):
         folder = tmp_path / f"limit{limit}"
