@@ -134,7 +134,8 @@ def main(argv=None):
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="rignet_export_bench_")
     out_dir = os.path.join(workdir, "export")
-    formats = ("tflite",) if args.no_onnx else ("tflite", "onnx")
+    # "keras": --reuse loads the exported model.keras.
+    formats = ("keras", "tflite") if args.no_onnx else ("keras", "tflite", "onnx")
     if args.reuse:
         from rignet_keras.runtime import load_manifest
 

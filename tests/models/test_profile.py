@@ -4,7 +4,6 @@ import keras
 import pytest
 import tensorflow as tf
 
-from rignet_keras.export import macs as export_macs
 from rignet_keras.profile import count_graph_macs, count_macs, profile
 from tests.conftest import tiny_model
 
@@ -52,10 +51,6 @@ def test_dynamic_spatial_shape_raises_naming_the_op():
     conv = keras.layers.Conv2D(4, 3)
     with pytest.raises(ValueError, match=r"cannot count the MACs of op .*Conv2D.*not static"):
         count_graph_macs(_traced(conv, (1, None, None, 3)))
-
-
-def test_exporter_counts_with_the_same_function():
-    assert export_macs.count_graph_macs is count_graph_macs
 
 
 def test_ui_cost_is_linear_and_ui1_is_the_baseline():
