@@ -12,7 +12,11 @@
     rignet data download voc --data-dir DIR
 
 Every configuration flag of `train` is an alias of `--set section.key=value` (see
-`rignet_keras.config`); a user error prints one line and exits with status 2.
+`rignet_keras.config`). Exit status: 0 done; 2 a user error (a flag, value, file or dataset the
+command cannot use), printed as one line before any work is done where it can be checked
+first; 1 a run that failed (training stopped on a NaN or an infinity: the line names the step and
+the last good checkpoint). TensorFlow's log lines are off unless `--verbose` (before or after the
+sub-command) or `TF_CPP_MIN_LOG_LEVEL` says otherwise. Printing `--help` imports no TensorFlow.
 """
 
 import argparse
@@ -20,7 +24,27 @@ import importlib.util
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Exit statuses of the commands.
+EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+
+
+class UsageError(ValueError):
+    """A flag's value the command cannot use; the message names the flag and the value."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (`error: ...`), exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def check_at_least(flag, value, low):
+    """Raises `UsageError` naming `flag` when `value` (None: not given) is below `low`."""
+    if value is not None and value < low:
+        raise UsageError(f"{flag} must be at least {low}; received {value}")
+    return value
 
 
 def load_recipe(path):
@@ -64,10 +88,11 @@ def train_config(args):
 def cmd_train(args):
     import json
 
-    from rignet_keras.training.experiment import run_guarded
+    from rignet_keras.training.experiment import network_kwargs, run_guarded
 
     config = train_config(args)
-    if args.print_config:
+    if args.print_config:  # what the run would record (ImageNet weights resolved)
+        config = config.replace(model=network_kwargs(config.model))
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     output_dir = args.output_dir or os.path.join("runs", config.name)
@@ -79,44 +104,55 @@ def _ints(text, flag):
     try:
         return [int(k) for k in text.split(",")]
     except ValueError:
-        raise ValueError(f"{flag} must be comma-separated integers; received {text!r}") from None
+        raise UsageError(f"{flag} must be comma-separated integers; received {text!r}") from None
 
 
 def _floats(text, flag):
     try:
         return tuple(float(s) for s in text.split(","))
     except ValueError:
-        raise ValueError(f"{flag} must be comma-separated numbers; received {text!r}") from None
+        raise UsageError(f"{flag} must be comma-separated numbers; received {text!r}") from None
+
+
+def check_evaluate_flags(args):
+    """`rignet evaluate`'s flags, checked before anything is loaded: (iterations, scales)."""
+    if bool(args.run) == bool(args.model):
+        raise UsageError("rignet evaluate needs one of --run DIR or --model FILE")
+    iterations = _ints(args.iterations, "--iterations") if args.iterations else None
+    for k in iterations or ():
+        check_at_least("--iterations", k, 1)
+    scales = _floats(args.scales, "--scales") if args.scales else (1.0,)
+    if min(scales) <= 0:
+        raise UsageError(f"--scales must be positive; received {args.scales!r}")
+    check_at_least("--batch-size", args.batch_size, 1)
+    check_at_least("--num-samples", args.num_samples, 1)
+    check_at_least("--num-visualize", args.num_visualize, 0)
+    if args.run:
+        if not os.path.isdir(args.run):
+            raise FileNotFoundError(f"no such run folder: {args.run}")
+    elif not os.path.isfile(args.model):
+        raise FileNotFoundError(f"no such model file: {args.model}")
+    return iterations, scales
 
 
 def cmd_evaluate(args):
-    if bool(args.run) == bool(args.model):
-        raise ValueError("rignet evaluate needs one of --run DIR or --model FILE")
-    iterations = _ints(args.iterations, "--iterations") if args.iterations else None
-    scales = _floats(args.scales, "--scales") if args.scales else (1.0,)
+    iterations, scales = check_evaluate_flags(args)
     if args.run:
         from rignet_keras.training.experiment import evaluate_run
 
-        if not os.path.isdir(args.run):
-            raise FileNotFoundError(f"no such run folder: {args.run}")
         output_dir = args.output_dir or os.path.join(args.run, "eval")
         result = evaluate_run(args.run, output_dir=output_dir, progress=not args.quiet)
         print(result.table())
         print(f"wrote {output_dir}/results.json and anytime_miou.png")
         return 0
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"no such model file: {args.model}")
 
-    import keras
-
-    import rignet_keras  # noqa: F401  (registers the classes)
     from rignet_keras.data import build_dataset
     from rignet_keras.training.evaluate import evaluate
     from rignet_keras.training.experiment import check_num_classes
     from rignet_keras.training.visualize import save_predictions
 
     output_dir = args.output_dir or "eval"
-    model = keras.models.load_model(args.model, safe_mode=True)
+    model = load_rignet(args.model)
     common = dict(data_dir=args.data_dir, preprocessing=model.preprocessing,
                   label_convention=args.label_convention,
                   on_bad_sample=args.on_bad_sample)  # fmt: skip
@@ -142,6 +178,27 @@ def cmd_evaluate(args):
     return 0
 
 
+def load_rignet(path):
+    """The RIGNet saved in a `.keras` file (the classes registered by importing the package);
+    a file Keras cannot read, or that holds another kind of model, is refused naming it."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such model file: {path}")
+    import zipfile
+
+    import keras
+
+    import rignet_keras  # noqa: F401  (registers the classes)
+
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as error:
+        raise UsageError(f"--model {path!r} is not a Keras model file this package can load "
+                         f"({type(error).__name__}: {error})") from None  # fmt: skip
+    if not hasattr(model, "preprocessing"):
+        raise UsageError(f"--model {path!r} holds a {type(model).__name__}, not a RIGNet")
+    return model
+
+
 def list_images(inputs):
     """The image files named by `inputs` (files, or folders scanned for `IMAGE_SUFFIXES`): the
     device runtime's lister, over several inputs."""
@@ -150,48 +207,66 @@ def list_images(inputs):
     return [path for item in inputs for path in list_one(item)]
 
 
+def check_images(paths):
+    """Refuses, naming it, a file Pillow cannot identify as an image (e.g. text named `.png`),
+    before any model is loaded; reads headers only."""
+    from PIL import Image, UnidentifiedImageError
+
+    from rignet_keras.runtime import RunnerError
+
+    for path in paths:
+        try:
+            with Image.open(path):
+                pass
+        except (UnidentifiedImageError, OSError) as error:
+            raise RunnerError(f"{path!r} is not an image Pillow can read ({error})") from None
+
+
 def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps=False):
-    """Predicts each image at its own size; writes `<stem>.png` (palette mask) and
-    `<stem>_overlay.jpg` (and gate maps if asked) into `output_dir`. Returns the mask paths."""
+    """Predicts each image (upright: EXIF orientation applied) at its own size and writes its
+    palette-PNG mask and RGB-PNG overlay (and gate maps if asked) into `output_dir`, named by
+    the runtime (`rignet_keras.runtime.output_paths`: one set of files per input, never an
+    input overwritten). Returns the list of {"image", "mask", "overlay", "gate_maps"} written.
+    """
     import numpy as np
     import tensorflow as tf
-    from PIL import Image
 
     from rignet_keras.preprocessing import normalize
+    from rignet_keras.runtime import load_image, output_paths, write_mask, write_overlay
     from rignet_keras.training.evaluate import logits_per_iteration
-    from rignet_keras.training.visualize import gate_maps, overlay, save_gate_maps, save_palette_png
+    from rignet_keras.training.visualize import gate_maps, save_gate_maps
 
-    os.makedirs(output_dir, exist_ok=True)
     k = num_iterations or getattr(model, "num_iterations", 1)
+    with_gate_maps = with_gate_maps and k > 1
+    plans = output_paths(paths, output_dir, overlays=True, gate_maps=with_gate_maps)
+    os.makedirs(output_dir, exist_ok=True)
     predict = tf.function(
         lambda x: logits_per_iteration(model, x, [k])[k], reduce_retracing=True, autograph=False
     )
     written = []
-    for path in paths:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
+    for path, plan in zip(paths, plans, strict=True):
+        rgb = load_image(path)
         x = normalize(rgb[None], model.preprocessing)
         mask = tf.argmax(predict(x), axis=-1)[0].numpy().astype(np.uint8)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        written.append(save_palette_png(os.path.join(output_dir, f"{stem}.png"), mask))
-        Image.fromarray(overlay(rgb, mask)).save(os.path.join(output_dir, f"{stem}_overlay.jpg"))
-        if with_gate_maps and k > 1:
-            save_gate_maps(gate_maps(model, x, k), rgb,
-                           os.path.join(output_dir, f"{stem}_gates.png"))  # fmt: skip
+        write_mask(plan["mask"], mask)
+        write_overlay(plan["overlay"], rgb, mask)
+        if with_gate_maps:
+            save_gate_maps(gate_maps(model, x, k), rgb, plan["gate_maps"])
+        written.append(dict(plan, image=path))
     return written
 
 
 def cmd_predict(args):
+    from rignet_keras.runtime import output_paths
+
+    check_at_least("--ui", args.ui, 1)
     paths = list_images(args.inputs)
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"no such model file: {args.model}")
-    import keras
-
-    import rignet_keras  # noqa: F401
-
-    model = keras.models.load_model(args.model, safe_mode=True)
+    output_paths(paths, args.output_dir, overlays=True, gate_maps=args.gate_maps)  # refusals
+    check_images(paths)
+    model = load_rignet(args.model)
     written = predict_images(model, paths, args.output_dir, args.ui, args.gate_maps)
-    print(f"wrote {len(written)} masks (palette PNG) and overlays to {args.output_dir}")
+    print(f"wrote {len(written)} masks and overlays (PNG) for {len(paths)} images to "
+          f"{args.output_dir}")  # fmt: skip
     return 0
 
 
@@ -206,8 +281,13 @@ def cmd_data(argv):
         from rignet_keras.data.cli import main as data_main
     except ImportError as error:
         print(f"error: the data commands are not available: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     return data_main(argv)
+
+
+def add_verbose_argument(parser):
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
+    return parser
 
 
 def add_train_arguments(parser):
@@ -224,12 +304,14 @@ def add_train_arguments(parser):
     p.add_argument("--eval-only", action="store_true", help="evaluate the run's checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved configuration")
     p.add_argument("--quiet", action="store_true", help="no progress bars (train.verbose=2)")
+    add_verbose_argument(p)
     add_override_arguments(p)
     return p
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="rignet", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="rignet", description=__doc__.split("\n")[0])
+    add_verbose_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train and evaluate a run (a recipe, a config, flags)")
@@ -242,7 +324,7 @@ def build_parser():
     ev.add_argument("--split", default="val")
     ev.add_argument("--data-dir")
     ev.add_argument("--label-convention", default="171")
-    ev.add_argument("--eval-mode", default="pad", help="pad, resize or none")
+    ev.add_argument("--eval-mode", default="pad", choices=("pad", "resize", "none"))
     ev.add_argument("--batch-size", type=int, default=1)
     ev.add_argument("--iterations", help="ui values, e.g. 1,2,4,6 (default 1..model's)")
     ev.add_argument("--flip", action="store_true")
@@ -253,13 +335,15 @@ def build_parser():
     ev.add_argument("--num-visualize", type=int, default=8)
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
     ev.add_argument("--quiet", action="store_true")
+    add_verbose_argument(ev)
 
     pr = sub.add_parser("predict", help="segment images; palette PNG + overlay per image")
     pr.add_argument("inputs", nargs="+", help="image files or folders")
     pr.add_argument("--model", required=True, help="a .keras file")
     pr.add_argument("--output-dir", default="predictions")
-    pr.add_argument("--ui", type=int, help="iterations (default the model's)")
+    pr.add_argument("--ui", type=int, help="iterations, >= 1 (default the model's)")
     pr.add_argument("--gate-maps", action="store_true", help="also draw the gate maps")
+    add_verbose_argument(pr)
 
     sub.add_parser("quickstart", help="train and compare a small RIGNet on synthetic data",
                    add_help=False)  # fmt: skip
@@ -268,32 +352,56 @@ def build_parser():
 
 
 def _user_errors():
-    """The exception types that are the user's to fix: one line, exit status 2."""
-    from rignet_keras.config import ConfigError
+    """The exception types that are the user's to fix: one line, exit status 2 (the data
+    layer's `DatasetError`, the runtime's `RunnerError` and `ConfigError` are `ValueError`s)."""
+    return (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError, FileExistsError)  # fmt: skip
 
-    errors = [ConfigError, FileNotFoundError, ValueError]  # the runtime's RunnerError included
-    if "rignet_keras.data" in sys.modules:
-        errors.append(sys.modules["rignet_keras.data"].DatasetError)
-    return tuple(errors)
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def report_errors(command):
+    """Runs `command()` and returns its exit status; a user error is printed as one line with
+    status 2, a failed run (training stopped on a NaN or an infinity: a `FloatingPointError`,
+    the trainer's `NonFiniteTrainingError`) as one line with status 1; no traceback."""
+    try:
+        return command()
+    except FloatingPointError as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except _user_errors() as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    from rignet_keras import show_tensorflow_logs
+
+    if argv and argv[0] == "--verbose":
+        show_tensorflow_logs()
+        argv = argv[1:]
     # quickstart and data own their flags: forward everything after the sub-command.
     if argv and argv[0] == "quickstart":
-        return cmd_quickstart(argv[1:])
+        return report_errors(lambda: cmd_quickstart(argv[1:]))
     if argv and argv[0] == "data":
-        return cmd_data(argv[1:])
+        rest = [a for a in argv[1:] if a != "--verbose"]
+        if len(rest) < len(argv) - 1:
+            show_tensorflow_logs()
+        return report_errors(lambda: cmd_data(rest))
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, already printed)
         return exit_.code
+    if args.verbose:
+        show_tensorflow_logs()
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
-    try:
-        return commands[args.command](args)
-    except _user_errors() as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return report_errors(lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

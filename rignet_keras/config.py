@@ -21,6 +21,9 @@ Sections:
   in it: it comes from the data. `backbone` must be a registered name (a list of layers cannot
   be written to JSON). `backbone_weights="imagenet"` on a backbone without published ImageNet
   weights (ResNet-18/34) is resolved to None by the runner, which says so on the console.
+- Numeric fields are checked when a section is built (a crop, batch, sample count or ui below
+  1, a negative warm-up or weight decay, a rate or scale that is not positive): `ConfigError`
+  naming `section.field` and the value, before any data is opened.
 - `data` (`DataConfig`), `eval` (`EvalConfig`) and `export` (`ExportConfig`) are defined here;
   `train` is the trainer's own `TrainConfig` (imported on first use, so that this module and the
   command line's `--help` need no TensorFlow).
@@ -67,6 +70,16 @@ VARIANT_SECTIONS = ("model", "data")
 
 class ConfigError(ValueError):
     """A configuration, override or resume the run cannot honour; the message names the key."""
+
+
+def check_numbers(section, obj, minimums):
+    """Refuses a numeric field below its smallest value: {field: smallest}; None (unset) and,
+    for tuples, every element are checked. Raises `ConfigError` naming `section.field`."""
+    for field, low in minimums.items():
+        value = getattr(obj, field)
+        for item in value if isinstance(value, (tuple, list)) else (value,):
+            if item is not None and not isinstance(item, bool) and item < low:
+                raise ConfigError(f"{section}.{field} must be at least {low}; received {value!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,6 +229,10 @@ class DataConfig:
     synthetic: dict | None = None
     on_bad_sample: str = "raise"
 
+    def __post_init__(self):
+        check_numbers("data", self, {"crop_size": 1, "eval_size": 1, "eval_batch_size": 1,
+                                     "num_train_samples": 1, "num_eval_samples": 1})  # fmt: skip
+
 
 @dataclasses.dataclass
 class EvalConfig:
@@ -239,6 +256,9 @@ class EvalConfig:
     validate: bool = True
 
     def __post_init__(self):
+        check_numbers("eval", self, {"iterations": 1, "num_visualize": 0, "max_batches": 1})
+        if any(scale <= 0 for scale in self.scales):
+            raise ConfigError(f"eval.scales must be positive; received {self.scales!r}")
         if self.checkpoint not in ("best", "last"):
             raise ConfigError(
                 f"eval.checkpoint must be 'best' or 'last'; received {self.checkpoint!r}"
@@ -264,6 +284,9 @@ class ExportConfig:
     stepwise: bool = False
     input_size: int | None = None
     output_dir: str | None = None
+
+    def __post_init__(self):
+        check_numbers("export", self, {"input_size": 1})
 
 
 def _train_config_class():
@@ -298,6 +321,12 @@ class RunConfig:
 
     def __post_init__(self):
         self.model = check_model_kwargs(self.model)
+        # what the trainer's own TrainConfig leaves to its callers
+        check_numbers("train", self.train, {"warmup_steps": 0, "weight_decay": 0})
+        if not self.train.learning_rate > 0:
+            raise ConfigError(
+                f"train.learning_rate must be positive; received {self.train.learning_rate!r}"
+            )
 
     def label(self):
         return model_label(self.model)

@@ -21,14 +21,11 @@ Writes (under `--output-dir`, default `rignet-quickstart/`)::
     results.json              the printed table as data
 """
 
-import argparse
 import dataclasses
 import json
 import os
 import sys
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @dataclasses.dataclass
@@ -174,40 +171,70 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    from rignet_keras.config import ConfigError, parse_assignment
+# (flag, QuickstartConfig field, smallest value) of the numeric flags, checked before any work.
+NUMERIC_FLAGS = (
+    ("--steps", "steps", 1),
+    ("--batch-size", "batch_size", 1),
+    ("--image-size", "image_size", 32),
+    ("--iterations", "num_iterations", 1),
+    ("--num-train", "num_train", 1),
+)
 
-    parser = argparse.ArgumentParser(
+
+def check_config(cfg):
+    """Refuses a `QuickstartConfig` the run cannot honour, naming the flag and the value."""
+    from rignet_keras.cli import check_at_least
+
+    for flag, field, low in NUMERIC_FLAGS:
+        check_at_least(flag, getattr(cfg, field), low)
+    return cfg
+
+
+def main(argv=None):
+    """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
+    printed as one line; 1 when training stopped on a NaN or an infinity)."""
+    from rignet_keras import show_tensorflow_logs
+    from rignet_keras.cli import OneLineParser, report_errors
+    from rignet_keras.config import parse_assignment
+
+    parser = OneLineParser(
         prog="rignet quickstart",
         description="Train a small RIGNet and its FCN baseline on synthetic data; evaluate.",
     )
     parser.add_argument("--output-dir", default="rignet-quickstart")
     parser.add_argument("--fast", action="store_true", help="a seconds-long smoke test")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--image-size", type=int)
-    parser.add_argument("--iterations", type=int, help="ui of the RIGNet")
+    parser.add_argument("--steps", type=int, help=">= 1")
+    parser.add_argument("--batch-size", type=int, help=">= 1")
+    parser.add_argument("--image-size", type=int, help=">= 32")
+    parser.add_argument("--iterations", type=int, help="ui of the RIGNet, >= 1")
     parser.add_argument("--backbone", help="e.g. resnet18 (default), resnet34, mobilenetv2")
-    parser.add_argument("--num-train", type=int)
+    parser.add_argument("--num-train", type=int, help=">= 1")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], nargs="+",
         metavar="SECTION.KEY=VALUE", help="override a field of both runs' configuration",
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2, already printed)
+        return exit_.code
+    if args.verbose:
+        show_tensorflow_logs()
     cfg = QuickstartConfig.fast() if args.fast else QuickstartConfig()
     changes = {
         "steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size,
         "num_iterations": args.iterations, "backbone": args.backbone, "num_train": args.num_train,
     }  # fmt: skip
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-    try:
+
+    def run():
+        check_config(cfg)
         overrides = [parse_assignment(text) for group in args.overrides for text in group]
         run_quickstart(cfg, args.output_dir, progress=not args.quiet, overrides=overrides)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return report_errors(run)
 
 
 if __name__ == "__main__":

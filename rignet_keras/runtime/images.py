@@ -1,8 +1,8 @@
 """Image and mask files of the runtime: reading images, fitting them to a graph, writing masks.
 
 Masks are palette PNGs with the PASCAL VOC palette (the pixel values are the class ids);
-overlays are RGB PNGs. `output_paths` names one mask (and overlay) per input and refuses names
-that would overwrite an input or another output.
+overlays (and gate-map pictures) are RGB PNGs. `output_paths` names one mask (and overlay, and
+gate-map picture) per input and refuses names that would overwrite an input or another output.
 """
 
 import os
@@ -15,6 +15,7 @@ from .errors import RunnerError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 MASK_SUFFIX = ".png"
 OVERLAY_SUFFIX = "_overlay.png"
+GATE_MAPS_SUFFIX = "_gates.png"
 
 
 def voc_palette(num_colors=256):
@@ -121,19 +122,22 @@ def _real(path):
     return os.path.normcase(os.path.realpath(os.fspath(path)))
 
 
-def output_paths(inputs, output_dir, overlays=True):
-    """The mask (and overlay) path of every input image, one set per input.
+def output_paths(inputs, output_dir, overlays=True, gate_maps=False):
+    """The mask (and overlay, and gate-map picture) path of every input image, one set per input.
 
-    An input's outputs are `<stem>.png` and `<stem>_overlay.png`; inputs whose stems collide
-    (`a.jpg` and `a.png`) get `<stem>_<suffix>.png` instead (`a_jpg.png`, `a_png.png`).
+    An input's outputs are `<stem>.png`, `<stem>_overlay.png` and `<stem>_gates.png`; inputs
+    whose stems collide (`a.jpg` and `a.png`) get `<stem>_<suffix>` stems instead (`a_jpg.png`,
+    `a_png.png`).
 
     Args:
         inputs: image paths (from `list_images`).
         output_dir: the output folder.
         overlays: also name an overlay per input.
+        gate_maps: also name a gate-map picture per input (the Keras model's `rignet predict`).
 
     Returns:
-        A list, one per input, of {"mask": path, "overlay": path or None}.
+        A list, one per input, of {"mask": path, "overlay": path or None}, plus "gate_maps":
+        path when `gate_maps` is set.
 
     Raises:
         RunnerError: an output would overwrite an input image or another input's output.
@@ -150,6 +154,8 @@ def output_paths(inputs, output_dir, overlays=True):
         plan = {"mask": os.path.join(output_dir, stem + MASK_SUFFIX), "overlay": None}
         if overlays:
             plan["overlay"] = os.path.join(output_dir, stem + OVERLAY_SUFFIX)
+        if gate_maps:
+            plan["gate_maps"] = os.path.join(output_dir, stem + GATE_MAPS_SUFFIX)
         for output in filter(None, plan.values()):
             key = os.path.normcase(os.path.abspath(output))
             if key in owner:

@@ -198,8 +198,13 @@ def evaluate(model, dataset, num_classes=None, *, iterations=None, flip=False, s
     num_classes = num_classes or model.num_classes
     if iterations is None:
         iterations = list(range(1, model_iterations(model) + 1))
-    iterations = sorted(set(int(k) for k in iterations))
+    iterations = sorted(
+        {check_num_iterations(int(k) if isinstance(k, np.integer) else k, "iterations")
+         for k in iterations}
+    )  # fmt: skip
     scales = tuple(float(s) for s in scales)
+    if not scales or min(scales) <= 0:
+        raise ValueError(f"scales must be positive; received {scales!r}")
     strategy = strategy or tf.distribute.get_strategy()
 
     @tf.function(reduce_retracing=True, autograph=False)

@@ -12,7 +12,6 @@ A run's folder holds the `Trainer`'s files (config.json, history, checkpoints, b
     summary.json             the headline numbers (what the table runner reads)
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -20,6 +19,7 @@ import re
 import sys
 import time
 
+from rignet_keras.cli import OneLineParser
 from rignet_keras.config import (
     CONFIG_NAME,
     ConfigError,
@@ -409,12 +409,17 @@ def resolve(config, args, recipe=None, variants=None):
 
 def run_guarded(config, output_dir, **kwargs):
     """`run_experiment`, turning a missing dataset or a refused configuration into a one-line
-    message and exit status 2."""
+    message and exit status 2, and a training stopped on a NaN or an infinity (the trainer's
+    `NonFiniteTrainingError`, a `FloatingPointError`, naming the step and the last good
+    checkpoint) into a one-line message and exit status 1."""
     try:
         summary = run_experiment(config, output_dir, **kwargs).summary
     except (_data_layer().DatasetError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except FloatingPointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps({k: summary[k] for k in ("name", "label", "ui", "mIoU", "pAcc", "mAcc")}))
     return 0
 
@@ -439,7 +444,7 @@ def recipe_main(experiments, argv=None, default=None, description=None, recipe=N
     Returns:
         the process exit status (0 ok; 2 when the data is missing or an override is refused).
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = OneLineParser(description=description)
     parser.add_argument(
         "--variant", default=default or next(iter(experiments)), choices=sorted(experiments),
         help="which model of the table",
@@ -528,7 +533,7 @@ def run_tables(tables, argv=None, recipe=None):
         tables: [(experiments {variant: RunConfig}, layout)] (see `format_table`).
     """
     title = ", ".join(layout["title"].split(":")[0] for _, layout in tables)
-    parser = argparse.ArgumentParser(description=f"Runs {title}")
+    parser = OneLineParser(description=f"Runs {title}")
     parser.add_argument("--variants", help="comma-separated subset (one table only)")
     parser.add_argument("--rerun", action="store_true", help="run variants already done")
     parser.add_argument("--markdown-only", action="store_true", help="only write the tables")
@@ -573,6 +578,9 @@ def run_tables(tables, argv=None, recipe=None):
                 except (_data_layer().DatasetError, ConfigError) as error:
                     print(f"error: {error}", file=sys.stderr)
                     return 2
+                except FloatingPointError as error:  # a NaN stop: this run failed
+                    print(f"error: {config.name}: {error}", file=sys.stderr)
+                    return 1
         markdown = format_table(layout, experiments, summaries)
         os.makedirs(root, exist_ok=True)
         path = os.path.join(root, f"{layout['name']}.md")

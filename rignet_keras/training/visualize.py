@@ -1,8 +1,8 @@
 """Pictures of a model's work: palette PNG masks, colour overlays, gate maps, the anytime plot.
 
-The overlays and the palette are the device runtime's (`rignet_keras.runtime.overlay`,
-`voc_palette`), so a picture made here looks like one made on a device. Matplotlib runs with the
-Agg backend (no display needed).
+The masks and overlays are the device runtime's (`rignet_keras.runtime.write_mask`, `overlay`,
+`voc_palette`), so a picture made here looks like one made on a device; every file is a PNG.
+Matplotlib runs with the Agg backend (no display needed).
 """
 
 import os
@@ -14,18 +14,17 @@ from PIL import Image
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import denormalize
-from rignet_keras.runtime import overlay, voc_palette
+from rignet_keras.runtime import overlay, voc_palette, write_mask  # noqa: F401 (re-exported)
 
 
 def save_palette_png(path, mask):
-    """Writes class indices (H, W) as a palette ('P') PNG with the VOC palette."""
-    mask = np.ascontiguousarray(np.asarray(mask), np.uint8)
+    """Writes class indices (H, W) as a palette ('P') PNG with the VOC palette (the runtime's
+    `write_mask`), creating the folder; returns `path`."""
+    mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must have shape (H, W); received {mask.shape}")
-    image = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.tobytes())
-    image.putpalette(voc_palette().reshape(-1).tolist())
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    image.save(path)
+    write_mask(path, mask)
     return path
 
 
@@ -171,7 +170,9 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
                      preprocessing=None, ids=None, with_gate_maps=True):  # fmt: skip
     """Writes, for the first `num_images` images of `dataset`: the predicted mask as a palette
     PNG (`masks/`), the ground truth (`ground_truth/`), a colour overlay (`overlays/`), and the
-    gate maps (`gate_maps/`, a grid per image and one PNG per block and ui).
+    gate maps (`gate_maps/`, a grid per image and one PNG per block and ui). Every file is a
+    PNG named after the sample's id (`<id>.png`); an id repeated within the images drawn is
+    refused, naming it, so no sample's files replace another's.
 
     Args:
         model: a `RIGNet`.
@@ -187,7 +188,7 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
     preprocessing = preprocessing or getattr(model, "preprocessing", "torch")
     k = num_iterations or getattr(model, "num_iterations", 1)
     out = {"masks": [], "ground_truth": [], "overlays": [], "gate_maps": []}
-    done = 0
+    done, taken = 0, set()
     for batch in dataset:
         images, masks = batch[0], batch[1]
         names = batch[2].numpy() if len(batch) > 2 else None
@@ -202,18 +203,22 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
             if done >= num_images:
                 return out
             name = names[i].decode() if names is not None else f"{done:04d}"
+            if name in taken:
+                raise ValueError(f"sample id {name!r} appears twice among the images drawn")
+            taken.add(name)
+            file_name = f"{name}.png"
             rgb = to_rgb(images[i].numpy(), preprocessing)
             out["masks"].append(
-                save_palette_png(os.path.join(output_dir, "masks", f"{name}.png"), preds[i])
+                save_palette_png(os.path.join(output_dir, "masks", file_name), preds[i])
             )
             gt = np.asarray(masks[i]).astype(np.uint8)
             out["ground_truth"].append(
-                save_palette_png(os.path.join(output_dir, "ground_truth", f"{name}.png"), gt)
+                save_palette_png(os.path.join(output_dir, "ground_truth", file_name), gt)
             )
             side = np.concatenate([rgb, overlay(rgb, gt), overlay(rgb, preds[i])], axis=1)
-            path = os.path.join(output_dir, "overlays", f"{name}.png")
+            path = os.path.join(output_dir, "overlays", file_name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            Image.fromarray(side).save(path)
+            Image.fromarray(side).save(path, format="PNG")
             out["overlays"].append(path)
             if maps:
                 folder = os.path.join(output_dir, "gate_maps")
@@ -221,7 +226,7 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
                     save_gate_maps(
                         maps,
                         rgb,
-                        os.path.join(folder, f"{name}.png"),
+                        os.path.join(folder, file_name),
                         index=i,
                         title=f"{name}: gate maps (mean over channels)",
                     )  # fmt: skip

@@ -70,7 +70,7 @@ def test_rignet_predict_and_evaluate_commands(voc_run, tmp_path):
     with Image.open(tmp_path / "p" / "2007_val000.png") as im:
         assert im.mode == "P" and im.size == (64, 48)  # each image at its own size
         assert np.array(im).max() < 21
-    assert (tmp_path / "p" / "2007_val000_overlay.jpg").is_file()
+    assert (tmp_path / "p" / "2007_val000_overlay.png").is_file()  # every output a PNG
     assert (tmp_path / "p" / "2007_val000_gates.png").is_file()
     code = rignet(["evaluate", "--model", model, "--source", "voc", "--data-dir", data_dir,
                    "--iterations", "1,3", "--num-visualize", "0", "--output-dir",
