@@ -62,11 +62,6 @@ def test_help_imports_no_tensorflow_and_is_fast(argv):
     _help("rignet_keras.cli", argv)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rignet_keras/data/__init__.py imports its tf.data pipeline (TensorFlow) eagerly, "
-    "and `python -m rignet_keras.data` runs it before the command line",
-)
 @pytest.mark.parametrize("module, argv", [("rignet_keras.data.cli", ["--help"]),
                                           ("rignet_keras.cli", ["data", "--help"])])  # fmt: skip
 def test_data_help_imports_no_tensorflow(module, argv):

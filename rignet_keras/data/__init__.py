@@ -10,127 +10,90 @@ Quick start::
         ...  # images float32 (8, 96, 96, 3) normalised ("caffe"), masks int32 (8, 96, 96)
 
 See docs/DATA.md for the datasets, their layouts and the commands.
+
+The names below load their module on first use, so that `python -m rignet_keras.data --help`
+and the modules that need no TensorFlow start without importing it.
 """
 
-from rignet_keras.data.augment import (
-    EVAL_MODES,
-    eval_preprocess,
-    pad_to_size,
-    photometric_jitter,
-    random_crop,
-    random_flip,
-    random_scale,
-    random_scale_pad_crop,
-    train_augment,
-)
-from rignet_keras.data.cocostuff import (
-    COCOSTUFF_NAMES_182,
-    UNUSED_THING_IDS,
-    cocostuff_info,
-    cocostuff_label_map,
-    cocostuff_records,
-    read_cocostuff_mask,
-)
-from rignet_keras.data.download import (
-    ARCHIVES,
-    Archive,
-    DownloadError,
-    OfflineError,
-    download_archive,
-    download_dataset,
-    download_file,
-    extract_archive,
-)
-from rignet_keras.data.errors import BadSampleLog, DatasetError, dataset_error_from
-from rignet_keras.data.info import IGNORE_LABEL, DatasetInfo
-from rignet_keras.data.masks import decode_mask, load_sample
-from rignet_keras.data.palette import colorize, voc_palette
-from rignet_keras.data.pipeline import build_dataset
-from rignet_keras.data.records import Record, read_id_list
-from rignet_keras.data.sbd import (
-    aug_train_ids,
-    read_sbd_mask,
-    sbd_records,
-    voc_aug_info,
-    voc_aug_records,
-    voc_aug_train_ids,
-)
-from rignet_keras.data.shards import read_tfrecord_info, tfrecord_files
-from rignet_keras.data.sources import SOURCES, default_data_dir, get_info, get_records
-from rignet_keras.data.synthetic import (
-    SyntheticConfig,
-    generate_sample,
-    make_synthetic,
-    save_sample_grid,
-    synthetic_info,
-    write_synthetic_voc,
-)
-from rignet_keras.data.tfrecord import ConversionReport, convert_to_tfrecord, parse_example
-from rignet_keras.data.validate import ValidationReport, validate_dataset
-from rignet_keras.data.voc import VOC_CLASSES, read_png_mask, voc_info, voc_records, write_png_mask
+import importlib
 
-__all__ = [
-    "ARCHIVES",
-    "COCOSTUFF_NAMES_182",
-    "EVAL_MODES",
-    "IGNORE_LABEL",
-    "SOURCES",
-    "UNUSED_THING_IDS",
-    "VOC_CLASSES",
-    "Archive",
-    "BadSampleLog",
-    "ConversionReport",
-    "DatasetError",
-    "DatasetInfo",
-    "DownloadError",
-    "OfflineError",
-    "Record",
-    "SyntheticConfig",
-    "ValidationReport",
-    "aug_train_ids",
-    "build_dataset",
-    "cocostuff_info",
-    "cocostuff_label_map",
-    "cocostuff_records",
-    "colorize",
-    "convert_to_tfrecord",
-    "dataset_error_from",
-    "decode_mask",
-    "default_data_dir",
-    "download_archive",
-    "download_dataset",
-    "download_file",
-    "eval_preprocess",
-    "extract_archive",
-    "generate_sample",
-    "get_info",
-    "get_records",
-    "load_sample",
-    "make_synthetic",
-    "pad_to_size",
-    "parse_example",
-    "photometric_jitter",
-    "random_crop",
-    "random_flip",
-    "random_scale",
-    "random_scale_pad_crop",
-    "read_cocostuff_mask",
-    "read_id_list",
-    "read_png_mask",
-    "read_sbd_mask",
-    "read_tfrecord_info",
-    "save_sample_grid",
-    "sbd_records",
-    "synthetic_info",
-    "tfrecord_files",
-    "train_augment",
-    "validate_dataset",
-    "voc_aug_info",
-    "voc_aug_records",
-    "voc_aug_train_ids",
-    "voc_info",
-    "voc_palette",
-    "voc_records",
-    "write_png_mask",
-    "write_synthetic_voc",
-]
+# Public name -> the module that defines it.
+_LAZY = {
+    "EVAL_MODES": "rignet_keras.data.augment",
+    "eval_preprocess": "rignet_keras.data.augment",
+    "pad_to_size": "rignet_keras.data.augment",
+    "photometric_jitter": "rignet_keras.data.augment",
+    "random_crop": "rignet_keras.data.augment",
+    "random_flip": "rignet_keras.data.augment",
+    "random_scale": "rignet_keras.data.augment",
+    "random_scale_pad_crop": "rignet_keras.data.augment",
+    "train_augment": "rignet_keras.data.augment",
+    "COCOSTUFF_NAMES_182": "rignet_keras.data.cocostuff",
+    "UNUSED_THING_IDS": "rignet_keras.data.cocostuff",
+    "cocostuff_info": "rignet_keras.data.cocostuff",
+    "cocostuff_label_map": "rignet_keras.data.cocostuff",
+    "cocostuff_records": "rignet_keras.data.cocostuff",
+    "read_cocostuff_mask": "rignet_keras.data.cocostuff",
+    "ARCHIVES": "rignet_keras.data.download",
+    "Archive": "rignet_keras.data.download",
+    "DownloadError": "rignet_keras.data.download",
+    "OfflineError": "rignet_keras.data.download",
+    "download_archive": "rignet_keras.data.download",
+    "download_dataset": "rignet_keras.data.download",
+    "download_file": "rignet_keras.data.download",
+    "extract_archive": "rignet_keras.data.download",
+    "BadSampleLog": "rignet_keras.data.errors",
+    "DatasetError": "rignet_keras.data.errors",
+    "dataset_error_from": "rignet_keras.data.errors",
+    "DatasetInfo": "rignet_keras.data.info",
+    "IGNORE_LABEL": "rignet_keras.data.info",
+    "decode_mask": "rignet_keras.data.masks",
+    "load_sample": "rignet_keras.data.masks",
+    "colorize": "rignet_keras.data.palette",
+    "voc_palette": "rignet_keras.data.palette",
+    "build_dataset": "rignet_keras.data.pipeline",
+    "Record": "rignet_keras.data.records",
+    "read_id_list": "rignet_keras.data.records",
+    "aug_train_ids": "rignet_keras.data.sbd",
+    "read_sbd_mask": "rignet_keras.data.sbd",
+    "sbd_records": "rignet_keras.data.sbd",
+    "voc_aug_info": "rignet_keras.data.sbd",
+    "voc_aug_records": "rignet_keras.data.sbd",
+    "voc_aug_train_ids": "rignet_keras.data.sbd",
+    "read_tfrecord_info": "rignet_keras.data.shards",
+    "tfrecord_files": "rignet_keras.data.shards",
+    "SOURCES": "rignet_keras.data.sources",
+    "default_data_dir": "rignet_keras.data.sources",
+    "get_info": "rignet_keras.data.sources",
+    "get_records": "rignet_keras.data.sources",
+    "SyntheticConfig": "rignet_keras.data.synthetic",
+    "generate_sample": "rignet_keras.data.synthetic",
+    "make_synthetic": "rignet_keras.data.synthetic",
+    "save_sample_grid": "rignet_keras.data.synthetic",
+    "synthetic_info": "rignet_keras.data.synthetic",
+    "write_synthetic_voc": "rignet_keras.data.synthetic",
+    "ConversionReport": "rignet_keras.data.tfrecord",
+    "convert_to_tfrecord": "rignet_keras.data.tfrecord",
+    "parse_example": "rignet_keras.data.tfrecord",
+    "ValidationReport": "rignet_keras.data.validate",
+    "validate_dataset": "rignet_keras.data.validate",
+    "VOC_CLASSES": "rignet_keras.data.voc",
+    "read_png_mask": "rignet_keras.data.voc",
+    "voc_info": "rignet_keras.data.voc",
+    "voc_records": "rignet_keras.data.voc",
+    "write_png_mask": "rignet_keras.data.voc",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rignet_keras.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
