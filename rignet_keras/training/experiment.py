@@ -200,7 +200,7 @@ class RunResult:
 
 
 def run_experiment(config, output_dir, *, resume=False, eval_only=False, progress=True,
-                   strategy=None, network_fn=None):  # fmt: skip
+                   strategy=None):  # fmt: skip
     """Trains (unless `eval_only`), evaluates and exports one `RunConfig`; writes its folder.
 
     The data is opened first: without it, this stops at once with the data layer's
@@ -211,8 +211,6 @@ def run_experiment(config, output_dir, *, resume=False, eval_only=False, progres
     Args:
         config: the `RunConfig`.
         output_dir: the run folder.
-        network_fn: `num_classes -> keras.Model`, replacing `RIGNet(num_classes, **config.model)`
-            for networks a model section cannot name (bench/claims.py's narrow ResNets).
 
     Returns:
         `RunResult`.
@@ -238,8 +236,6 @@ def run_experiment(config, output_dir, *, resume=False, eval_only=False, progres
     size = build_size(config.data)
 
     def make_network():
-        if network_fn is not None:
-            return network_fn(num_classes)
         try:
             return build_network(config.model, num_classes)
         except (TypeError, ValueError) as error:  # RIGNet's own checks of its arguments
