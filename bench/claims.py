@@ -119,30 +119,48 @@ def claims_config(paper, budget, seed, recurrent_batch_norm="gated_passes", dept
     from rignet_keras.config import DataConfig, EvalConfig, RunConfig
     from rignet_keras.training.trainer import TrainConfig
 
-    model = dict(paper.model, backbone=f"resnet{depth}", backbone_weights=None,
-                 width_multiplier=budget.width_multiplier,
-                 head_filters=max(8, round(512 * budget.width_multiplier)),
-                 recurrent_batch_norm=recurrent_batch_norm)  # fmt: skip
+    model = dict(
+        paper.model,
+        backbone=f"resnet{depth}",
+        backbone_weights=None,
+        width_multiplier=budget.width_multiplier,
+        head_filters=max(8, round(512 * budget.width_multiplier)),
+        recurrent_batch_norm=recurrent_batch_norm,
+    )
     size = (budget.image_size, budget.image_size)
     data = DataConfig(
-        source="synthetic", crop_size=None, eval_batch_size=16, num_train_samples=budget.num_train,
+        source="synthetic",
+        crop_size=None,
+        eval_batch_size=16,
+        num_train_samples=budget.num_train,
         num_eval_samples=budget.num_val,
-        synthetic=dict(image_size=size, num_classes=budget.num_classes,
-                       mark_size=budget.mark_size, object_size=(0.4, 0.6),
-                       objects_per_image=(1, 2)),
-    )  # fmt: skip
+        synthetic=dict(
+            image_size=size,
+            num_classes=budget.num_classes,
+            mark_size=budget.mark_size,
+            object_size=(0.4, 0.6),
+            objects_per_image=(1, 2),
+        ),
+    )
     train = TrainConfig(
-        steps=budget.steps, steps_per_epoch=max(1, budget.steps // 3), batch_size=budget.batch_size,
-        learning_rate=budget.learning_rate, weight_decay=1e-4,
+        steps=budget.steps,
+        steps_per_epoch=max(1, budget.steps // 3),
+        batch_size=budget.batch_size,
+        learning_rate=budget.learning_rate,
+        weight_decay=1e-4,
         warmup_steps=min(budget.warmup_steps, budget.steps // 5),
-        seed=seed, monitor="loss", tensorboard=False, verbose=0,
-    )  # fmt: skip
+        seed=seed,
+        monitor="loss",
+        tensorboard=False,
+        verbose=0,
+    )
     # The final weights, no checkpoint picked on validation.
     evaluation = EvalConfig(num_visualize=0, checkpoint="last", validate=False)
     config = RunConfig(model=model, data=data, train=train, eval=evaluation)
     config.name = variant_key(config)
-    config.description = (f"{variant_label(config)}, width multiplier {budget.width_multiplier}, "
-                          "synthetic task")  # fmt: skip
+    config.description = (
+        f"{variant_label(config)}, width multiplier {budget.width_multiplier}, synthetic task"
+    )
     return config
 
 
@@ -160,8 +178,12 @@ def load_tables():
 def _layout_variants(layout):
     """The variants of a table layout, in its order (grid cells row by row, or list rows)."""
     if layout["kind"] == "grid":
-        return [layout["cells"][(r, c)] for r in layout["rows"] for c in layout["columns"]
-                if (r, c) in layout["cells"]]  # fmt: skip
+        return [
+            layout["cells"][(r, c)]
+            for r in layout["rows"]
+            for c in layout["columns"]
+            if (r, c) in layout["cells"]
+        ]
     return [variant for _, variant in layout["rows"]]
 
 
@@ -195,8 +217,10 @@ def all_variants(all_tables, selected=None):
             continue
         for _, config in rows:
             seen.setdefault(variant_key(config), config)
-    return sorted(seen.values(), key=lambda c: (c.model["num_iterations"], c.model["backbone"],
-                                                variant_key(c)))  # fmt: skip
+    return sorted(
+        seen.values(),
+        key=lambda c: (c.model["num_iterations"], c.model["backbone"], variant_key(c)),
+    )
 
 
 def train_and_evaluate(config, budget, work_dir, progress=False):
@@ -214,8 +238,10 @@ def train_and_evaluate(config, budget, work_dir, progress=False):
 
     # The folder names everything a resumed run must share with the one it resumes.
     rbn = config.model["recurrent_batch_norm"]
-    run_name = (f"{variant_key(config)}-s{config.train.seed}-{rbn}-{budget.steps}steps-"
-                f"{budget.image_size}px")  # fmt: skip
+    run_name = (
+        f"{variant_key(config)}-s{config.train.seed}-{rbn}-{budget.steps}steps-"
+        f"{budget.image_size}px"
+    )
     if progress:
         config = config.override([("train.verbose", 1)])
     run = run_experiment(config, os.path.join(work_dir, run_name), resume=True, progress=progress)
@@ -236,8 +262,11 @@ def measure_latency(config, budget, repeats=20):
     from rignet_keras import RIGNet
 
     model = RIGNet(num_classes=budget.num_classes, **config.model)
-    x = tf.constant(np.random.default_rng(0).random((1, budget.image_size, budget.image_size, 3),
-                                                    dtype=np.float32))  # fmt: skip
+    x = tf.constant(
+        np.random.default_rng(0).random(
+            (1, budget.image_size, budget.image_size, 3), dtype=np.float32
+        )
+    )
     out = {}
     for k in range(1, config.model["num_iterations"] + 1):
         fn = tf.function(lambda t, k=k: model(t, num_iterations=k, training=False))
@@ -270,8 +299,9 @@ def update_results(path, change):
 
 def merge_run(path, key, seed, record):
     """Adds one run to the results file."""
-    update_results(path, lambda r: r.setdefault("runs", {}).setdefault(key, {}).__setitem__(
-        str(seed), record))  # fmt: skip
+    update_results(
+        path, lambda r: r.setdefault("runs", {}).setdefault(key, {}).__setitem__(str(seed), record)
+    )
 
 
 def stats(values):
@@ -302,8 +332,13 @@ def markdown(results, all_tables):
     """The tables as Markdown: mIoU (%) mean ± sd over seeds at the trained ui, and at ui = 1."""
     lines = []
     for name, rows in all_tables.items():
-        lines += [f"**{name}**", "", "| variant | seeds (diverged) | mIoU at trained ui | mIoU at "
-                  "ui=1 | best ui (mIoU) | train s/run |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"**{name}**",
+            "",
+            "| variant | seeds (diverged) | mIoU at trained ui | mIoU at "
+            "ui=1 | best ui (mIoU) | train s/run |",
+            "|---|---|---|---|---|---|",
+        ]
         for label, config in rows:
             s = summarize(results, config)
             ui = config.model["num_iterations"]
@@ -337,8 +372,13 @@ def plot(results, prefix, all_tables):
         s = summarize(results, config)
         if s:
             curves[variant_label(config)] = [(k, s[k]["mean"] / 100) for k in sorted(s)]
-    paths = [plot_anytime(curves, f"{prefix}_miou_vs_ui.png",
-                          title="synthetic val: mIoU against ui (mean of seeds)")]  # fmt: skip
+    paths = [
+        plot_anytime(
+            curves,
+            f"{prefix}_miou_vs_ui.png",
+            title="synthetic val: mIoU against ui (mean of seeds)",
+        )
+    ]
     latency = results.get("latency", {})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
@@ -405,8 +445,9 @@ def main(argv=None):
         if not 0 <= index < count:
             raise ValueError
     except ValueError:
-        print(f"error: --shard must be i/n with 0 <= i < n; received {args.shard!r}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: --shard must be i/n with 0 <= i < n; received {args.shard!r}", file=sys.stderr
+        )
         return 2
     budget = Budget(steps=args.steps, image_size=args.image_size)
     all_tables = tables(budget, args.recurrent_batch_norm)
@@ -434,12 +475,16 @@ def main(argv=None):
 
     def start(results):
         if results.get("budget") not in (None, dataclasses.asdict(budget)):
-            raise SystemExit(f"{args.output} holds runs made with another budget "
-                             f"({results['budget']}); use another --output")  # fmt: skip
+            raise SystemExit(
+                f"{args.output} holds runs made with another budget "
+                f"({results['budget']}); use another --output"
+            )
         stored = results.get("recurrent_batch_norm", args.recurrent_batch_norm)
         if stored != args.recurrent_batch_norm:
-            raise SystemExit(f"{args.output} holds runs with recurrent_batch_norm={stored!r}; "
-                             "use another --output")  # fmt: skip
+            raise SystemExit(
+                f"{args.output} holds runs with recurrent_batch_norm={stored!r}; "
+                "use another --output"
+            )
         results.setdefault("budget", dataclasses.asdict(budget))
         results.setdefault("machine", machine())
         results["recurrent_batch_norm"] = args.recurrent_batch_norm
@@ -453,9 +498,11 @@ def main(argv=None):
             key = variant_key(c)
             if key not in latency:
                 latency[key] = measure_latency(c, budget)
-                print(f"latency {key}: " + ", ".join(
-                    f"ui={k} {m['median_ms']:.1f} ms" for k, m in latency[key].items()),
-                    flush=True)  # fmt: skip
+                print(
+                    f"latency {key}: "
+                    + ", ".join(f"ui={k} {m['median_ms']:.1f} ms" for k, m in latency[key].items()),
+                    flush=True,
+                )
         if not args.no_latency:
             results = update_results(
                 args.output, lambda r: r.update(latency=latency, latency_machine=machine())
@@ -478,8 +525,11 @@ def main(argv=None):
         record["threads"] = threads
         merge_run(args.output, key, s, record)
         miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values()) or record["diverged"]
-        print(f"[{index}/{count} {n}/{len(todo)}] {key} seed {s}: mIoU by ui {miou} "
-              f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
+        print(
+            f"[{index}/{count} {n}/{len(todo)}] {key} seed {s}: mIoU by ui {miou} "
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     return 0
 
 

@@ -9,11 +9,13 @@ import sys
 from rignet_keras.training.experiment import paper_experiment, recipe_main
 
 EXPERIMENTS = {
-    "r50_fcn": paper_experiment("t1_r50_fcn", backbone="resnet50", blocks=None,
-                                paper={"mIoU": 59.4}),
-    "r101_fcn": paper_experiment("t1_r101_fcn", backbone="resnet101", blocks=None,
-                                 paper={"mIoU": 65.3}),
-}  # fmt: skip
+    "r50_fcn": paper_experiment(
+        "t1_r50_fcn", backbone="resnet50", blocks=None, paper={"mIoU": 59.4}
+    ),
+    "r101_fcn": paper_experiment(
+        "t1_r101_fcn", backbone="resnet101", blocks=None, paper={"mIoU": 65.3}
+    ),
+}
 
 TABLE = {
     "name": "table1",

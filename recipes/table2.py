@@ -24,12 +24,16 @@ def blocks_label(first):
 
 EXPERIMENTS = {
     f"{key}_6{first}": paper_experiment(
-        f"t2_r50_{key}_6{first}", backbone="resnet50", mode=mode, blocks=(first, 6), ui=2,
+        f"t2_r50_{key}_6{first}",
+        backbone="resnet50",
+        mode=mode,
+        blocks=(first, 6),
+        ui=2,
         paper={"mIoU": PAPER[key][i]},
     )
     for key, (_, mode) in MODES.items()
     for i, first in enumerate(FIRST_BLOCKS)
-}  # fmt: skip
+}
 
 TABLE = {
     "name": "table2",
@@ -42,7 +46,7 @@ TABLE = {
         (label, blocks_label(f)): f"{key}_6{f}"
         for key, (label, _) in MODES.items()
         for f in FIRST_BLOCKS
-    },  # fmt: skip
+    },
     "score": "mIoU",
 }
 

@@ -18,12 +18,16 @@ UIS = (2, 4, 6)
 
 EXPERIMENTS = {
     f"{key}_ui{ui}": paper_experiment(
-        f"t3_r50_{key}_ui{ui}", backbone="resnet50", mode=mode, blocks=blocks, ui=ui,
+        f"t3_r50_{key}_ui{ui}",
+        backbone="resnet50",
+        mode=mode,
+        blocks=blocks,
+        ui=ui,
         paper={"mIoU": paper[ui]},
     )
     for key, (_, mode, blocks, paper) in MODELS.items()
     for ui in UIS
-}  # fmt: skip
+}
 
 TABLE = {
     "name": "table3",

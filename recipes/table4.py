@@ -17,12 +17,17 @@ BACKBONES = {"r50": ("resnet50", "ResNet50-RIGNet"), "r101": ("resnet101", "ResN
 
 EXPERIMENTS = {
     f"{b}_{c}": paper_experiment(
-        f"t4_{b}_{c}", backbone=BACKBONES[b][0], mode="parallel", blocks=(4, 6), ui=2,
-        gate_combine=c, paper={"mIoU": PAPER[b][c]},
+        f"t4_{b}_{c}",
+        backbone=BACKBONES[b][0],
+        mode="parallel",
+        blocks=(4, 6),
+        ui=2,
+        gate_combine=c,
+        paper={"mIoU": PAPER[b][c]},
     )
     for b in BACKBONES
     for c in COMBINES
-}  # fmt: skip
+}
 
 TABLE = {
     "name": "table4",

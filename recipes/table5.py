@@ -13,18 +13,25 @@ POOLINGS = {
     "max": ("max", "Max Pool"),
     "avg": ("avg", "Average Pool"),
 }
-PAPER = {"r50": {"none": 65.2, "max": 65.2, "avg": 65.2},
-         "r101": {"none": 68.3, "max": 68.3, "avg": 68.9}}  # fmt: skip
+PAPER = {
+    "r50": {"none": 65.2, "max": 65.2, "avg": 65.2},
+    "r101": {"none": 68.3, "max": 68.3, "avg": 68.9},
+}
 BACKBONES = {"r50": ("resnet50", "ResNet50-RIGNet"), "r101": ("resnet101", "ResNet101-RIGNet")}
 
 EXPERIMENTS = {
     f"{b}_{p}": paper_experiment(
-        f"t5_{b}_pool_{p}", backbone=BACKBONES[b][0], mode="parallel", blocks=(4, 6), ui=2,
-        gate_pooling=POOLINGS[p][0], paper={"mIoU": PAPER[b][p]},
+        f"t5_{b}_pool_{p}",
+        backbone=BACKBONES[b][0],
+        mode="parallel",
+        blocks=(4, 6),
+        ui=2,
+        gate_pooling=POOLINGS[p][0],
+        paper={"mIoU": PAPER[b][p]},
     )
     for b in BACKBONES
     for p in POOLINGS
-}  # fmt: skip
+}
 
 TABLE = {
     "name": "table5",

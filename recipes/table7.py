@@ -11,24 +11,36 @@ from rignet_keras.training.experiment import paper_experiment, recipe_main
 EXPERIMENTS = {
     "r50_fcn": paper_experiment("t7_r50_fcn", blocks=None, paper={"mIoU": 59.4}),
     "r50_pu64_ui6": paper_experiment("t7_r50_pu64_ui6", ui=6, paper={"mIoU": 68.9}),
-    "r101_fcn": paper_experiment("t7_r101_fcn", backbone="resnet101", blocks=None,
-                                 paper={"mIoU": 65.3}),
-    "r101_su64_ui6": paper_experiment("t7_r101_su64_ui6", backbone="resnet101",
-                                      mode="sequential", ui=6, paper={"mIoU": 71.2}),
-    "r101_pu64_ui6": paper_experiment("t7_r101_pu64_ui6", backbone="resnet101", ui=6,
-                                      paper={"mIoU": 71.4}),
-    "r101_pf61_ui6": paper_experiment("t7_r101_pf61_ui6", backbone="resnet101",
-                                      mode="multi_range", blocks=(1, 6), ui=6,
-                                      paper={"mIoU": 71.6}),
-    "r101os8_fcn": paper_experiment("t7_r101os8_fcn", backbone="resnet101", output_stride=8,
-                                    blocks=None, paper={"mIoU": 71.3}),
-    "r101os8_pu64_ui4": paper_experiment("t7_r101os8_pu64_ui4", backbone="resnet101",
-                                         output_stride=8, ui=4, paper={"mIoU": 74.9}),
-    "deeplabv2": paper_experiment("t7_deeplabv2", backbone="deeplabv2", blocks=None,
-                                  paper={"mIoU": 74.9}),
-    "deeplabv2_pu64_ui2": paper_experiment("t7_deeplabv2_pu64_ui2", backbone="deeplabv2", ui=2,
-                                           paper={"mIoU": 75.9}),
-}  # fmt: skip
+    "r101_fcn": paper_experiment(
+        "t7_r101_fcn", backbone="resnet101", blocks=None, paper={"mIoU": 65.3}
+    ),
+    "r101_su64_ui6": paper_experiment(
+        "t7_r101_su64_ui6", backbone="resnet101", mode="sequential", ui=6, paper={"mIoU": 71.2}
+    ),
+    "r101_pu64_ui6": paper_experiment(
+        "t7_r101_pu64_ui6", backbone="resnet101", ui=6, paper={"mIoU": 71.4}
+    ),
+    "r101_pf61_ui6": paper_experiment(
+        "t7_r101_pf61_ui6",
+        backbone="resnet101",
+        mode="multi_range",
+        blocks=(1, 6),
+        ui=6,
+        paper={"mIoU": 71.6},
+    ),
+    "r101os8_fcn": paper_experiment(
+        "t7_r101os8_fcn", backbone="resnet101", output_stride=8, blocks=None, paper={"mIoU": 71.3}
+    ),
+    "r101os8_pu64_ui4": paper_experiment(
+        "t7_r101os8_pu64_ui4", backbone="resnet101", output_stride=8, ui=4, paper={"mIoU": 74.9}
+    ),
+    "deeplabv2": paper_experiment(
+        "t7_deeplabv2", backbone="deeplabv2", blocks=None, paper={"mIoU": 74.9}
+    ),
+    "deeplabv2_pu64_ui2": paper_experiment(
+        "t7_deeplabv2_pu64_ui2", backbone="deeplabv2", ui=2, paper={"mIoU": 75.9}
+    ),
+}
 
 TABLE = {
     "name": "table7",

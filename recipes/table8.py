@@ -21,12 +21,19 @@ EXPERIMENTS = {
     "r101_fcn": coco("r101_fcn", (58.7, 38.2, 26.4), backbone="resnet101", blocks=None),
     "r101_pu64_ui2": coco("r101_pu64_ui2", (60.8, 39.4, 28.0), backbone="resnet101", ui=2),
     "r101_pu64_ui6": coco("r101_pu64_ui6", (62.6, 41.1, 29.5), backbone="resnet101", ui=6),
-    "r101_pf61_ui6": coco("r101_pf61_ui6", (62.3, 41.6, 29.9), backbone="resnet101",
-                          mode="multi_range", blocks=(1, 6), ui=6),
+    "r101_pf61_ui6": coco(
+        "r101_pf61_ui6",
+        (62.3, 41.6, 29.9),
+        backbone="resnet101",
+        mode="multi_range",
+        blocks=(1, 6),
+        ui=6,
+    ),
     "deeplabv2": coco("deeplabv2", (65.4, 44.6, 34.1), backbone="deeplabv2", blocks=None),
-    "deeplabv2_pu61_ui2": coco("deeplabv2_pu61_ui2", (66.1, 46.6, 35.0), backbone="deeplabv2",
-                               blocks=(1, 6), ui=2),
-}  # fmt: skip
+    "deeplabv2_pu61_ui2": coco(
+        "deeplabv2_pu61_ui2", (66.1, 46.6, 35.0), backbone="deeplabv2", blocks=(1, 6), ui=2
+    ),
+}
 
 TABLE = {
     "name": "table8",

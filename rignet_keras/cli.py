@@ -96,8 +96,9 @@ def cmd_train(args):
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     output_dir = args.output_dir or os.path.join("runs", config.name)
-    return run_guarded(config, output_dir, resume=args.resume, eval_only=args.eval_only,
-                       progress=not args.quiet)  # fmt: skip
+    return run_guarded(
+        config, output_dir, resume=args.resume, eval_only=args.eval_only, progress=not args.quiet
+    )
 
 
 def _ints(text, flag):
@@ -153,27 +154,50 @@ def cmd_evaluate(args):
 
     output_dir = args.output_dir or "eval"
     model = load_rignet(args.model)
-    common = dict(data_dir=args.data_dir, preprocessing=model.preprocessing,
-                  label_convention=args.label_convention,
-                  on_bad_sample=args.on_bad_sample)  # fmt: skip
+    common = dict(
+        data_dir=args.data_dir,
+        preprocessing=model.preprocessing,
+        label_convention=args.label_convention,
+        on_bad_sample=args.on_bad_sample,
+    )
     dataset, info = build_dataset(
-        args.source, args.split, batch_size=args.batch_size, training=False,
-        eval_mode=args.eval_mode, num_samples=args.num_samples, with_info=True, **common,
-    )  # fmt: skip
+        args.source,
+        args.split,
+        batch_size=args.batch_size,
+        training=False,
+        eval_mode=args.eval_mode,
+        num_samples=args.num_samples,
+        with_info=True,
+        **common,
+    )
     check_num_classes(model, info, args.model)
     result = evaluate(
-        model, dataset, info.num_classes, iterations=iterations, flip=args.flip, scales=scales,
-        class_names=info.class_names, progress=not args.quiet,
+        model,
+        dataset,
+        info.num_classes,
+        iterations=iterations,
+        flip=args.flip,
+        scales=scales,
+        class_names=info.class_names,
+        progress=not args.quiet,
         info={"model": args.model, "dataset": info.to_dict()},
-    )  # fmt: skip
+    )
     result.save(output_dir, title=os.path.basename(args.model))
     print(result.table())
     if args.num_visualize:
-        vis = build_dataset(args.source, args.split, batch_size=1, training=False,
-                            eval_mode=args.eval_mode, num_samples=args.num_visualize,
-                            return_ids=True, **common)  # fmt: skip
-        save_predictions(model, vis, os.path.join(output_dir, "predictions"),
-                         num_images=args.num_visualize)  # fmt: skip
+        vis = build_dataset(
+            args.source,
+            args.split,
+            batch_size=1,
+            training=False,
+            eval_mode=args.eval_mode,
+            num_samples=args.num_visualize,
+            return_ids=True,
+            **common,
+        )
+        save_predictions(
+            model, vis, os.path.join(output_dir, "predictions"), num_images=args.num_visualize
+        )
     print(f"wrote {output_dir}/results.json and anytime_miou.png")
     return 0
 
@@ -192,8 +216,10 @@ def load_rignet(path):
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except (OSError, ValueError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(f"--model {path!r} is not a Keras model file this package can load "
-                         f"({type(error).__name__}: {error})") from None  # fmt: skip
+        raise UsageError(
+            f"--model {path!r} is not a Keras model file this package can load "
+            f"({type(error).__name__}: {error})"
+        ) from None
     if not hasattr(model, "preprocessing"):
         raise UsageError(f"--model {path!r} holds a {type(model).__name__}, not a RIGNet")
     return model
@@ -265,8 +291,10 @@ def cmd_predict(args):
     check_images(paths)
     model = load_rignet(args.model)
     written = predict_images(model, paths, args.output_dir, args.ui, args.gate_maps)
-    print(f"wrote {len(written)} masks and overlays (PNG) for {len(paths)} images to "
-          f"{args.output_dir}")  # fmt: skip
+    print(
+        f"wrote {len(written)} masks and overlays (PNG) for {len(paths)} images to "
+        f"{args.output_dir}"
+    )
     return 0
 
 
@@ -330,8 +358,12 @@ def build_parser():
     ev.add_argument("--flip", action="store_true")
     ev.add_argument("--scales", help="e.g. 0.75,1,1.25")
     ev.add_argument("--num-samples", type=int)
-    ev.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"),
-                    help="an unreadable sample: stop naming it, or leave it out")  # fmt: skip
+    ev.add_argument(
+        "--on-bad-sample",
+        default="raise",
+        choices=("raise", "skip"),
+        help="an unreadable sample: stop naming it, or leave it out",
+    )
     ev.add_argument("--num-visualize", type=int, default=8)
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
     ev.add_argument("--quiet", action="store_true")
@@ -345,8 +377,9 @@ def build_parser():
     pr.add_argument("--gate-maps", action="store_true", help="also draw the gate maps")
     add_verbose_argument(pr)
 
-    sub.add_parser("quickstart", help="train and compare a small RIGNet on synthetic data",
-                   add_help=False)  # fmt: skip
+    sub.add_parser(
+        "quickstart", help="train and compare a small RIGNet on synthetic data", add_help=False
+    )
     sub.add_parser("data", help="dataset commands (download, convert, ...)", add_help=False)
     return parser
 
@@ -354,8 +387,14 @@ def build_parser():
 def _user_errors():
     """The exception types that are the user's to fix: one line, exit status 2 (the data
     layer's `DatasetError`, the runtime's `RunnerError` and `ConfigError` are `ValueError`s)."""
-    return (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-            PermissionError, FileExistsError)  # fmt: skip
+    return (
+        ValueError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        FileExistsError,
+    )
 
 
 def _one_line(error):

@@ -230,8 +230,17 @@ class DataConfig:
     on_bad_sample: str = "raise"
 
     def __post_init__(self):
-        check_numbers("data", self, {"crop_size": 1, "eval_size": 1, "eval_batch_size": 1,
-                                     "num_train_samples": 1, "num_eval_samples": 1})  # fmt: skip
+        check_numbers(
+            "data",
+            self,
+            {
+                "crop_size": 1,
+                "eval_size": 1,
+                "eval_batch_size": 1,
+                "num_train_samples": 1,
+                "num_eval_samples": 1,
+            },
+        )
 
 
 @dataclasses.dataclass
@@ -411,8 +420,10 @@ class RunConfig:
                 print(f"note: train.steps_per_epoch set to train.steps={steps}", file=sys.stderr)
             if "warmup_steps" not in train and self.train.warmup_steps >= steps:
                 train["warmup_steps"] = steps // 10
-                print(f"note: train.warmup_steps set to {steps // 10} (train.steps={steps})",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"note: train.warmup_steps set to {steps // 10} (train.steps={steps})",
+                    file=sys.stderr,
+                )
         try:
             return self.replace(**changes)
         except ConfigError:
@@ -631,15 +642,23 @@ OVERRIDE_FLAGS = (
     ("--backbone", "model.backbone", str, "backbone name (e.g. resnet18 for a smoke test)"),
     ("--backbone-weights", "model.backbone_weights", _optional_name, "'imagenet', a path, none"),
     ("--unroll-mode", "model.unroll_mode", str, "sequential, parallel, multi_range, network_*"),
-    ("--feedback-blocks", "model.feedback_blocks", _blocks, "first gated block (4 for <6..4>), "
-     "'a,b', or none"),
+    (
+        "--feedback-blocks",
+        "model.feedback_blocks",
+        _blocks,
+        "first gated block (4 for <6..4>), 'a,b', or none",
+    ),
     ("--iterations", "model.num_iterations", int, "ui"),
     ("--output-stride", "model.output_stride", int, "32, 16 or 8"),
     ("--gate-pooling", "model.gate_pooling", _optional_name, "avg, max or none"),
     ("--gate-combine", "model.gate_combine", str, "mul_sigmoid, mul_tanh or add_relu"),
     ("--sync-batch-norm", "model.sync_batch_norm", "flag", "synchronised batch norm (multi-GPU)"),
-    ("--recurrent-batch-norm", "model.recurrent_batch_norm", str,
-     "gated_passes, first_pass or every_pass"),
+    (
+        "--recurrent-batch-norm",
+        "model.recurrent_batch_norm",
+        str,
+        "gated_passes, first_pass or every_pass",
+    ),
     ("--source", "data.source", str, "training dataset"),
     ("--eval-source", "data.eval_source", str, "evaluation dataset (default: the source)"),
     ("--eval-split", "data.eval_split", str, "evaluation split"),
@@ -666,7 +685,7 @@ OVERRIDE_FLAGS = (
     ("--flip", "eval.flip", "flag", "flip testing"),
     ("--scales", "eval.scales", _floats, "multi-scale testing, e.g. 0.75,1,1.25"),
     ("--num-visualize", "eval.num_visualize", int, "images to draw (0 for none)"),
-)  # fmt: skip
+)
 
 
 def _dest(flag):
@@ -677,21 +696,27 @@ def add_override_arguments(parser):
     """Adds `--set section.key=value` and its aliases (`OVERRIDE_FLAGS`, plus
     `--deep-supervision`) to an argparse parser."""
     parser.add_argument(
-        "--set", dest="override_set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        nargs="+", help="override any configuration field, e.g. --set train.steps=100 "
-        "model.backbone=resnet18",
-    )  # fmt: skip
+        "--set",
+        dest="override_set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        nargs="+",
+        help="override any configuration field, e.g. --set train.steps=100 model.backbone=resnet18",
+    )
     for flag, key, kind, text in OVERRIDE_FLAGS:
         if kind == "flag":
             parser.add_argument(flag, dest=_dest(flag), action="store_true", help=f"{text} ({key})")
         else:  # absent flags leave no attribute, so that "none" (None) is an override too
-            parser.add_argument(flag, dest=_dest(flag), type=kind, default=argparse.SUPPRESS,
-                                help=f"{text} ({key})")  # fmt: skip
+            parser.add_argument(
+                flag, dest=_dest(flag), type=kind, default=argparse.SUPPRESS, help=f"{text} ({key})"
+            )
     parser.add_argument(
-        "--deep-supervision", dest="override_deep_supervision",
+        "--deep-supervision",
+        dest="override_deep_supervision",
         help="uniform or linear: a loss on every iteration (train.iteration_loss_weights, "
         "model.return_all_iterations)",
-    )  # fmt: skip
+    )
     return parser
 
 
@@ -738,8 +763,9 @@ def check_resume(recorded, current, path=CONFIG_NAME, sections=None):
     if "data" in sections:
         fields += [(f"data.{k}", old["data"].get(k), v) for k, v in sorted(new["data"].items())]
     if "train" in sections:
-        fields += [(f"train.{k}", old["train"].get(k), new["train"].get(k))
-                   for k in RESUME_TRAIN_FIELDS]  # fmt: skip
+        fields += [
+            (f"train.{k}", old["train"].get(k), new["train"].get(k)) for k in RESUME_TRAIN_FIELDS
+        ]
     for key, before, after in fields:
         if before != after:
             raise ConfigError(

@@ -49,8 +49,16 @@ class QuickstartConfig:
     @classmethod
     def fast(cls):
         """A seconds-long smoke test (for CI)."""
-        return cls(image_size=64, mark_size=6, num_train=16, num_val=8, steps=3, batch_size=4,
-                   num_iterations=2, num_visualize=2)  # fmt: skip
+        return cls(
+            image_size=64,
+            mark_size=6,
+            num_train=16,
+            num_val=8,
+            steps=3,
+            batch_size=4,
+            num_iterations=2,
+            num_visualize=2,
+        )
 
 
 def quickstart_runs(cfg, output_dir):
@@ -61,31 +69,51 @@ def quickstart_runs(cfg, output_dir):
     from rignet_keras.training.trainer import TrainConfig
 
     data = DataConfig(
-        source="synthetic", train_split="train", eval_split="val", crop_size=None,
-        eval_batch_size=cfg.batch_size, num_train_samples=cfg.num_train,
+        source="synthetic",
+        train_split="train",
+        eval_split="val",
+        crop_size=None,
+        eval_batch_size=cfg.batch_size,
+        num_train_samples=cfg.num_train,
         num_eval_samples=cfg.num_val,
-        synthetic=dict(image_size=(cfg.image_size, cfg.image_size), num_classes=cfg.num_classes,
-                       mark_size=cfg.mark_size, object_size=(0.4, 0.6),
-                       objects_per_image=(1, 2)),
-    )  # fmt: skip
+        synthetic=dict(
+            image_size=(cfg.image_size, cfg.image_size),
+            num_classes=cfg.num_classes,
+            mark_size=cfg.mark_size,
+            object_size=(0.4, 0.6),
+            objects_per_image=(1, 2),
+        ),
+    )
     train = TrainConfig(
-        steps=cfg.steps, steps_per_epoch=cfg.steps, batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate, weight_decay=1e-4, warmup_steps=min(10, cfg.steps // 5),
-        seed=cfg.seed, monitor="val_mIoU",
-    )  # fmt: skip
+        steps=cfg.steps,
+        steps_per_epoch=cfg.steps,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=1e-4,
+        warmup_steps=min(10, cfg.steps // 5),
+        seed=cfg.seed,
+        monitor="val_mIoU",
+    )
     evaluation = EvalConfig(num_visualize=0)
     export = ExportConfig(
-        formats=("tflite",), precisions=("float32",), tflite_layouts=("multi",),
-        input_size=cfg.image_size, output_dir=os.path.join(os.path.abspath(output_dir), "export"),
-    )  # fmt: skip
+        formats=("tflite",),
+        precisions=("float32",),
+        tflite_layouts=("multi",),
+        input_size=cfg.image_size,
+        output_dir=os.path.join(os.path.abspath(output_dir), "export"),
+    )
     fcn = dict(backbone=cfg.backbone, feedback_blocks=None, num_iterations=1)
-    rignet = dict(backbone=cfg.backbone, feedback_blocks=tuple(cfg.feedback_blocks),
-                  num_iterations=cfg.num_iterations)  # fmt: skip
+    rignet = dict(
+        backbone=cfg.backbone,
+        feedback_blocks=tuple(cfg.feedback_blocks),
+        num_iterations=cfg.num_iterations,
+    )
     return {
         "fcn": RunConfig(name="fcn", model=fcn, data=data, train=train, eval=evaluation),
-        "rignet": RunConfig(name="rignet", model=rignet, data=data, train=train,
-                            eval=evaluation, export=export),
-    }  # fmt: skip
+        "rignet": RunConfig(
+            name="rignet", model=rignet, data=data, train=train, eval=evaluation, export=export
+        ),
+    }
 
 
 def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, overrides=()):
@@ -140,21 +168,31 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
         "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
         "manifest": os.path.join(export_dir, "manifest.json"),
     }
-    plot_anytime(curves, os.path.join(output_dir, "anytime_miou.png"),
-                 title="synthetic val: mIoU against ui")  # fmt: skip
-    vis, _ = eval_dataset(runs["rignet"].data, reloaded.preprocessing, return_ids=True,
-                          num_samples=cfg.num_visualize, batch_size=cfg.num_visualize)  # fmt: skip
-    save_predictions(reloaded, vis, os.path.join(output_dir, "predictions"),
-                     num_images=cfg.num_visualize)  # fmt: skip
+    plot_anytime(
+        curves, os.path.join(output_dir, "anytime_miou.png"), title="synthetic val: mIoU against ui"
+    )
+    vis, _ = eval_dataset(
+        runs["rignet"].data,
+        reloaded.preprocessing,
+        return_ids=True,
+        num_samples=cfg.num_visualize,
+        batch_size=cfg.num_visualize,
+    )
+    save_predictions(
+        reloaded, vis, os.path.join(output_dir, "predictions"), num_images=cfg.num_visualize
+    )
     results["model_path"] = model_path
     results["seconds"] = round(time.time() - t_start, 1)
     with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     print("\n" + format_table(results), flush=True)
-    print(f"\nwrote {output_dir}/ (model: {model_path}, TFLite: {results['exports']['tflite']}, "
-          f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s; "
-          f"each run's configuration is in its run_config.json (rignet evaluate --run "
-          f"{os.path.join(output_dir, 'rignet')})", flush=True)  # fmt: skip
+    print(
+        f"\nwrote {output_dir}/ (model: {model_path}, TFLite: {results['exports']['tflite']}, "
+        f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s; "
+        f"each run's configuration is in its run_config.json (rignet evaluate --run "
+        f"{os.path.join(output_dir, 'rignet')})",
+        flush=True,
+    )
     return results
 
 
@@ -210,9 +248,14 @@ def main(argv=None):
     parser.add_argument("--backbone", help="e.g. resnet18 (default), resnet34, mobilenetv2")
     parser.add_argument("--num-train", type=int, help=">= 1")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], nargs="+",
-        metavar="SECTION.KEY=VALUE", help="override a field of both runs' configuration",
-    )  # fmt: skip
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        nargs="+",
+        metavar="SECTION.KEY=VALUE",
+        help="override a field of both runs' configuration",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     try:
@@ -223,9 +266,13 @@ def main(argv=None):
         show_tensorflow_logs()
     cfg = QuickstartConfig.fast() if args.fast else QuickstartConfig()
     changes = {
-        "steps": args.steps, "batch_size": args.batch_size, "image_size": args.image_size,
-        "num_iterations": args.iterations, "backbone": args.backbone, "num_train": args.num_train,
-    }  # fmt: skip
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "image_size": args.image_size,
+        "num_iterations": args.iterations,
+        "backbone": args.backbone,
+        "num_train": args.num_train,
+    }
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
 
     def run():

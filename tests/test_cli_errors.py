@@ -20,8 +20,12 @@ def rignet(*args, cwd=None):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run(
         [sys.executable, "-m", "rignet_keras.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=300, cwd=cwd or ROOT, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd or ROOT,
+        env=env,
+    )
 
 
 def one_error_line(proc, status=2):
@@ -44,8 +48,18 @@ def image_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("ui", ["0", "-3"])
 def test_predict_refuses_a_ui_below_one(image_dir, tmp_path, ui):
-    line = one_error_line(rignet("predict", image_dir, "--model", tmp_path / "m.keras", "--ui", ui,
-                                 "--output-dir", tmp_path / "out"))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "predict",
+            image_dir,
+            "--model",
+            tmp_path / "m.keras",
+            "--ui",
+            ui,
+            "--output-dir",
+            tmp_path / "out",
+        )
+    )
     assert f"--ui must be at least 1; received {ui}" in line
     assert not (tmp_path / "out").exists()
 
@@ -53,15 +67,25 @@ def test_predict_refuses_a_ui_below_one(image_dir, tmp_path, ui):
 def test_predict_names_a_file_that_is_not_an_image(image_dir, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("not an image\n")
-    line = one_error_line(rignet("predict", image_dir, fake, "--model", tmp_path / "m.keras",
-                                 "--output-dir", tmp_path / "out"))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "predict",
+            image_dir,
+            fake,
+            "--model",
+            tmp_path / "m.keras",
+            "--output-dir",
+            tmp_path / "out",
+        )
+    )
     assert str(fake) in line and "not an image" in line
 
 
 def test_predict_into_its_input_folder_refuses_to_overwrite_an_input(image_dir, tmp_path):
     before = (image_dir / "a.png").read_bytes()
-    line = one_error_line(rignet("predict", image_dir, "--model", tmp_path / "m.keras",
-                                 "--output-dir", image_dir))  # fmt: skip
+    line = one_error_line(
+        rignet("predict", image_dir, "--model", tmp_path / "m.keras", "--output-dir", image_dir)
+    )
     assert "would overwrite the input image" in line and "a.png" in line
     assert (image_dir / "a.png").read_bytes() == before
     assert sorted(os.listdir(image_dir)) == ["a.png"]
@@ -69,21 +93,42 @@ def test_predict_into_its_input_folder_refuses_to_overwrite_an_input(image_dir, 
 
 def test_predict_names_a_model_file_keras_cannot_read(image_dir, tmp_path):
     (tmp_path / "m.keras").write_text("not a model\n")
-    line = one_error_line(rignet("predict", image_dir, "--model", tmp_path / "m.keras",
-                                 "--output-dir", tmp_path / "out"))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "predict", image_dir, "--model", tmp_path / "m.keras", "--output-dir", tmp_path / "out"
+        )
+    )
     assert f"--model {str(tmp_path / 'm.keras')!r} is not a Keras model file" in line
     assert not (tmp_path / "out").exists()
 
 
 def test_evaluate_refuses_zero_iterations(tmp_path):
-    line = one_error_line(rignet("evaluate", "--model", tmp_path / "m.keras", "--iterations",
-                                 "1,0", "--source", "synthetic"))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "evaluate",
+            "--model",
+            tmp_path / "m.keras",
+            "--iterations",
+            "1,0",
+            "--source",
+            "synthetic",
+        )
+    )
     assert "--iterations must be at least 1; received 0" in line
 
 
 def test_data_convert_refuses_zero_images_per_shard(tmp_path):
-    line = one_error_line(rignet("data", "convert", "synthetic", "--output-dir", tmp_path / "s",
-                                 "--images-per-shard", "0"))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "data",
+            "convert",
+            "synthetic",
+            "--output-dir",
+            tmp_path / "s",
+            "--images-per-shard",
+            "0",
+        )
+    )
     assert "--images-per-shard must be at least 1; received 0" in line
     assert not (tmp_path / "s").exists()
 
@@ -114,8 +159,18 @@ def test_quickstart_refuses_a_nonsense_flag(tmp_path, flags, named):
     ],
 )
 def test_train_refuses_a_nonsense_value_before_opening_data(tmp_path, flags, named):
-    line = one_error_line(rignet("train", "--source", "voc", "--data-dir", tmp_path / "none",
-                                 "--output-dir", tmp_path / "r", *flags))  # fmt: skip
+    line = one_error_line(
+        rignet(
+            "train",
+            "--source",
+            "voc",
+            "--data-dir",
+            tmp_path / "none",
+            "--output-dir",
+            tmp_path / "r",
+            *flags,
+        )
+    )
     assert named in line
     assert not (tmp_path / "r").exists()
 
@@ -125,12 +180,35 @@ def diverging_run(tmp_path_factory):
     """A ResNet-18 run asked for ImageNet weights whose learning rate makes the loss NaN."""
     out = tmp_path_factory.mktemp("nan") / "run"
     proc = rignet(
-        "train", "--source", "synthetic", "--backbone", "resnet18", "--backbone-weights",
-        "imagenet", "--num-train-samples", "4", "--num-eval-samples", "2", "--crop-size", "64",
-        "--batch-size", "2", "--steps", "3", "--steps-per-epoch", "3", "--lr", "1e30",
-        "--num-visualize", "0", "--quiet", "--output-dir", out,
-        "--set", 'data.synthetic={"image_size": [64, 64], "mark_size": 6}',
-    )  # fmt: skip
+        "train",
+        "--source",
+        "synthetic",
+        "--backbone",
+        "resnet18",
+        "--backbone-weights",
+        "imagenet",
+        "--num-train-samples",
+        "4",
+        "--num-eval-samples",
+        "2",
+        "--crop-size",
+        "64",
+        "--batch-size",
+        "2",
+        "--steps",
+        "3",
+        "--steps-per-epoch",
+        "3",
+        "--lr",
+        "1e30",
+        "--num-visualize",
+        "0",
+        "--quiet",
+        "--output-dir",
+        out,
+        "--set",
+        'data.synthetic={"image_size": [64, 64], "mark_size": 6}',
+    )
     return proc, out
 
 
@@ -147,7 +225,8 @@ def test_a_resnet18_run_records_that_no_imagenet_weights_were_loaded(diverging_r
     assert recorded["model"]["backbone"] == "resnet18"
     assert recorded["model"]["backbone_weights"] is None
     assert "resnet18 has no published ImageNet weights" in proc.stderr
-    shown = rignet("train", "--backbone", "resnet18", "--backbone-weights", "imagenet",
-                   "--print-config")  # fmt: skip
+    shown = rignet(
+        "train", "--backbone", "resnet18", "--backbone-weights", "imagenet", "--print-config"
+    )
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert json.loads(shown.stdout)["model"]["backbone_weights"] is None

@@ -35,10 +35,24 @@ def predicted(tmp_path_factory):
     phone.save(images / "phone.jpg", exif=exif)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "rignet_keras.cli", "predict", str(images), "--model",
-         str(root / "m.keras"), "--output-dir", str(root / "out"), "--gate-maps"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rignet_keras.cli",
+            "predict",
+            str(images),
+            "--model",
+            str(root / "m.keras"),
+            "--output-dir",
+            str(root / "out"),
+            "--gate-maps",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, images, root / "out"
 

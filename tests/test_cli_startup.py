@@ -23,8 +23,14 @@ def python(code, env_changes=None, timeout=300):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(env_changes or {})
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
     return proc, time.perf_counter() - t0
 
 
@@ -55,15 +61,22 @@ def _help(module, argv):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"],
-     ["quickstart", "--help"]],
-)  # fmt: skip
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["evaluate", "--help"],
+        ["predict", "--help"],
+        ["quickstart", "--help"],
+    ],
+)
 def test_help_imports_no_tensorflow_and_is_fast(argv):
     _help("rignet_keras.cli", argv)
 
 
-@pytest.mark.parametrize("module, argv", [("rignet_keras.data.cli", ["--help"]),
-                                          ("rignet_keras.cli", ["data", "--help"])])  # fmt: skip
+@pytest.mark.parametrize(
+    "module, argv",
+    [("rignet_keras.data.cli", ["--help"]), ("rignet_keras.cli", ["data", "--help"])],
+)
 def test_data_help_imports_no_tensorflow(module, argv):
     _help(module, argv)
 
@@ -122,8 +135,10 @@ def saved_model(tmp_path_factory):
     "imports", ["import rignet_keras; import keras", "import keras; import rignet_keras"]
 )
 def test_load_model_finds_the_classes_whichever_import_comes_first(saved_model, imports):
-    code = (f"{imports}; m = keras.models.load_model({str(saved_model)!r}, safe_mode=True); "
-            "print(type(m).__name__, m.num_iterations)")  # fmt: skip
+    code = (
+        f"{imports}; m = keras.models.load_model({str(saved_model)!r}, safe_mode=True); "
+        "print(type(m).__name__, m.num_iterations)"
+    )
     proc, _ = python(code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["RIGNet", "2"]

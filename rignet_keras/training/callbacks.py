@@ -266,8 +266,9 @@ class NaNGuard(keras.callbacks.Callback):
             "Lower the learning rate (or add warm-up), check the labels (0..num_classes-1, "
             "255 = void) and the inputs, or turn mixed precision off."
         )
-        raise NonFiniteTrainingError(message, step=step, epoch=epoch, what=what,
-                                     last_good=last_good)  # fmt: skip
+        raise NonFiniteTrainingError(
+            message, step=step, epoch=epoch, what=what, last_good=last_good
+        )
 
     def check_variables(self, variables, step, epoch=None, what="weights"):
         """Stops (see `stop`) if one of `variables` holds a NaN or an infinity."""
@@ -281,8 +282,9 @@ class NaNGuard(keras.callbacks.Callback):
             return
         loss = float(loss)
         if not math.isfinite(loss):
-            self.stop(f"the loss became {loss} (batch {batch} of the epoch)",
-                      global_step(self.model))  # fmt: skip
+            self.stop(
+                f"the loss became {loss} (batch {batch} of the epoch)", global_step(self.model)
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in sorted(_python_logs(logs).items()):
@@ -353,8 +355,9 @@ class ResumableBackup(keras.callbacks.Callback):
 
     STATE_FILE = "state.json"
 
-    def __init__(self, backup_dir, save_freq, guard=None, extra_state=None, keep=1,
-                 total_steps=None):  # fmt: skip
+    def __init__(
+        self, backup_dir, save_freq, guard=None, extra_state=None, keep=1, total_steps=None
+    ):
         super().__init__()
         if not isinstance(save_freq, int) or save_freq < 1:
             raise ValueError(f"save_freq must be a positive int (steps); received {save_freq!r}")
@@ -437,13 +440,15 @@ class ResumableBackup(keras.callbacks.Callback):
     def save(self, step, logs=None):
         """Writes the state at `step` (refusing, through the guard, a non-finite one)."""
         if self.guard is not None:
-            self.guard.check_variables(saved_variables(self.model), step,
-                                       what="weights or optimizer state")  # fmt: skip
+            self.guard.check_variables(
+                saved_variables(self.model), step, what="weights or optimizer state"
+            )
         name = f"state-{step:09d}.weights.h5"
         atomic_save(
-            self.model, os.path.join(self.backup_dir, name),
+            self.model,
+            os.path.join(self.backup_dir, name),
             before_replace=lambda: fault_point("backup_write", step),
-        )  # fmt: skip
+        )
         state = {
             "step": step,
             "weights": name,
@@ -475,8 +480,16 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         save_keras: also write the `.keras` files (config + weights).
     """
 
-    def __init__(self, directory, network, monitor="val_mIoU", mode="max", guard=None,
-                 best=None, save_keras=True):  # fmt: skip
+    def __init__(
+        self,
+        directory,
+        network,
+        monitor="val_mIoU",
+        mode="max",
+        guard=None,
+        best=None,
+        save_keras=True,
+    ):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min'; received {mode!r}")

@@ -171,9 +171,21 @@ class EvaluationResult:
         return paths
 
 
-def evaluate(model, dataset, num_classes=None, *, iterations=None, flip=False, scales=(1.0,),
-             strategy=None, class_names=None, ignore_label=IGNORE_LABEL, max_batches=None,
-             progress=True, info=None):  # fmt: skip
+def evaluate(
+    model,
+    dataset,
+    num_classes=None,
+    *,
+    iterations=None,
+    flip=False,
+    scales=(1.0,),
+    strategy=None,
+    class_names=None,
+    ignore_label=IGNORE_LABEL,
+    max_batches=None,
+    progress=True,
+    info=None,
+):
     """Evaluates `model` on `dataset` for every ui in `iterations`.
 
     Args:
@@ -199,9 +211,11 @@ def evaluate(model, dataset, num_classes=None, *, iterations=None, flip=False, s
     if iterations is None:
         iterations = list(range(1, model_iterations(model) + 1))
     iterations = sorted(
-        {check_num_iterations(int(k) if isinstance(k, np.integer) else k, "iterations")
-         for k in iterations}
-    )  # fmt: skip
+        {
+            check_num_iterations(int(k) if isinstance(k, np.integer) else k, "iterations")
+            for k in iterations
+        }
+    )
     scales = tuple(float(s) for s in scales)
     if not scales or min(scales) <= 0:
         raise ValueError(f"scales must be positive; received {scales!r}")

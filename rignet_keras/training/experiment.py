@@ -53,10 +53,13 @@ def synthetic_config(data):
 
 def _common(data, preprocessing, seed):
     return dict(
-        data_dir=data.data_dir, preprocessing=preprocessing, seed=seed,
-        label_convention=data.label_convention, synthetic_config=synthetic_config(data),
+        data_dir=data.data_dir,
+        preprocessing=preprocessing,
+        seed=seed,
+        label_convention=data.label_convention,
+        synthetic_config=synthetic_config(data),
         on_bad_sample=data.on_bad_sample,
-    )  # fmt: skip
+    )
 
 
 def train_stream(data, batch_size, preprocessing, seed):
@@ -66,11 +69,18 @@ def train_stream(data, batch_size, preprocessing, seed):
 
     def stream(skip_batches=0):
         return build(
-            data.source, data.train_split, batch_size=batch_size, training=True, crop_size=crop,
-            scale_range=tuple(data.scale_range), flip=data.flip, repeat=True,
-            skip_batches=skip_batches, num_samples=data.num_train_samples,
+            data.source,
+            data.train_split,
+            batch_size=batch_size,
+            training=True,
+            crop_size=crop,
+            scale_range=tuple(data.scale_range),
+            flip=data.flip,
+            repeat=True,
+            skip_batches=skip_batches,
+            num_samples=data.num_train_samples,
             **_common(data, preprocessing, seed),
-        )  # fmt: skip
+        )
 
     return stream
 
@@ -78,12 +88,17 @@ def train_stream(data, batch_size, preprocessing, seed):
 def eval_dataset(data, preprocessing, return_ids=False, num_samples=None, batch_size=None):
     """(finite evaluation dataset, its `DatasetInfo`) of a data section."""
     return _data_layer().build_dataset(
-        data.eval_source or data.source, data.eval_split,
-        batch_size=batch_size or data.eval_batch_size, training=False, eval_mode=data.eval_mode,
+        data.eval_source or data.source,
+        data.eval_split,
+        batch_size=batch_size or data.eval_batch_size,
+        training=False,
+        eval_mode=data.eval_mode,
         eval_size=None if data.eval_size is None else tuple(data.eval_size),
-        num_samples=num_samples or data.num_eval_samples, return_ids=return_ids,
-        with_info=True, **_common(data, preprocessing, None),
-    )  # fmt: skip
+        num_samples=num_samples or data.num_eval_samples,
+        return_ids=return_ids,
+        with_info=True,
+        **_common(data, preprocessing, None),
+    )
 
 
 def build_size(data):
@@ -116,8 +131,11 @@ def network_kwargs(model):
     weights = kwargs.get("backbone_weights")
     backbone = resolved_model_kwargs(model)["backbone"]
     if weights == "imagenet" and get_backbone_spec(backbone).imagenet_model is None:
-        print(f"note: {backbone} has no published ImageNet weights; training from scratch "
-              "(model.backbone_weights=null)", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {backbone} has no published ImageNet weights; training from scratch "
+            "(model.backbone_weights=null)",
+            file=sys.stderr,
+        )
         kwargs["backbone_weights"] = None
     return kwargs
 
@@ -133,8 +151,18 @@ def build_network(model, num_classes):
 # Recipes' shorthand
 
 
-def paper_experiment(name, *, dataset="voc", backbone="resnet50", mode="parallel", blocks=(4, 6),
-                     ui=2, paper=None, description="", **model):  # fmt: skip
+def paper_experiment(
+    name,
+    *,
+    dataset="voc",
+    backbone="resnet50",
+    mode="parallel",
+    blocks=(4, 6),
+    ui=2,
+    paper=None,
+    description="",
+    **model,
+):
     """A run with the project's recipe for the paper's datasets (the paper does not give its
     training hyper-parameters; these are the field's: SGD, momentum 0.9, poly 0.9, crop 321,
     batch 16, ImageNet backbone at a tenth of the rate of gates and head).
@@ -152,8 +180,14 @@ def paper_experiment(name, *, dataset="voc", backbone="resnet50", mode="parallel
     if blocks is None and mode in ("parallel", "sequential", "multi_range"):
         ui = 1
     deeplab = backbone == "deeplabv2"
-    model_kwargs = dict(backbone=backbone, unroll_mode=mode, feedback_blocks=blocks,
-                        num_iterations=ui, backbone_weights="imagenet", **model)  # fmt: skip
+    model_kwargs = dict(
+        backbone=backbone,
+        unroll_mode=mode,
+        feedback_blocks=blocks,
+        num_iterations=ui,
+        backbone_weights="imagenet",
+        **model,
+    )
     if dataset == "voc":
         data = DataConfig(source="voc_aug", eval_source="voc", eval_split="val")
         steps = 30000
@@ -163,10 +197,14 @@ def paper_experiment(name, *, dataset="voc", backbone="resnet50", mode="parallel
     else:
         raise ValueError(f"dataset must be 'voc' or 'cocostuff'; received {dataset!r}")
     train = TrainConfig(
-        steps=steps, steps_per_epoch=1000, batch_size=16,
-        learning_rate=0.0025 if deeplab else 0.01, weight_decay=5e-4 if deeplab else 1e-4,
-        warmup_steps=500, backbone_lr_multiplier=0.1,
-    )  # fmt: skip
+        steps=steps,
+        steps_per_epoch=1000,
+        batch_size=16,
+        learning_rate=0.0025 if deeplab else 0.01,
+        weight_decay=5e-4 if deeplab else 1e-4,
+        warmup_steps=500,
+        backbone_lr_multiplier=0.1,
+    )
     config = RunConfig(name=name, model=model_kwargs, data=data, train=train, paper=paper)
     config.description = description or config.label()
     return config
@@ -199,8 +237,9 @@ class RunResult:
     train: object = None
 
 
-def run_experiment(config, output_dir, *, resume=False, eval_only=False, progress=True,
-                   strategy=None):  # fmt: skip
+def run_experiment(
+    config, output_dir, *, resume=False, eval_only=False, progress=True, strategy=None
+):
     """Trains (unless `eval_only`), evaluates and exports one `RunConfig`; writes its folder.
 
     The data is opened first: without it, this stops at once with the data layer's
@@ -223,8 +262,10 @@ def run_experiment(config, output_dir, *, resume=False, eval_only=False, progres
         stream(0)  # opens the data: a missing dataset fails here, before anything heavy
     val_data, info = eval_dataset(config.data, preprocessing)
     num_classes = info.num_classes
-    print(f"[{config.name}] {config.label()} on {config.data.source} ({num_classes} classes)",
-          flush=True)  # fmt: skip
+    print(
+        f"[{config.name}] {config.label()} on {config.data.source} ({num_classes} classes)",
+        flush=True,
+    )
 
     trainer = Trainer(config.train, output_dir, strategy=strategy)
     config_path = os.path.join(trainer.write_dir, CONFIG_NAME)
@@ -246,9 +287,11 @@ def run_experiment(config, output_dir, *, resume=False, eval_only=False, progres
     fit = None
     if not eval_only:
         fit = trainer.fit(
-            stream, val_data=val_data if config.eval.validate else None, resume=resume,
+            stream,
+            val_data=val_data if config.eval.validate else None,
+            resume=resume,
             run_info={"label": config.label(), "dataset": info.to_dict()},
-        )  # fmt: skip
+        )
         print(fit.summary(), flush=True)
     weights = os.path.join(trainer.checkpoint_dir, f"{config.eval.checkpoint}.weights.h5")
     if not os.path.isfile(weights):
@@ -301,21 +344,32 @@ def _evaluate(network, config, dataset, info, strategy, progress, weights):
 
     ev = config.eval
     return evaluate(
-        network, dataset, info.num_classes,
-        iterations=None if ev.iterations is None else list(ev.iterations), flip=ev.flip,
-        scales=ev.scales, class_names=info.class_names, max_batches=ev.max_batches,
-        progress=progress, strategy=strategy,
-        info={"checkpoint": weights, "dataset": info.to_dict(), "model": config.label(),
-              "run": config.to_dict()},
-    )  # fmt: skip
+        network,
+        dataset,
+        info.num_classes,
+        iterations=None if ev.iterations is None else list(ev.iterations),
+        flip=ev.flip,
+        scales=ev.scales,
+        class_names=info.class_names,
+        max_batches=ev.max_batches,
+        progress=progress,
+        strategy=strategy,
+        info={
+            "checkpoint": weights,
+            "dataset": info.to_dict(),
+            "model": config.label(),
+            "run": config.to_dict(),
+        },
+    )
 
 
 def _visualize(network, config, preprocessing, folder):
     from rignet_keras.training.visualize import save_predictions
 
     vis_data, _ = eval_dataset(config.data, preprocessing, return_ids=True)
-    save_predictions(network, vis_data, folder, num_images=config.eval.num_visualize,
-                     preprocessing=preprocessing)  # fmt: skip
+    save_predictions(
+        network, vis_data, folder, num_images=config.eval.num_visualize, preprocessing=preprocessing
+    )
 
 
 def export_run(network, config, run_dir):
@@ -326,10 +380,15 @@ def export_run(network, config, run_dir):
     folder = ex.output_dir or os.path.join(run_dir, "export")
     size = ex.input_size or (config.data.eval_size or [build_size(config.data)])[0]
     export_model(
-        network, folder, input_size=(size, size), formats=tuple(ex.formats),
-        precisions=tuple(ex.precisions), tflite_layouts=tuple(ex.tflite_layouts),
-        stepwise=ex.stepwise, overwrite=True,
-    )  # fmt: skip
+        network,
+        folder,
+        input_size=(size, size),
+        formats=tuple(ex.formats),
+        precisions=tuple(ex.precisions),
+        tflite_layouts=tuple(ex.tflite_layouts),
+        stepwise=ex.stepwise,
+        overwrite=True,
+    )
     return {"dir": folder, "files": sorted(os.listdir(folder))}
 
 
@@ -442,9 +501,11 @@ def recipe_main(experiments, argv=None, default=None, description=None, recipe=N
     """
     parser = OneLineParser(description=description)
     parser.add_argument(
-        "--variant", default=default or next(iter(experiments)), choices=sorted(experiments),
+        "--variant",
+        default=default or next(iter(experiments)),
+        choices=sorted(experiments),
         help="which model of the table",
-    )  # fmt: skip
+    )
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
@@ -461,8 +522,9 @@ def recipe_main(experiments, argv=None, default=None, description=None, recipe=N
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     output_dir = args.output_dir or os.path.join("runs", config.name)
-    return run_guarded(config, output_dir, resume=args.resume, eval_only=args.eval_only,
-                       progress=not args.quiet)  # fmt: skip
+    return run_guarded(
+        config, output_dir, resume=args.resume, eval_only=args.eval_only, progress=not args.quiet
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -241,9 +241,12 @@ class Trainer:
     def make_optimizer(self):
         c = self.config
         schedule = PolyWarmup(
-            c.learning_rate, c.steps, power=c.poly_power, warmup_steps=c.warmup_steps,
+            c.learning_rate,
+            c.steps,
+            power=c.poly_power,
+            warmup_steps=c.warmup_steps,
             warmup_start_factor=c.warmup_start_factor,
-        )  # fmt: skip
+        )
         return keras.optimizers.SGD(
             learning_rate=schedule, momentum=c.momentum, nesterov=c.nesterov, clipnorm=c.clipnorm
         )
@@ -403,9 +406,12 @@ class Trainer:
         monitor = c.monitor if val_data is not None else None
         guard = NaNGuard()
         checkpoint = BestAndLastCheckpoint(
-            self.checkpoint_dir, self.network, monitor=monitor,
-            mode="min" if monitor and monitor.endswith("loss") else "max", guard=guard,
-        )  # fmt: skip
+            self.checkpoint_dir,
+            self.network,
+            monitor=monitor,
+            mode="min" if monitor and monitor.endswith("loss") else "max",
+            guard=guard,
+        )
         if state is not None:  # the best so far as of the backup's step
             best = previous.get("best") or {}
             checkpoint.best = state.get("best", best.get("value"))
@@ -415,13 +421,18 @@ class Trainer:
 
         def extra_state():
             return {
-                "steps_per_epoch": spe, "best": checkpoint.best, "best_step": checkpoint.best_step
-            }  # fmt: skip
+                "steps_per_epoch": spe,
+                "best": checkpoint.best,
+                "best_step": checkpoint.best_step,
+            }
 
         backup = ResumableBackup(
-            self.backup_dir, c.save_freq or spe, guard=guard, extra_state=extra_state,
+            self.backup_dir,
+            c.save_freq or spe,
+            guard=guard,
+            extra_state=extra_state,
             total_steps=c.steps,
-        )  # fmt: skip
+        )
         backup.epochs_done = epochs_done
         backup.last_saved_step = start_step if state is not None else None
         if state is not None and not pending_end and start_step % spe:
@@ -433,9 +444,12 @@ class Trainer:
         all_callbacks = self._callbacks(epoch_end, StopAtStep(c.steps), callbacks)
 
         fit_kwargs = dict(
-            validation_data=val_data, validation_freq=c.validation_freq,
-            callbacks=all_callbacks, verbose=c.verbose, shuffle=False,
-        )  # fmt: skip
+            validation_data=val_data,
+            validation_freq=c.validation_freq,
+            callbacks=all_callbacks,
+            verbose=c.verbose,
+            shuffle=False,
+        )
         step = start_step
         if pending_end:
             print(f"Redoing the end of epoch {epochs_done + 1} (step {step})", flush=True)
@@ -444,15 +458,21 @@ class Trainer:
             # Finish the interrupted epoch first, from the exact step of the backup.
             epoch = step // spe
             task.fit(
-                self._stream(train_data, step), initial_epoch=epoch, epochs=epoch + 1,
-                steps_per_epoch=min(spe - step % spe, c.steps - step), **fit_kwargs,
-            )  # fmt: skip
+                self._stream(train_data, step),
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                steps_per_epoch=min(spe - step % spe, c.steps - step),
+                **fit_kwargs,
+            )
             step = global_step(task)
         if step < c.steps:
             task.fit(
-                self._stream(train_data, step), initial_epoch=step // spe, epochs=c.num_epochs,
-                steps_per_epoch=spe, **fit_kwargs,
-            )  # fmt: skip
+                self._stream(train_data, step),
+                initial_epoch=step // spe,
+                epochs=c.num_epochs,
+                steps_per_epoch=spe,
+                **fit_kwargs,
+            )
         final_step = global_step(task)
         best = os.path.join(self.checkpoint_dir, "best.keras")
         last = os.path.join(self.checkpoint_dir, "last.keras")
@@ -469,8 +489,19 @@ class Trainer:
         )
 
 
-def train(model_fn, train_data, config, output_dir, *, input_shape, val_data=None, resume=True,
-          strategy=None, callbacks=None, run_info=None):  # fmt: skip
+def train(
+    model_fn,
+    train_data,
+    config,
+    output_dir,
+    *,
+    input_shape,
+    val_data=None,
+    resume=True,
+    strategy=None,
+    callbacks=None,
+    run_info=None,
+):
     """Builds and trains in one call: `Trainer(config, output_dir).build(...)` then `.fit(...)`.
 
     Returns:

@@ -166,8 +166,17 @@ def save_gate_map_images(maps, folder, index=0, prefix=""):
 # Predictions for a sample of images
 
 
-def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations=None,
-                     preprocessing=None, ids=None, with_gate_maps=True):  # fmt: skip
+def save_predictions(
+    model,
+    dataset,
+    output_dir,
+    *,
+    num_images=8,
+    num_iterations=None,
+    preprocessing=None,
+    ids=None,
+    with_gate_maps=True,
+):
     """Writes, for the first `num_images` images of `dataset`: the predicted mask as a palette
     PNG (`masks/`), the ground truth (`ground_truth/`), a colour overlay (`overlays/`), and the
     gate maps (`gate_maps/`, a grid per image and one PNG per block and ui). Every file is a
@@ -229,7 +238,7 @@ def save_predictions(model, dataset, output_dir, *, num_images=8, num_iterations
                         os.path.join(folder, file_name),
                         index=i,
                         title=f"{name}: gate maps (mean over channels)",
-                    )  # fmt: skip
+                    )
                 )
                 out["gate_maps"].extend(
                     save_gate_map_images(maps, os.path.join(folder, name), index=i)

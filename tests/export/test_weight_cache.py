@@ -131,8 +131,16 @@ def test_dynamic_int8_without_gated_passes_uses_the_cache(tmp_path):
     from tests.export.conftest import SIZE, make_model
 
     folder = tmp_path / "out"
-    export_model(make_model("parallel"), folder, input_size=SIZE, uis=(1,), formats=("tflite",),
-                 precisions=("dynamic_int8",), stepwise=False, latency_runs=1)  # fmt: skip
+    export_model(
+        make_model("parallel"),
+        folder,
+        input_size=SIZE,
+        uis=(1,),
+        formats=("tflite",),
+        precisions=("dynamic_int8",),
+        stepwise=False,
+        latency_runs=1,
+    )
     model = folder / "rignet_ui1_dynamic_int8.tflite"
     assert not litert_cache.rescaled_shared_weights(model)
     images = fresh_images(2, seed=31)

@@ -54,6 +54,9 @@ def test_trains_predicts_and_reloads_on_jax(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "model.keras")],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

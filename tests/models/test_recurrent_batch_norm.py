@@ -236,8 +236,7 @@ def test_gated_statistics_are_saved_and_do_not_depend_on_ui(tmp_path):
     assert len(six.pass_statistics.variables) == count
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    for a, b in zip(model.pass_statistics.variables, loaded.pass_statistics.variables,
-                    strict=True):  # fmt: skip
+    for a, b in zip(model.pass_statistics.variables, loaded.pass_statistics.variables, strict=True):
         assert a.path == b.path
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), rtol=1e-6, atol=1e-6)

@@ -132,9 +132,23 @@ def voc_run(tmp_path_factory):
     out = root / "run"
     module = load_recipe(VOC_RECIPE)
     argv = [
-        "--data-dir", data_dir, "--output-dir", str(out), "--backbone", "resnet18",
-        "--steps", "2", "--batch-size", "2", "--crop-size", "48", "--eval-size", "64",
-        "--num-visualize", "2", "--quiet",
-    ]  # fmt: skip
+        "--data-dir",
+        data_dir,
+        "--output-dir",
+        str(out),
+        "--backbone",
+        "resnet18",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop-size",
+        "48",
+        "--eval-size",
+        "64",
+        "--num-visualize",
+        "2",
+        "--quiet",
+    ]
     assert module.recipe_main(module.EXPERIMENTS, argv) == 0
     return data_dir, out

@@ -28,9 +28,18 @@ from rignet_keras import RIGNet  # noqa: E402
 from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
 
 CONFIG = dict(
-    steps=12, steps_per_epoch=4, save_freq=2, batch_size=4, learning_rate=0.05, warmup_steps=2,
-    train_iterations=(1, 2), weight_decay=1e-4, tensorboard=False, verbose=0, seed=0,
-)  # fmt: skip
+    steps=12,
+    steps_per_epoch=4,
+    save_freq=2,
+    batch_size=4,
+    learning_rate=0.05,
+    warmup_steps=2,
+    train_iterations=(1, 2),
+    weight_decay=1e-4,
+    tensorboard=False,
+    verbose=0,
+    seed=0,
+)
 
 
 def main(output_dir, result_path):

@@ -26,9 +26,16 @@ from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
 def main(output_dir, result_path):
     assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
     config = TrainConfig(
-        steps=3, steps_per_epoch=3, batch_size=4, learning_rate=0.05, train_iterations=(1, 2),
-        loss_normalization="global", tensorboard=False, verbose=0, weight_decay=1e-4,
-    )  # fmt: skip
+        steps=3,
+        steps_per_epoch=3,
+        batch_size=4,
+        learning_rate=0.05,
+        train_iterations=(1, 2),
+        loss_normalization="global",
+        tensorboard=False,
+        verbose=0,
+        weight_decay=1e-4,
+    )
     trainer = Trainer(config, output_dir, strategy=strategy)
     # Synchronised batch norm: the batch statistics (and so the moving averages, which are not
     # variables the optimizer all-reduces) are the same on every worker.
@@ -45,9 +52,14 @@ def main(output_dir, result_path):
         method = trainer.task.resolved_random_ui_method()
     weights = {f"w{i}": w for i, w in enumerate(trainer.network.get_weights())}
     np.savez(
-        result_path, **weights, step=result.final_step, chief=is_chief(), method=method,
-        replicas=strategy.num_replicas_in_sync, loss=result.history.get("loss", [np.nan])[-1],
-    )  # fmt: skip
+        result_path,
+        **weights,
+        step=result.final_step,
+        chief=is_chief(),
+        method=method,
+        replicas=strategy.num_replicas_in_sync,
+        loss=result.history.get("loss", [np.nan])[-1],
+    )
 
 
 if __name__ == "__main__":

@@ -99,12 +99,34 @@ def test_an_override_the_recipe_cannot_honour_fails_naming_it(capsys):
 
 
 def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
-    aliases = ["--steps", "100", "--backbone", "resnet18", "--sync-batch-norm", "--source",
-               "synthetic", "--feedback-blocks", "2", "--gate-pooling", "none", "--random-ui",
-               "1,3", "--scales", "0.75,1"]  # fmt: skip
-    generic = ["--set", "train.steps=100", "model.backbone=resnet18", "model.sync_batch_norm=true",
-               "data.source=synthetic", "model.feedback_blocks=[2,6]", "model.gate_pooling=null",
-               "train.train_iterations=[1,3]", "eval.scales=[0.75,1.0]"]  # fmt: skip
+    aliases = [
+        "--steps",
+        "100",
+        "--backbone",
+        "resnet18",
+        "--sync-batch-norm",
+        "--source",
+        "synthetic",
+        "--feedback-blocks",
+        "2",
+        "--gate-pooling",
+        "none",
+        "--random-ui",
+        "1,3",
+        "--scales",
+        "0.75,1",
+    ]
+    generic = [
+        "--set",
+        "train.steps=100",
+        "model.backbone=resnet18",
+        "model.sync_batch_norm=true",
+        "data.source=synthetic",
+        "model.feedback_blocks=[2,6]",
+        "model.gate_pooling=null",
+        "train.train_iterations=[1,3]",
+        "eval.scales=[0.75,1.0]",
+    ]
     printed = []
     for argv in (aliases, generic):
         assert rignet(["train", *argv, "--print-config"]) == 0
@@ -115,13 +137,34 @@ def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
     assert tree["model"]["feedback_blocks"] == [2, 6] and tree["model"]["gate_pooling"] is None
     assert tree["train"]["train_iterations"] == [1, 3] and tree["eval"]["scales"] == [0.75, 1.0]
     # any RIGNet argument through --set, with or without a recipe
-    assert rignet(["train", "--set", "model.recompute_blocks=true", "model.head_filters=64",
-                   "--print-config"]) == 0  # fmt: skip
+    assert (
+        rignet(
+            [
+                "train",
+                "--set",
+                "model.recompute_blocks=true",
+                "model.head_filters=64",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
     model = json.loads(capsys.readouterr().out)["model"]
     assert model["recompute_blocks"] is True and model["head_filters"] == 64
     # a recipe's flags are honoured, not ignored
-    argv = ["train", "--recipe", VOC_RECIPE, "--source", "synthetic", "--backbone", "resnet18",
-            "--steps", "10", "--sync-batch-norm", "--print-config"]  # fmt: skip
+    argv = [
+        "train",
+        "--recipe",
+        VOC_RECIPE,
+        "--source",
+        "synthetic",
+        "--backbone",
+        "resnet18",
+        "--steps",
+        "10",
+        "--sync-batch-norm",
+        "--print-config",
+    ]
     assert rignet(argv) == 0
     tree = json.loads(capsys.readouterr().out)
     assert tree["data"]["source"] == "synthetic" and tree["model"]["backbone"] == "resnet18"
@@ -151,23 +194,49 @@ def test_recipe_to_resolved_config_file_to_the_same_run(voc_run, tmp_path, capsy
     data_dir, out = voc_run
     recorded = RunConfig.load(str(out / CONFIG_NAME))
     module = load_recipe(VOC_RECIPE)
-    argv = ["--data-dir", data_dir, "--backbone", "resnet18", "--steps", "2", "--batch-size",
-            "2", "--crop-size", "48", "--eval-size", "64", "--num-visualize", "2", "--quiet",
-            "--print-config"]  # fmt: skip
+    argv = [
+        "--data-dir",
+        data_dir,
+        "--backbone",
+        "resnet18",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop-size",
+        "48",
+        "--eval-size",
+        "64",
+        "--num-visualize",
+        "2",
+        "--quiet",
+        "--print-config",
+    ]
     assert module.recipe_main(module.EXPERIMENTS, argv) == 0
     resolved = RunConfig.from_dict(json.loads(capsys.readouterr().out))
     resolved = resolved.replace(model={"backbone_weights": None})  # resnet18 has none
     assert recorded == resolved
     # the file alone runs it again: the same checkpoint, data and evaluation, the same numbers
     summary = json.loads((out / "summary.json").read_text())
-    code = rignet(["train", "--config", str(out / CONFIG_NAME), "--output-dir", str(out),
-                   "--eval-only", "--set", "eval.num_visualize=0"])  # fmt: skip
+    code = rignet(
+        [
+            "train",
+            "--config",
+            str(out / CONFIG_NAME),
+            "--output-dir",
+            str(out),
+            "--eval-only",
+            "--set",
+            "eval.num_visualize=0",
+        ]
+    )
     assert code == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["mIoU"] == pytest.approx(summary["mIoU"], abs=1e-9)
     # and `rignet evaluate --run` reproduces every ui from the recorded data configuration
-    assert rignet(["evaluate", "--run", str(out), "--output-dir", str(tmp_path / "e"),
-                   "--quiet"]) == 0  # fmt: skip
+    assert (
+        rignet(["evaluate", "--run", str(out), "--output-dir", str(tmp_path / "e"), "--quiet"]) == 0
+    )
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     for k, value in summary["anytime"].items():
         assert results["scores"][k]["mIoU"] == pytest.approx(value, abs=1e-9)
@@ -182,8 +251,17 @@ def test_resume_with_a_changed_field_fails_naming_it(voc_run, capsys):
         (["--set", "data.num_train_samples=2"], "data.num_train_samples was None"),
         (["--set", "model.gate_combine=mul_tanh"], "model.gate_combine was 'mul_sigmoid'"),
     ):
-        code = rignet(["train", "--config", str(out / CONFIG_NAME), "--output-dir", str(out),
-                       "--resume", *flags])  # fmt: skip
+        code = rignet(
+            [
+                "train",
+                "--config",
+                str(out / CONFIG_NAME),
+                "--output-dir",
+                str(out),
+                "--resume",
+                *flags,
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and named in err and "Traceback" not in err, err
     assert (out / CONFIG_NAME).read_text() == before  # nothing was overwritten
@@ -192,8 +270,20 @@ def test_resume_with_a_changed_field_fails_naming_it(voc_run, capsys):
 def test_evaluate_refuses_a_model_with_another_class_count(voc_run, capsys):
     _, out = voc_run
     model = str(out / "checkpoints" / "best.keras")
-    code = rignet(["evaluate", "--model", model, "--source", "synthetic", "--num-visualize", "0",
-                   "--num-samples", "2", "--quiet"])  # fmt: skip
+    code = rignet(
+        [
+            "evaluate",
+            "--model",
+            model,
+            "--source",
+            "synthetic",
+            "--num-visualize",
+            "0",
+            "--num-samples",
+            "2",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "predicts 21 classes" in err and len(err.strip().splitlines()) == 1
 
@@ -205,10 +295,13 @@ def test_help_imports_no_tensorflow(argv):
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-            f"from rignet_keras.cli import main; sys.exit(main({argv!r}))")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)  # fmt: skip
+    code = (
+        "import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
+        f"from rignet_keras.cli import main; sys.exit(main({argv!r}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage: rignet" in proc.stdout
     if argv[0] == "train":
@@ -216,9 +309,23 @@ def test_help_imports_no_tensorflow(argv):
 
 
 def test_a_model_section_rignet_refuses_fails_in_one_line(tmp_path, capsys):
-    code = rignet(["train", "--source", "synthetic", "--num-train-samples", "2",
-                   "--num-eval-samples", "2", "--crop-size", "64", "--output-dir",
-                   str(tmp_path / "r"), "--set", "model.unroll_mode=paralel"])  # fmt: skip
+    code = rignet(
+        [
+            "train",
+            "--source",
+            "synthetic",
+            "--num-train-samples",
+            "2",
+            "--num-eval-samples",
+            "2",
+            "--crop-size",
+            "64",
+            "--output-dir",
+            str(tmp_path / "r"),
+            "--set",
+            "model.unroll_mode=paralel",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "unroll_mode must be one of" in err[-1] and "'paralel'" in err[-1]
     assert not any("Traceback" in line for line in err)

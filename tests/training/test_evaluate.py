@@ -16,8 +16,13 @@ from rignet_keras.training.visualize import gate_maps, save_predictions, voc_pal
 
 
 def tiny(mode="parallel", ui=3, blocks=(4, 6)):
-    net = RIGNet(NUM_CLASSES, backbone=tiny_blocks(), unroll_mode=mode, num_iterations=ui,
-                 feedback_blocks=blocks)  # fmt: skip
+    net = RIGNet(
+        NUM_CLASSES,
+        backbone=tiny_blocks(),
+        unroll_mode=mode,
+        num_iterations=ui,
+        feedback_blocks=blocks,
+    )
     net.build((None, 32, 32, 3))
     return net
 

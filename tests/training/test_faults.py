@@ -136,8 +136,14 @@ def test_nan_validation_loss_with_a_finite_training_loss_stops_the_run(tmp_path)
 def test_a_diverging_run_stops_and_leaves_only_finite_checkpoints(tmp_path):
     # lr 10 diverges after the first epoch (here: the validation loss becomes NaN at step 4
     # while the training loss is finite).
-    trainer = make_trainer(tmp_path, steps=12, steps_per_epoch=2, learning_rate=10.0,
-                           warmup_steps=0, train_iterations=None)  # fmt: skip
+    trainer = make_trainer(
+        tmp_path,
+        steps=12,
+        steps_per_epoch=2,
+        learning_rate=10.0,
+        warmup_steps=0,
+        train_iterations=None,
+    )
     val = make_dataset(num=8, seed=1)
     with pytest.raises(NonFiniteTrainingError) as error:
         trainer.fit(make_dataset(), val_data=val)
@@ -188,8 +194,11 @@ def test_atomic_save_refuses_non_finite_weights_and_keeps_the_previous_file(tmp_
     before = path.read_bytes()
     kernel = model.get_layer("dense").kernel
     kernel.assign(np.array([[np.inf, 0]] * 4, "float32"))
-    with pytest.raises(NonFiniteTrainingError, match=r"refusing to write .*model\.weights\.h5: "
-                       r"non-finite values in \w+/dense/kernel\Z"):  # fmt: skip
+    with pytest.raises(
+        NonFiniteTrainingError,
+        match=r"refusing to write .*model\.weights\.h5: "
+        r"non-finite values in \w+/dense/kernel\Z",
+    ):
         atomic_save(model, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.weights.h5"]
@@ -217,10 +226,20 @@ def test_history_has_one_row_per_epoch_and_a_redone_epoch_replaces_its_row(tmp_p
 
 
 def test_remove_stale_files_removes_only_what_a_killed_run_left(tmp_path):
-    ours = [f"{TEMP_PREFIX}ab12cd_9.weights.h5", f"{TEMP_PREFIX}zz00zz00.keras",
-            f"{TEMP_PREFIX}q1w2e3r4.json", f"{TEMP_PREFIX}x_y_z_12.csv"]  # fmt: skip
-    users = [".tmp-notes.json", f"{TEMP_PREFIX}short.json", f"{TEMP_PREFIX}ab12cd_9.txt",
-             "run.tmp", "state-7.weights.h5", "notes.txt"]  # fmt: skip
+    ours = [
+        f"{TEMP_PREFIX}ab12cd_9.weights.h5",
+        f"{TEMP_PREFIX}zz00zz00.keras",
+        f"{TEMP_PREFIX}q1w2e3r4.json",
+        f"{TEMP_PREFIX}x_y_z_12.csv",
+    ]
+    users = [
+        ".tmp-notes.json",
+        f"{TEMP_PREFIX}short.json",
+        f"{TEMP_PREFIX}ab12cd_9.txt",
+        "run.tmp",
+        "state-7.weights.h5",
+        "notes.txt",
+    ]
     backups = ["state-000000002.weights.h5", "state-000000004.weights.h5"]
     for name in ours + users + backups:
         (tmp_path / name).write_text("x")
@@ -243,9 +262,11 @@ def run_worker(run_dir, result, fault=None):
     if fault:
         env[FAULT_POINT_ENV] = fault
     proc = subprocess.run(
-        [sys.executable, WORKER, str(run_dir), str(result)], env=env, capture_output=True,
+        [sys.executable, WORKER, str(run_dir), str(result)],
+        env=env,
+        capture_output=True,
         timeout=240,
-    )  # fmt: skip
+    )
     return proc.returncode, proc.stdout.decode(errors="replace")[-3000:] + proc.stderr.decode(
         errors="replace"
     )[-3000:]

@@ -29,8 +29,11 @@ def test_voc_recipe_without_data_fails_fast_with_the_data_layers_message(tmp_pat
         str(tmp_path / "r"),
     ]
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(missing / "VOCdevkit" / "VOC2012") in proc.stderr
     assert "rignet_keras.data download voc" in proc.stderr
@@ -65,16 +68,45 @@ def test_rignet_predict_and_evaluate_commands(voc_run, tmp_path):
     data_dir, out = voc_run
     model = str(out / "checkpoints" / "best.keras")
     images = os.path.join(data_dir, "VOCdevkit", "VOC2012", "JPEGImages")
-    assert rignet(["predict", images, "--model", model, "--output-dir", str(tmp_path / "p"),
-                   "--ui", "2", "--gate-maps"]) == 0  # fmt: skip
+    assert (
+        rignet(
+            [
+                "predict",
+                images,
+                "--model",
+                model,
+                "--output-dir",
+                str(tmp_path / "p"),
+                "--ui",
+                "2",
+                "--gate-maps",
+            ]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "p" / "2007_val000.png") as im:
         assert im.mode == "P" and im.size == (64, 48)  # each image at its own size
         assert np.array(im).max() < 21
     assert (tmp_path / "p" / "2007_val000_overlay.png").is_file()  # every output a PNG
     assert (tmp_path / "p" / "2007_val000_gates.png").is_file()
-    code = rignet(["evaluate", "--model", model, "--source", "voc", "--data-dir", data_dir,
-                   "--iterations", "1,3", "--num-visualize", "0", "--output-dir",
-                   str(tmp_path / "e"), "--quiet"])  # fmt: skip
+    code = rignet(
+        [
+            "evaluate",
+            "--model",
+            model,
+            "--source",
+            "voc",
+            "--data-dir",
+            data_dir,
+            "--iterations",
+            "1,3",
+            "--num-visualize",
+            "0",
+            "--output-dir",
+            str(tmp_path / "e"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     results = json.loads((tmp_path / "e" / "results.json").read_text())
     assert results["iterations"] == [1, 3] and results["num_images"] == 3
@@ -88,8 +120,12 @@ def test_table_runner_writes_the_papers_layout(tmp_path):
     run = tmp_path / os.path.basename(run_folder(str(tmp_path), module.EXPERIMENTS["r50_fcn"]))
     run.mkdir()
     (run / "summary.json").write_text(json.dumps({"pAcc": 0.5, "mAcc": 0.25, "mIoU": 0.125}))
-    assert run_table(module.EXPERIMENTS, module.TABLE, ["--output-dir", str(tmp_path),
-                                                         "--markdown-only"]) == 0  # fmt: skip
+    assert (
+        run_table(
+            module.EXPERIMENTS, module.TABLE, ["--output-dir", str(tmp_path), "--markdown-only"]
+        )
+        == 0
+    )
     lines = (tmp_path / "table8.md").read_text().splitlines()
     assert "| Method | pAcc | mAcc | mIoU |" in lines
     assert "| ResNet50-FCN | 50.0 (57.2) | 25.0 (35.2) | 12.5 (24.3) |" in lines

@@ -30,10 +30,18 @@ def tiny_net(num_iterations=3, dropout=0.1, **kwargs):
 
 def make_trainer(output_dir, net_kwargs=None, **overrides):
     config = dict(
-        steps=8, steps_per_epoch=4, batch_size=4, learning_rate=0.05, save_freq=2,
-        train_iterations=(1, 3), warmup_steps=2, weight_decay=1e-4, backbone_lr_multiplier=0.5,
-        tensorboard=False, verbose=0,
-    )  # fmt: skip
+        steps=8,
+        steps_per_epoch=4,
+        batch_size=4,
+        learning_rate=0.05,
+        save_freq=2,
+        train_iterations=(1, 3),
+        warmup_steps=2,
+        weight_decay=1e-4,
+        backbone_lr_multiplier=0.5,
+        tensorboard=False,
+        verbose=0,
+    )
     config.update(overrides)
     trainer = Trainer(TrainConfig(**config), output_dir)
     trainer.build(lambda: tiny_net(**(net_kwargs or {})), (None, 32, 32, 3))
@@ -210,8 +218,12 @@ def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         )
         env["CUDA_VISIBLE_DEVICES"] = ""
-        cmd = [sys.executable, os.path.join(HERE, "mwms_worker.py"), str(tmp_path / "run"),
-               str(tmp_path / f"worker{index}.npz")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            os.path.join(HERE, "mwms_worker.py"),
+            str(tmp_path / "run"),
+            str(tmp_path / f"worker{index}.npz"),
+        ]
         procs.append(
             subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         )
