@@ -20,6 +20,8 @@ import os
 import sys
 import tempfile
 
+from rignet_keras.lazy import lazy_attributes
+
 __version__ = "0.1.0"
 
 TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
@@ -47,16 +49,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rignet_keras' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 def show_tensorflow_logs():

@@ -15,7 +15,7 @@ The names below load their module on first use, so that `python -m rignet_keras.
 and the modules that need no TensorFlow start without importing it.
 """
 
-import importlib
+from rignet_keras.lazy import lazy_attributes
 
 # Public name -> the module that defines it.
 _LAZY = {
@@ -87,13 +87,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rignet_keras.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

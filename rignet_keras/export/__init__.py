@@ -13,7 +13,7 @@ format) lives in `rignet_keras.runtime`, which never imports TensorFlow; its nam
 re-exported here. See docs/EXPORT.md.
 """
 
-import importlib
+from rignet_keras.lazy import lazy_attributes
 
 _EXPORTS = {
     "export_model": "rignet_keras.export.exporter",
@@ -44,13 +44,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rignet_keras.export' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals())
