@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # absl's log line prefix (I0000 00:00:..., E0000 ...) and its pre-initialisation notice.
@@ -81,12 +82,29 @@ def test_data_help_imports_no_tensorflow(module, argv):
     _help(module, argv)
 
 
-# A command that imports TensorFlow, then fails on a user error: a data flag checked first.
-DATA_COMMAND = (
+# A command that imports TensorFlow (Keras, to read the model file), then fails on a user error:
+# the file is no Keras model.
+PREDICT_COMMAND = (
     "import sys; from rignet_keras.cli import main; "
-    "sys.exit(main({argv!r} + ['data', 'convert', 'synthetic', '--output-dir', 'unused', "
-    "'--images-per-shard', '0']))"
+    "sys.exit(main({argv!r} + ['predict', '--model', {model!r}, {image!r}, '--output-dir', "
+    "{output!r}]))"
 )
+
+
+@pytest.fixture
+def predict_command(tmp_path):
+    """`PREDICT_COMMAND` on a text file named `.keras` and a real image, for `argv` before it."""
+    model = tmp_path / "not_a_model.keras"
+    model.write_text("not a model")
+    image = tmp_path / "image.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+
+    def command(argv):
+        return PREDICT_COMMAND.format(
+            argv=argv, model=str(model), image=str(image), output=str(tmp_path / "masks")
+        )
+
+    return command
 
 
 def _tensorflow_prints_log_lines():
@@ -101,22 +119,21 @@ def tensorflow_logs():
     return _tensorflow_prints_log_lines()
 
 
-def test_a_command_prints_no_tensorflow_log_lines():
-    proc, _ = python(DATA_COMMAND.format(argv=[]))
+def test_a_command_prints_no_tensorflow_log_lines(predict_command):
+    proc, _ = python(predict_command([]))
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "tensorflow" not in proc.stderr.lower()
     assert not TF_LOG_LINE.search(proc.stderr), proc.stderr[-3000:]
-    assert proc.stderr.strip().splitlines() == [
-        "error: --images-per-shard must be at least 1; received 0"
-    ]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --model"), proc.stderr[-3000:]
+    assert "not_a_model.keras" in lines[0]
 
 
-def test_verbose_and_the_users_log_level_turn_the_lines_on(tensorflow_logs):
+def test_verbose_and_the_users_log_level_turn_the_lines_on(tensorflow_logs, predict_command):
     if not tensorflow_logs:
         pytest.skip("TensorFlow prints no log lines at import on this machine")
-    verbose, _ = python(DATA_COMMAND.format(argv=["--verbose"]))
+    verbose, _ = python(predict_command(["--verbose"]))
     assert verbose.returncode == 2 and TF_LOG_LINE.search(verbose.stderr), verbose.stderr
-    explicit, _ = python(DATA_COMMAND.format(argv=[]), {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    explicit, _ = python(predict_command([]), {"TF_CPP_MIN_LOG_LEVEL": "0"})
     assert explicit.returncode == 2 and TF_LOG_LINE.search(explicit.stderr), explicit.stderr
 
 
