@@ -1,4 +1,4 @@
-"""NumPy references of SPEC.md's formulas, written independently of the library."""
+"""NumPy references of the formulas in docs/DESIGN.md, written independently of the library."""
 
 import numpy as np
 
@@ -42,12 +42,14 @@ def resize_bilinear_half_pixel(x, size):
 
     y0, y1, fy = axis(out_h, in_h)
     x0, x1, fx = axis(out_w, in_w)
-    top = x[:, y0][:, :, x0] * (1 - fx)[None, None, :, None] + x[:, y0][:, :, x1] * fx[
-        None, None, :, None
-    ]
-    bottom = x[:, y1][:, :, x0] * (1 - fx)[None, None, :, None] + x[:, y1][:, :, x1] * fx[
-        None, None, :, None
-    ]
+    top = (
+        x[:, y0][:, :, x0] * (1 - fx)[None, None, :, None]
+        + x[:, y0][:, :, x1] * fx[None, None, :, None]
+    )
+    bottom = (
+        x[:, y1][:, :, x0] * (1 - fx)[None, None, :, None]
+        + x[:, y1][:, :, x1] * fx[None, None, :, None]
+    )
     return top * (1 - fy)[None, :, None, None] + bottom * fy[None, :, None, None]
 
 
@@ -64,7 +66,7 @@ def combine(x, g, kind):
 
 
 def feedback_gate(x, y, conv_kernel, conv_bias, pooling, kind, reduce=None):
-    """SPEC.md: g = Conv3x3(Pool(y)); g = resize(g, size(x)); out = combine(x, g)."""
+    """docs/DESIGN.md: g = Conv3x3(Pool(y)); g = resize(g, size(x)); out = combine(x, g)."""
     h = y.astype(np.float64)
     if pooling is not None:
         h = pool2x2_same(h, pooling)

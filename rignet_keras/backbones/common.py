@@ -9,7 +9,8 @@ OUTPUT_STRIDES = (8, 16, 32)
 
 @dataclasses.dataclass(frozen=True)
 class BlockContract:
-    """Channels and stride of one block's output, as SPEC.md's block table declares them."""
+    """Channels, stride and dilation of one block's output: the block contract of
+    docs/DESIGN.md (Blocks)."""
 
     channels: int
     stride: int

@@ -1,4 +1,4 @@
-"""Segmentation heads: block B6 of a RIGNet (SPEC.md)."""
+"""Segmentation heads: block B6 of a RIGNet (docs/DESIGN.md, Blocks)."""
 
 import keras
 from keras import layers
@@ -24,9 +24,9 @@ def aspp_v2_head(in_channels, num_classes, rates=ASPP_RATES):
     """DeepLabV2 ASPP: four 3x3 convolutions to `num_classes`, dilated by `rates`, summed."""
     inputs = block_input(in_channels, "block6_input")
     branches = [
-        layers.Conv2D(
-            num_classes, 3, padding="same", dilation_rate=r, name=f"aspp_conv_rate{r}"
-        )(inputs)
+        layers.Conv2D(num_classes, 3, padding="same", dilation_rate=r, name=f"aspp_conv_rate{r}")(
+            inputs
+        )
         for r in rates
     ]
     x = layers.Add(name="aspp_sum")(branches)

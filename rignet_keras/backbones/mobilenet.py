@@ -20,8 +20,15 @@ MOBILENET_V2_BLOCKS = (
     ((1, 16, 1, 0),),
     ((6, 24, 2, 1), (6, 24, 1, 2)),
     ((6, 32, 2, 3), (6, 32, 1, 4), (6, 32, 1, 5)),
-    ((6, 64, 2, 6), (6, 64, 1, 7), (6, 64, 1, 8), (6, 64, 1, 9),
-     (6, 96, 1, 10), (6, 96, 1, 11), (6, 96, 1, 12)),
+    (
+        (6, 64, 2, 6),
+        (6, 64, 1, 7),
+        (6, 64, 1, 8),
+        (6, 64, 1, 9),
+        (6, 96, 1, 10),
+        (6, 96, 1, 11),
+        (6, 96, 1, 12),
+    ),
     ((6, 160, 2, 13), (6, 160, 1, 14), (6, 160, 1, 15), (6, 320, 1, 16)),
 )
 LAST_CONV_FILTERS = 1280
@@ -83,9 +90,7 @@ def mobilenet_v2_blocks(output_stride=32, sync_batch_norm=False):
         inputs = block_input(channels, f"block{index}_input")
         x = inputs
         if index == 1:
-            x = layers.Conv2D(
-                32, 3, strides=2, padding="same", use_bias=False, name="Conv1"
-            )(x)
+            x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="Conv1")(x)
             x = _batch_norm("bn_Conv1", sync_batch_norm)(x)
             x = layers.ReLU(6.0, name="Conv1_relu")(x)
         for expansion, filters, unit_stride, block_id in units:

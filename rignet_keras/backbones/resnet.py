@@ -1,4 +1,4 @@
-"""ResNet-18/34/50/101/152 split into RIGNet blocks B1-B5 (SPEC.md's block table).
+"""ResNet-18/34/50/101/152 split into RIGNet blocks B1-B5 (the block table of docs/DESIGN.md).
 
 Layer names are those of `keras.applications.ResNet50/101/152` (v1), so their ImageNet weights
 load by name. ResNet-18/34 use the same naming scheme with basic blocks (no Keras weights exist).
@@ -40,9 +40,7 @@ def _bottleneck(x, filters, stride, dilation, conv_shortcut, name, sync_bn):
     x = layers.Conv2D(filters, 1, strides=stride, name=f"{name}_1_conv")(x)
     x = _batch_norm(f"{name}_1_bn", sync_bn)(x)
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = layers.Conv2D(
-        filters, 3, padding="same", dilation_rate=dilation, name=f"{name}_2_conv"
-    )(x)
+    x = layers.Conv2D(filters, 3, padding="same", dilation_rate=dilation, name=f"{name}_2_conv")(x)
     x = _batch_norm(f"{name}_2_bn", sync_bn)(x)
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = layers.Conv2D(4 * filters, 1, name=f"{name}_3_conv")(x)
@@ -54,9 +52,9 @@ def _bottleneck(x, filters, stride, dilation, conv_shortcut, name, sync_bn):
 def _basic(x, filters, stride, dilation, conv_shortcut, name, sync_bn):
     """The two-3x3 residual block of ResNet-18/34, named like keras.applications' blocks."""
     if conv_shortcut:
-        shortcut = layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False, name=f"{name}_0_conv"
-        )(x)
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(
+            x
+        )
         shortcut = _batch_norm(f"{name}_0_bn", sync_bn)(shortcut)
     else:
         shortcut = x

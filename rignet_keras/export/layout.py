@@ -1,18 +1,19 @@
 """Graph layouts that are faster for one runtime: wide convolutions split over input channels.
 
 XNNPACK (TFLite's CPU runtime) runs a 3x3 convolution with thousands of input channels on a
-small map far below its peak: the FCN head's 3x3 2048 -> 512 convolution at 16x16 took 77 ms
-(63 GFLOP/s) where four convolutions over 512 input channels each, summed, took 30 ms (163
-GFLOP/s; `bench/op_profile.py`, `bench/wide_convolutions.py`, BENCHMARKS.md). The sum is the
-same convolution: conv(x, k) = sum_i conv(x[..., c_i], k[:, :, c_i, :]). `split_wide_convolutions`
-makes a model trace that way, so that the TFLite graphs get the split layout; the Keras model is
-unchanged outside the context.
+small map well below its peak, and the same work as several convolutions over a few hundred
+input channels each, summed, much closer to it (the FCN head's 3x3 2048 -> 512 and the gates'
+wide convolutions; BENCHMARKS.md, "Where the time goes", measures it with
+`bench/op_profile.py` and `bench/wide_convolutions.py`). The sum is the same convolution:
+conv(x, k) = sum_i conv(x[..., c_i], k[:, :, c_i, :]). `split_wide_convolutions` makes a model
+trace that way, so that the TFLite graphs get the split layout; the Keras model is unchanged
+outside the context.
 
 The kernel's groups are variables of their own, copies of the model's kernel taken when the
 context opens, not slices of it in the graph: the converter folds a slice of a constant only
-while the constant is under 2^30 bits (128 MiB), and a multi-range gate's 3x3 4096 -> 1024
-kernel (151 MB) stayed a run-time slice and transpose feeding a convolution with non-constant
-weights, which XNNPACK ran at a tenth of its speed.
+while the constant is under 2^30 bits (128 MiB), and a slice of a larger kernel (a multi-range
+gate's 3x3 4096 -> 1024 kernel is 151 MB in float32) stays a run-time slice and transpose
+feeding a convolution with non-constant weights, which XNNPACK runs far more slowly.
 """
 
 import contextlib
@@ -21,8 +22,8 @@ import functools
 import keras
 from keras import layers, ops
 
-# Measured on XNNPACK (LiteRT 2.3, x86 AVX-512): 1024 -> 2 x 512 input channels per convolution
-# gained 1.4-1.9x, 2048 -> 4 x 512 2.3-2.6x; 768 -> 2 x 384 and a 21-filter output gained nothing.
+# Which convolutions gain from the split, and by how much, is measured in BENCHMARKS.md: splits
+# down to 512 input channels gained; halving 768 channels, or a classifier's few filters, did not.
 DEFAULT_MAX_INPUT_CHANNELS = 512
 MIN_FILTERS = 128
 

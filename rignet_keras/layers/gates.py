@@ -1,4 +1,4 @@
-"""Top-down feedback gates: the recurrent part of RIGNet (paper Sec. 3.4, SPEC.md)."""
+"""Top-down feedback gates: the recurrent part of RIGNet (paper Sec. 3.4; docs/DESIGN.md)."""
 
 import keras
 from keras import layers, ops
@@ -37,6 +37,9 @@ class FeedbackGate(layers.Layer):
         g = Conv3x3(Pool(y))             # to the channel count of x
         g = resize_bilinear(g, size(x))
         out = combine(x, g)              # x * sigmoid(g) by default
+
+    Eq. 1 of the paper applies the sigmoid before the upsampling; here the pre-activations are
+    resized and every `combine` option acts at `x`'s size (docs/DESIGN.md, The feedback gate).
 
     Args:
         pooling: "avg" (2x2 average pooling, stride 2, 'same' padding; the paper's default),
@@ -142,7 +145,7 @@ class FeedbackGate(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
 class MultiRangeFeedbackGate(FeedbackGate):
-    """The multi-range feedback gate of RIGNet (paper Sec. 3.4.2, SPEC.md).
+    """The multi-range feedback gate of RIGNet (paper Sec. 3.4.2; docs/DESIGN.md).
 
     Short-range feedback is block k's own output `y`; long-range feedback is the last block's
     output `z` (the logits of B6), taken through a 1x1 convolution to `y`'s channel count and
