@@ -1,11 +1,12 @@
 """Inference speed of the shipped paths, per model, size, ui, precision and runtime, against peak.
 
 Runs `bench.export_latency` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
-Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, and MobileNetV2 FCN and RIGNet Pu<6..4>, at 512x512
-and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite (float32 / float16 /
-dynamic-range int8 / full int8, as each entry of `CONFIGS` lists; fewer at 512x512), the
-step-wise `init`/`step` graphs and onnxruntime. Each configuration is exported and measured in
-its own process.
+Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, MobileNetV2 FCN and RIGNet Pu<6..4>, and Pu<6..4> at
+ui = 1, 2, 4 on each backbone cut from a keras.applications or keras-hub model (TFLite float32
+and int8, onnxruntime; docs/BACKBONES.md), at 512x512 and 321x321, batch 1, 2 threads: the
+Keras model in graph mode, TFLite (float32 / float16 / dynamic-range int8 / full int8, as each
+entry of `CONFIGS` lists; fewer at 512x512), the step-wise `init`/`step` graphs and onnxruntime.
+Each configuration is exported and measured in its own process.
 
 Exporting is slow (a ResNet-50 int8 conversion takes minutes) and needs no quiet machine;
 timing does. So the two are separate phases over one work folder:
@@ -87,6 +88,27 @@ CONFIGS = [
         "mobilenetv2-pu64",
         ("--backbone", "mobilenetv2", "--unroll-mode", "parallel", *UIS),
         large_precisions=("float32", "int8"),
+    ),
+    # Backbones cut from keras.applications and keras-hub models (docs/BACKBONES.md): Pu<6..4>
+    # at ui 1, 2, 4, TFLite float32 and int8 and onnxruntime; the hub_* ones need keras-hub.
+    *(
+        Config(
+            f"{name}-pu64",
+            ("--backbone", name, "--unroll-mode", "parallel", "--uis", "1", "2", "4"),
+            precisions=("float32", "int8"),
+            stepwise=False,
+        )
+        for name in (
+            "efficientnetv2b0",
+            "mobilenetv3small",
+            "mobilenetv3large",
+            "convnext_tiny",
+            "resnet50v2",
+            "hub_resnet18",
+            "hub_resnet_vd34",
+            "hub_resnet50",
+            "hub_mobilenet_v3_small",
+        )
     ),
 ]
 

@@ -51,6 +51,22 @@ PRESETS = {
         num_iterations=3,
         gate_bottleneck=128,
     ),
+    # Beyond the paper: ResNet-18/34 RIGNet Pu<6..4>, ui=3 on keras-hub's ImageNet weights
+    # ("resnet_18_imagenet", "resnet_vd_34_imagenet"; keras-hub installed, downloaded once).
+    "resnet18_hub_rignet": dict(
+        backbone="hub_resnet18",
+        backbone_weights="imagenet",
+        unroll_mode="parallel",
+        feedback_blocks=(4, 6),
+        num_iterations=3,
+    ),
+    "resnet34_hub_rignet": dict(
+        backbone="hub_resnet_vd34",
+        backbone_weights="imagenet",
+        unroll_mode="parallel",
+        feedback_blocks=(4, 6),
+        num_iterations=3,
+    ),
 }
 
 

@@ -3,7 +3,8 @@
 A backbone here is five blocks B1-B5; the head (B6) comes from `heads.py`. `build_blocks` returns
 all six. Any other network joins by being a list of six Keras layers (see `RIGNet`); the gates
 never know which network they wrap. docs/DESIGN.md ("How to add: a backbone") describes the
-block contract and how to register a backbone here.
+block contract and how to register a backbone here. Backbones cut from `keras.applications` and
+keras-hub models (`split.py`, `applications.py`, `hub.py`) are listed in docs/BACKBONES.md.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ import os
 
 import keras
 
+from rignet_keras.backbones.applications import APPLICATION_BACKBONES
 from rignet_keras.backbones.common import (
     OUTPUT_STRIDES,
     BlockContract,
@@ -20,8 +22,10 @@ from rignet_keras.backbones.common import (
     transfer_weights_by_name,
 )
 from rignet_keras.backbones.heads import ASPP_RATES, HEADS, build_head
+from rignet_keras.backbones.hub import HUB_BACKBONES
 from rignet_keras.backbones.mobilenet import mobilenet_v2_blocks
 from rignet_keras.backbones.resnet import resnet_blocks
+from rignet_keras.backbones.split import SplitBackbone, input_of, split_backbone, split_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +35,12 @@ class BackboneSpec:
     Attributes:
         build: `build(output_stride, sync_batch_norm) -> (blocks, contracts)`.
         preprocessing: the `rignet_keras.preprocessing` mode its ImageNet weights expect.
-        imagenet_model: the `keras.applications` constructor whose weights load by name, or None.
+        imagenet_model: the `keras.applications` constructor whose weights load by name, or None
+            (for a backbone cut from a model: its source, `SplitBackbone.source`).
         default_output_stride: used when the caller gives None.
         default_head: used when the caller gives None.
+        load_weights: `load_weights(blocks, weights) -> layers filled`, for backbones whose
+            weights do not load by layer name (those cut from a model); None to load by name.
     """
 
     build: object
@@ -41,6 +48,14 @@ class BackboneSpec:
     imagenet_model: object = None
     default_output_stride: int = 32
     default_head: str = "fcn"
+    load_weights: object = None
+
+
+def _split_spec(backbone):
+    """The registry entry of a `SplitBackbone` (a backbone cut from a functional model)."""
+    return BackboneSpec(
+        backbone.build, backbone.preprocessing, backbone.source, load_weights=backbone.load_weights
+    )
 
 
 BACKBONES = {
@@ -64,6 +79,8 @@ BACKBONES = {
         default_output_stride=8,
         default_head="aspp",
     ),
+    **{name: _split_spec(backbone) for name, backbone in APPLICATION_BACKBONES.items()},
+    **{name: _split_spec(backbone) for name, backbone in HUB_BACKBONES.items()},
 }
 
 
@@ -117,13 +134,15 @@ def build_blocks(
 
 
 def load_imagenet_weights(name, blocks, weights="imagenet"):
-    """Loads `keras.applications` ImageNet weights into a registered backbone's blocks B1-B5.
+    """Loads published ImageNet weights into a registered backbone's blocks B1-B5.
 
     Args:
         name: the backbone's registry name.
         blocks: its blocks (at least B1-B5; the head is left alone).
-        weights: "imagenet" (downloaded by Keras, needs internet once) or the path of a Keras
-            weights file of the `keras.applications` model without its top (`*_notop.h5`).
+        weights: "imagenet" (downloaded by Keras or keras-hub, needs internet once) or a local
+            path: the Keras weights file of the source model without its top (`*_notop.h5`,
+            `.weights.h5`), or for a `hub_*` backbone a keras-hub preset folder. Where each
+            backbone's weights come from: docs/BACKBONES.md.
 
     Returns:
         The number of layers filled.
@@ -136,6 +155,8 @@ def load_imagenet_weights(name, blocks, weights="imagenet"):
         )
     if weights != "imagenet" and not os.path.exists(weights):
         raise ValueError(f"backbone weights file not found: {weights!r}")
+    if spec.load_weights is not None:
+        return spec.load_weights(blocks, weights)
     source = spec.imagenet_model(include_top=False, weights=weights, input_shape=(None, None, 3))
     return transfer_weights_by_name(source, blocks[:5])
 
@@ -147,10 +168,14 @@ __all__ = [
     "OUTPUT_STRIDES",
     "BackboneSpec",
     "BlockContract",
+    "SplitBackbone",
     "build_blocks",
     "get_backbone_spec",
+    "input_of",
     "load_imagenet_weights",
     "mobilenet_v2_blocks",
     "resnet_blocks",
+    "split_backbone",
+    "split_model",
     "transfer_weights_by_name",
 ]

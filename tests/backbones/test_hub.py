@@ -1,0 +1,81 @@
+"""keras-hub backbones cut at their pyramid levels (random weights, built from their constructors,
+offline), their weights from a local file and a preset folder, and the message without
+keras-hub."""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from rignet_keras.backbones import BACKBONES, build_blocks, load_imagenet_weights, split_model
+from rignet_keras.backbones.hub import HUB_BACKBONES, INSTALL_HINT
+from tests.backbones.test_split import _chained, _perturbed
+from tests.conftest import images
+
+CONTRACTS = {
+    "hub_resnet18": [(64, 4), (64, 4), (128, 8), (256, 16), (512, 32)],
+    "hub_resnet_vd34": [(64, 4), (64, 4), (128, 8), (256, 16), (512, 32)],
+    "hub_resnet50": [(64, 4), (256, 4), (512, 8), (1024, 16), (2048, 32)],
+    "hub_mobilenet_v3_small": [(16, 2), (16, 4), (24, 8), (48, 16), (576, 32)],
+}
+
+
+def test_every_hub_backbone_is_registered_with_a_contract_here():
+    assert set(CONTRACTS) == set(HUB_BACKBONES)
+    assert set(HUB_BACKBONES) <= set(BACKBONES)
+
+
+def test_without_keras_hub_the_hub_backbones_say_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras_hub", None)  # `import keras_hub` now fails
+    with pytest.raises(ImportError, match="need keras-hub, which is not installed") as error:
+        build_blocks("hub_resnet18", num_classes=3)
+    assert INSTALL_HINT in str(error.value)
+    _, contracts = build_blocks("mobilenetv3small", num_classes=3)  # nothing else changes
+    assert len(contracts) == 6
+
+
+@pytest.mark.parametrize("name", sorted(HUB_BACKBONES))
+def test_blocks_chained_are_the_source_features(name):
+    pytest.importorskip("keras_hub")
+    backbone = HUB_BACKBONES[name]
+    source = _perturbed(backbone.source(None))
+    cuts = backbone.cuts(source)
+    blocks, contracts = split_model(source, cuts, check=False)
+    ends = [source.get_layer(c).output if isinstance(c, str) else c for c in cuts]
+    x = images(batch=1, height=45, width=53)
+    expected = keras.Model(source.inputs[0], ends)(x, training=False)
+    for k, (ours, theirs) in enumerate(zip(_chained(blocks, x), expected, strict=True), start=1):
+        np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs), err_msg=f"B{k}")
+    assert [(c.channels, c.stride) for c in contracts] == CONTRACTS[name]
+
+
+def _assert_same_weights(blocks, source):
+    reference = {layer.name: layer.get_weights() for layer in source.layers if layer.weights}
+    seen = 0
+    for layer in (layer for block in blocks[:5] for layer in block.layers if layer.weights):
+        for ours, theirs in zip(layer.get_weights(), reference[layer.name], strict=True):
+            np.testing.assert_array_equal(ours, theirs, err_msg=layer.name)
+        seen += 1
+    assert seen == len(reference)
+
+
+def test_hub_weights_from_a_local_file_and_a_preset_folder(tmp_path):
+    """Weights of a random keras-hub ResNet-18 load into the blocks tensor by tensor, from a
+    `.weights.h5` file and from a preset folder written by keras-hub's `save_to_preset`."""
+    pytest.importorskip("keras_hub")
+    from rignet_keras import RIGNet
+
+    source = _perturbed(HUB_BACKBONES["hub_resnet18"].source(None))
+    path = tmp_path / "resnet18.weights.h5"
+    source.save_weights(path)
+    blocks, _ = build_blocks("hub_resnet18", num_classes=3)
+    assert load_imagenet_weights("hub_resnet18", blocks, str(path)) > 0
+    _assert_same_weights(blocks, source)
+
+    preset = tmp_path / "preset"
+    source.save_to_preset(str(preset))
+    model = RIGNet(3, backbone="hub_resnet18", num_iterations=1, backbone_weights=str(preset))
+    _assert_same_weights(model.blocks, source)
+    with pytest.raises(ValueError, match="backbone weights file not found: '/nope.h5'"):
+        load_imagenet_weights("hub_resnet18", blocks, "/nope.h5")
