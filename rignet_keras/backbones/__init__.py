@@ -155,10 +155,33 @@ def load_imagenet_weights(name, blocks, weights="imagenet"):
         )
     if weights != "imagenet" and not os.path.exists(weights):
         raise ValueError(f"backbone weights file not found: {weights!r}")
-    if spec.load_weights is not None:
-        return spec.load_weights(blocks, weights)
-    source = spec.imagenet_model(include_top=False, weights=weights, input_shape=(None, None, 3))
+    try:
+        if spec.load_weights is not None:
+            return spec.load_weights(blocks, weights)
+        source = spec.imagenet_model(
+            include_top=False, weights=weights, input_shape=(None, None, 3)
+        )
+    except Exception as error:
+        if weights == "imagenet" and _is_fetch_failure(error):
+            raise WeightsDownloadError(
+                f"could not download the ImageNet weights of backbone {name!r} "
+                f"({' '.join(str(error).split())}); offline, fetch the file on a machine with "
+                "internet and pass its local path as backbone_weights (docs/BACKBONES.md says "
+                "which file)"
+            ) from None
+        raise
     return transfer_weights_by_name(source, blocks[:5])
+
+
+class WeightsDownloadError(ValueError):
+    """Published weights could not be downloaded; the message names the URL and the local-file
+    alternative."""
+
+
+def _is_fetch_failure(error):
+    """Whether `error` is a failed download: Keras' `get_file` re-raises network errors as a plain
+    `Exception` whose message starts "URL fetch failure"; keras-hub's loaders raise `OSError`s."""
+    return isinstance(error, OSError) or "URL fetch failure" in str(error)
 
 
 __all__ = [
@@ -168,6 +191,7 @@ __all__ = [
     "OUTPUT_STRIDES",
     "BackboneSpec",
     "BlockContract",
+    "WeightsDownloadError",
     "SplitBackbone",
     "build_blocks",
     "get_backbone_spec",

@@ -148,3 +148,30 @@ def test_weights_errors_name_the_problem(tmp_path):
     source = keras.applications.MobileNetV2(include_top=False, weights=None)
     with pytest.raises(ValueError, match="has no namesake"):
         transfer_weights_by_name(source, blocks[:5])
+
+
+def test_imagenet_weights_offline_fail_fast_naming_the_url_and_the_local_file(tmp_path):
+    """A real failed download (a proxy on a closed loopback port refuses the connection; an
+    empty KERAS_HOME has no cached file): one error naming the URL and the local-file option."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    code = (
+        "from rignet_keras import RIGNet\n"
+        "from rignet_keras.backbones import WeightsDownloadError\n"
+        "try:\n"
+        "    RIGNet(num_classes=3, backbone='resnet50', backbone_weights='imagenet')\n"
+        "except WeightsDownloadError as error:\n"
+        "    print('ERROR', error)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("ERROR")]
+    assert len(line) == 1, proc.stdout
+    assert "https://storage.googleapis.com/" in line[0] and "resnet50" in line[0]
+    assert "local path as backbone_weights" in line[0]
