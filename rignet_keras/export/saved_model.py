@@ -1,7 +1,8 @@
 """SavedModel export: one signature per ui, `serving_default`, and optionally `init`/`step`.
 
 Written with `keras.export.ExportArchive` (which saves the weights correctly; a Keras 3 model
-wrapped in a plain `tf.Module` once converted to TFLite without them, see FIELD-NOTES.md).
+wrapped in a plain `tf.Module` once converted to TFLite without
+them: compare every export with the Keras model, as `rignet_keras.export.parity` does).
 """
 
 import os
