@@ -15,6 +15,20 @@ import logging
 import os
 import sys
 
+from rignet_keras.export.defaults import (
+    DEFAULT_FORMATS,
+    DEFAULT_LATENCY_RUNS,
+    DEFAULT_LATENCY_WARMUP,
+    DEFAULT_NUM_CALIBRATION_IMAGES,
+    DEFAULT_NUM_PARITY_IMAGES,
+    DEFAULT_OPSET,
+    DEFAULT_PRECISIONS,
+    DEFAULT_STEM,
+    DEFAULT_STEPWISE_ITERATIONS,
+    DEFAULT_TFLITE_LAYOUTS,
+    DEFAULT_THREADS,
+)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -58,19 +72,19 @@ def build_parser():
     parser.add_argument(
         "--formats",
         nargs="+",
-        default=["tflite"],
+        default=list(DEFAULT_FORMATS),
         help="keras saved_model tflite onnx (default: tflite)",
     )
     parser.add_argument(
         "--precisions",
         nargs="+",
-        default=["float32"],
+        default=list(DEFAULT_PRECISIONS),
         help="TFLite: float32 float16 dynamic_int8 int8 int8_float_gates",
     )
     parser.add_argument(
         "--layouts",
         nargs="+",
-        default=["multi"],
+        default=list(DEFAULT_TFLITE_LAYOUTS),
         help="TFLite files: multi (every ui in one file; default) and/or per_ui",
     )
     stepwise = parser.add_mutually_exclusive_group()
@@ -85,32 +99,37 @@ def build_parser():
     parser.add_argument(
         "--stepwise-iterations",
         type=_count(1),
-        default=4,
-        help="check the step-wise graphs for 1..N iterations (default 4)",
+        default=DEFAULT_STEPWISE_ITERATIONS,
+        help="check the step-wise graphs for 1..N iterations (default %(default)s)",
     )
     parser.add_argument(
         "--representative-data",
         metavar="FOLDER",
         help="images to calibrate int8 with (default: synthetic images)",
     )
-    parser.add_argument("--num-calibration-images", type=_count(1), default=8)
+    parser.add_argument(
+        "--num-calibration-images", type=_count(1), default=DEFAULT_NUM_CALIBRATION_IMAGES
+    )
     parser.add_argument(
         "--parity-data",
         metavar="FOLDER",
         help="images to check parity on (default: synthetic images)",
     )
-    parser.add_argument("--num-parity-images", type=_count(1), default=2)
+    parser.add_argument("--num-parity-images", type=_count(1), default=DEFAULT_NUM_PARITY_IMAGES)
     parser.add_argument(
         "--latency-runs",
         type=_count(0),
-        default=15,
-        help="timed runs per signature for the manifest (default 15; 0: none)",
+        default=DEFAULT_LATENCY_RUNS,
+        help="timed runs per signature for the manifest (default %(default)s; 0: none)",
     )
     parser.add_argument(
-        "--latency-warmup", type=_count(0), default=3, help="untimed runs first (default 3)"
+        "--latency-warmup",
+        type=_count(0),
+        default=DEFAULT_LATENCY_WARMUP,
+        help="untimed runs first (default %(default)s)",
     )
-    parser.add_argument("--threads", type=_count(1), default=2)
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (13 to 18)")
+    parser.add_argument("--threads", type=_count(1), default=DEFAULT_THREADS)
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (13 to 18)")
     parser.add_argument(
         "--tflite-max-conv-input-channels",
         type=_count(0),
@@ -129,7 +148,7 @@ def build_parser():
         help="record parity failures in the manifest instead of failing",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace output_dir")
-    parser.add_argument("--stem", default="rignet", help="file name prefix")
+    parser.add_argument("--stem", default=DEFAULT_STEM, help="file name prefix")
     return parser
 
 
@@ -144,7 +163,8 @@ def main(argv=None):
     from rignet_keras.export.samples import images_from_folder
 
     try:
-        check_export_options(
+        # The options checked before the model is loaded are the ones the export then takes.
+        options = dict(
             formats=args.formats,
             precisions=args.precisions,
             tflite_layouts=args.layouts,
@@ -158,6 +178,7 @@ def main(argv=None):
             tflite_max_conv_input_channels=args.tflite_max_conv_input_channels or None,
             stem=args.stem,
         )
+        check_export_options(**options)
         model = load_rignet(args.model, args.weights)
         size = tuple(args.input_size) if args.input_size else None
         data_size = size or (97, 89)
@@ -174,25 +195,14 @@ def main(argv=None):
             input_size=size,
             uis=args.uis,
             serving_ui=args.serving_ui,
-            formats=args.formats,
-            precisions=args.precisions,
-            tflite_layouts=args.layouts,
-            tflite_max_conv_input_channels=args.tflite_max_conv_input_channels or None,
             stepwise=args.stepwise,
-            stepwise_iterations=args.stepwise_iterations,
             representative_data=representative,
-            num_calibration_images=args.num_calibration_images,
             parity_data=parity_data,
-            num_parity_images=args.num_parity_images,
             strict=not args.no_strict,
-            latency_runs=args.latency_runs,
-            latency_warmup=args.latency_warmup,
-            threads=args.threads,
-            opset=args.opset,
             isolate=not args.no_isolate,
             overwrite=args.overwrite,
-            stem=args.stem,
             source=os.path.abspath(args.model),
+            **options,
         )
     except (ValueError, TypeError, FileExistsError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -35,6 +35,19 @@ import tensorflow as tf
 
 from rignet_keras.export import manifest as manifest_lib
 from rignet_keras.export import parity
+from rignet_keras.export.defaults import (
+    DEFAULT_FORMATS,
+    DEFAULT_LATENCY_RUNS,
+    DEFAULT_LATENCY_WARMUP,
+    DEFAULT_NUM_CALIBRATION_IMAGES,
+    DEFAULT_NUM_PARITY_IMAGES,
+    DEFAULT_OPSET,
+    DEFAULT_PRECISIONS,
+    DEFAULT_STEM,
+    DEFAULT_STEPWISE_ITERATIONS,
+    DEFAULT_TFLITE_LAYOUTS,
+    DEFAULT_THREADS,
+)
 from rignet_keras.export.files import atomic_directory
 from rignet_keras.export.layout import (
     DEFAULT_MAX_INPUT_CHANNELS,
@@ -79,12 +92,6 @@ from rignet_keras.runtime import (
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx")
 TFLITE_LAYOUTS = ("multi", "per_ui")
-# What a device needs: the multi-signature TFLite file (and the step-wise one, where the model
-# steps) and the manifest. The rest is written on request.
-DEFAULT_FORMATS = ("tflite",)
-DEFAULT_TFLITE_LAYOUTS = ("multi",)
-DEFAULT_LATENCY_RUNS = 15
-DEFAULT_LATENCY_WARMUP = 3
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 WORK_DIR = "_work"
@@ -203,19 +210,19 @@ def check_tolerances(tolerances):
 def check_export_options(
     *,
     formats=DEFAULT_FORMATS,
-    precisions=("float32",),
+    precisions=DEFAULT_PRECISIONS,
     tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
     stepwise_precisions=None,
-    stepwise_iterations=4,
-    num_calibration_images=8,
-    num_parity_images=2,
+    stepwise_iterations=DEFAULT_STEPWISE_ITERATIONS,
+    num_calibration_images=DEFAULT_NUM_CALIBRATION_IMAGES,
+    num_parity_images=DEFAULT_NUM_PARITY_IMAGES,
     tolerances=None,
     latency_runs=DEFAULT_LATENCY_RUNS,
     latency_warmup=DEFAULT_LATENCY_WARMUP,
-    threads=2,
-    opset=18,
+    threads=DEFAULT_THREADS,
+    opset=DEFAULT_OPSET,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
-    stem="rignet",
+    stem=DEFAULT_STEM,
 ):
     """Checks the options of `export_model` that do not depend on the model, before any work.
 
@@ -701,25 +708,25 @@ def export_model(
     uis=None,
     serving_ui=None,
     formats=DEFAULT_FORMATS,
-    precisions=("float32",),
+    precisions=DEFAULT_PRECISIONS,
     tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
     stepwise=None,
-    stepwise_iterations=4,
+    stepwise_iterations=DEFAULT_STEPWISE_ITERATIONS,
     stepwise_precisions=None,
     representative_data=None,
-    num_calibration_images=8,
+    num_calibration_images=DEFAULT_NUM_CALIBRATION_IMAGES,
     parity_data=None,
-    num_parity_images=2,
+    num_parity_images=DEFAULT_NUM_PARITY_IMAGES,
     tolerances=None,
     strict=True,
     latency_runs=DEFAULT_LATENCY_RUNS,
     latency_warmup=DEFAULT_LATENCY_WARMUP,
-    threads=2,
-    opset=18,
+    threads=DEFAULT_THREADS,
+    opset=DEFAULT_OPSET,
     isolate=False,
     overwrite=False,
-    stem="rignet",
+    stem=DEFAULT_STEM,
     source=None,
 ):
     """Exports a RIGNet to TFLite (and on request Keras, SavedModel, ONNX), checks every file,

@@ -1,0 +1,18 @@
+"""The export's default options, in one place: `export_model`, `check_export_options` and
+`export/export_model.py` all read them. Plain constants: importing this imports no TensorFlow,
+so the command line's `--help` stays fast."""
+
+# What a device needs: the multi-signature TFLite file (and the step-wise one, where the model
+# steps) and the manifest. The rest is written on request.
+DEFAULT_FORMATS = ("tflite",)
+DEFAULT_PRECISIONS = ("float32",)
+DEFAULT_TFLITE_LAYOUTS = ("multi",)
+DEFAULT_STEPWISE_ITERATIONS = 4
+DEFAULT_NUM_CALIBRATION_IMAGES = 8
+DEFAULT_NUM_PARITY_IMAGES = 2
+# Timed runs per signature for the manifest's latencies, after untimed warm-up runs.
+DEFAULT_LATENCY_RUNS = 15
+DEFAULT_LATENCY_WARMUP = 3
+DEFAULT_THREADS = 2
+DEFAULT_OPSET = 18
+DEFAULT_STEM = "rignet"
