@@ -121,6 +121,24 @@ VOC_RECIPE = os.path.join(
 )
 
 
+# The flags that make recipes/voc_r50.py a two-step ResNet-18 run on the tiny VOCdevkit.
+SMALL_VOC_RUN = (
+    "--backbone",
+    "resnet18",
+    "--steps",
+    "2",
+    "--batch-size",
+    "2",
+    "--crop-size",
+    "48",
+    "--eval-size",
+    "64",
+    "--num-visualize",
+    "2",
+    "--quiet",
+)
+
+
 @pytest.fixture(scope="session")
 def voc_run(tmp_path_factory):
     """A finished two-step run of recipes/voc_r50.py (ResNet-18, ui = 6) on a tiny VOCdevkit:
@@ -131,24 +149,6 @@ def voc_run(tmp_path_factory):
     data_dir = write_voc_fixture(str(root / "data"))
     out = root / "run"
     module = load_recipe(VOC_RECIPE)
-    argv = [
-        "--data-dir",
-        data_dir,
-        "--output-dir",
-        str(out),
-        "--backbone",
-        "resnet18",
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--crop-size",
-        "48",
-        "--eval-size",
-        "64",
-        "--num-visualize",
-        "2",
-        "--quiet",
-    ]
+    argv = ["--data-dir", data_dir, "--output-dir", str(out), *SMALL_VOC_RUN]
     assert module.recipe_main(module.EXPERIMENTS, argv) == 0
     return data_dir, out

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import VOC_RECIPE
+from conftest import SMALL_VOC_RUN, VOC_RECIPE
 
 from rignet_keras.cli import load_recipe
 from rignet_keras.cli import main as rignet
@@ -194,24 +194,7 @@ def test_recipe_to_resolved_config_file_to_the_same_run(voc_run, tmp_path, capsy
     data_dir, out = voc_run
     recorded = RunConfig.load(str(out / CONFIG_NAME))
     module = load_recipe(VOC_RECIPE)
-    argv = [
-        "--data-dir",
-        data_dir,
-        "--backbone",
-        "resnet18",
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--crop-size",
-        "48",
-        "--eval-size",
-        "64",
-        "--num-visualize",
-        "2",
-        "--quiet",
-        "--print-config",
-    ]
+    argv = ["--data-dir", data_dir, *SMALL_VOC_RUN, "--print-config"]
     assert module.recipe_main(module.EXPERIMENTS, argv) == 0
     resolved = RunConfig.from_dict(json.loads(capsys.readouterr().out))
     resolved = resolved.replace(model={"backbone_weights": None})  # resnet18 has none
