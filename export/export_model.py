@@ -27,6 +27,7 @@ from rignet_keras.export.defaults import (
     DEFAULT_STEPWISE_ITERATIONS,
     DEFAULT_TFLITE_LAYOUTS,
     DEFAULT_THREADS,
+    DEFAULT_VALIDATION_IMAGES,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -117,6 +118,19 @@ def build_parser():
     )
     parser.add_argument("--num-parity-images", type=_count(1), default=DEFAULT_NUM_PARITY_IMAGES)
     parser.add_argument(
+        "--validation",
+        metavar="DIR",
+        help="score every exported file on this validation set and record its mIoU in the "
+        "manifest: a VOC-layout folder (its val split) or 'synthetic' (the built-in synthetic "
+        "set at the input size)",
+    )
+    parser.add_argument(
+        "--validation-images",
+        type=_count(1),
+        help=f"with --validation: how many images to score on (default "
+        f"{DEFAULT_VALIDATION_IMAGES})",
+    )
+    parser.add_argument(
         "--latency-runs",
         type=_count(0),
         default=DEFAULT_LATENCY_RUNS,
@@ -153,7 +167,12 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.validation_images is not None and args.validation is None:
+        parser.error("--validation-images needs --validation")
+    if args.validation is not None and args.input_size is None:
+        parser.error("--validation needs --input-size (quality is measured on fixed-size graphs)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("tensorflow", "tf2onnx", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -179,6 +198,8 @@ def main(argv=None):
             stem=args.stem,
         )
         check_export_options(**options)
+        if args.validation not in (None, "synthetic") and not os.path.isdir(args.validation):
+            raise ValueError(f"--validation folder {args.validation!r} does not exist")
         model = load_rignet(args.model, args.weights)
         size = tuple(args.input_size) if args.input_size else None
         data_size = size or (97, 89)
@@ -202,6 +223,8 @@ def main(argv=None):
             isolate=not args.no_isolate,
             overwrite=args.overwrite,
             source=os.path.abspath(args.model),
+            validation=args.validation,
+            num_validation_images=args.validation_images or DEFAULT_VALIDATION_IMAGES,
             **options,
         )
     except (ValueError, TypeError, FileExistsError, RuntimeError) as error:

@@ -3,6 +3,9 @@
     python export/run_tflite.py photo.jpg --manifest exports/rignet --budget-ms 40
     python export/run_tflite.py photos/ --model exports/rignet/rignet_float32.tflite --ui 2
     python export/run_tflite.py photo.jpg --manifest exports/rignet --deadline-ms 30
+    python export/run_tflite.py photos/ --manifest exports/rignet --quality-floor 1 --budget-ms 40
+    python export/run_tflite.py photo.jpg --manifest exports/rignet --deadline-ms 30 \
+        --stop either --stable-tolerance 0.01 --confidence 0.9 --uncertain-tolerance 0.05
     python export/run_tflite.py --manifest exports/rignet --benchmark --threads 2
 
 A thin entry point for the installed package: the runner is `rignet_keras.runtime`

@@ -15,7 +15,8 @@ Writes (under `--output-dir`, default `rignet-quickstart/`)::
     fcn/, rignet/             each model's run (`rignet_keras.training.run_experiment`):
                               run_config.json, checkpoints, history.csv, eval/results.json
     rignet.keras              the trained RIGNet (load with keras.models.load_model)
-    export/                   rignet_float32.tflite (every ui) and manifest.json
+    export/                   rignet_float32.tflite (every ui) and manifest.json (with each
+                              graph's latency and its mIoU on the validation set)
     anytime_miou.png          mIoU against ui, both models
     predictions/              palette masks, overlays and gate maps of a few validation images
     results.json              the printed table as data
@@ -167,6 +168,7 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     results["exports"] = {
         "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
         "manifest": os.path.join(export_dir, "manifest.json"),
+        "quality": export_quality(export_dir, runs["rignet"].data, cfg.num_val),
     }
     plot_anytime(
         curves, os.path.join(output_dir, "anytime_miou.png"), title="synthetic val: mIoU against ui"
@@ -194,6 +196,21 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
         flush=True,
     )
     return results
+
+
+def export_quality(export_dir, data, num_val):
+    """Scores every exported file on the quickstart's validation set (the run's own synthetic
+    val split) and records it in the export's manifest; returns {file: {signature: mIoU}}."""
+    from rignet_keras.data.synthetic import SyntheticConfig
+    from rignet_keras.export.quality import add_quality
+
+    manifest = add_quality(export_dir, SyntheticConfig(**data.synthetic), num_val)
+    return {
+        artifact["file"]: {
+            s["name"]: s["quality"]["miou"] for s in artifact["signatures"] if s.get("quality")
+        }
+        for artifact in manifest["artifacts"]
+    }
 
 
 def format_table(results):

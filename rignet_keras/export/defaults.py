@@ -16,3 +16,5 @@ DEFAULT_LATENCY_WARMUP = 3
 DEFAULT_THREADS = 2
 DEFAULT_OPSET = 18
 DEFAULT_STEM = "rignet"
+# Validation images every exported file is scored on, when a validation source is given.
+DEFAULT_VALIDATION_IMAGES = 64

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from rignet_keras.export import manifest as manifest_lib
-from rignet_keras.export import parity
+from rignet_keras.export import parity, quality
 from rignet_keras.export.defaults import (
     DEFAULT_FORMATS,
     DEFAULT_LATENCY_RUNS,
@@ -665,6 +665,17 @@ class _Export:
             getattr(self, phase)()
             logger.info("%s done in %.1f s", phase, time.perf_counter() - start)
         shutil.rmtree(self.work)
+        if o["validation"] is not None:
+            start = time.perf_counter()
+            quality.evaluate_artifacts(
+                self.artifacts,
+                self.root,
+                o["validation"],
+                self.model.num_classes,
+                o["stepwise_iterations"],
+                o["threads"],
+            )
+            logger.info("quality measured in %.1f s", time.perf_counter() - start)
         out_of_order = manifest_lib.flag_latency_order(self.artifacts)
         for pair in out_of_order:
             more, fewer = pair["more_macs"], pair["fewer_macs"]
@@ -694,6 +705,9 @@ class _Export:
                 {"source": calibration_source, "num_images": int(len(self.calibration_images))}
                 if calibrating
                 else None
+            ),
+            quality_data=(
+                quality.quality_data(o["validation"]) if o["validation"] is not None else None
             ),
         )
         manifest_lib.write_manifest(manifest, self.root)
@@ -728,6 +742,8 @@ def export_model(
     overwrite=False,
     stem=DEFAULT_STEM,
     source=None,
+    validation=None,
+    num_validation_images=quality.DEFAULT_VALIDATION_IMAGES,
 ):
     """Exports a RIGNet to TFLite (and on request Keras, SavedModel, ONNX), checks every file,
     writes a manifest.
@@ -779,6 +795,11 @@ def export_model(
         overwrite: replace an existing `output_dir`.
         stem: the file name prefix, a plain name (`STEM_PATTERN`). source: a note of where the
             model came from (its path).
+        validation: a validation source whose images every exported file is scored on (mIoU
+            and pixel accuracy per signature and per step-wise iteration, in the manifest's
+            "quality"; `rignet_keras.export.quality`): a VOC-layout folder (its val split),
+            "synthetic", a `SyntheticConfig`, or (images, labels) arrays. None: no quality.
+        num_validation_images: how many of its images to use (the first ones).
 
     Returns:
         The manifest dict (also written to `output_dir/manifest.json`).
@@ -812,6 +833,9 @@ def export_model(
         raise ValueError("step-wise graphs need a fixed input_size (height, width)")
     if serving_ui is not None:
         serving_ui = check_count(serving_ui, "serving_ui", 1)
+    check_count(num_validation_images, "num_validation_images", 1)
+    if validation is not None and input_size is None:
+        raise ValueError("a validation source needs a fixed input_size (height, width)")
     if isinstance(model, (str, os.PathLike)):
         source = source or os.fspath(model)
         model = load_rignet(model)
@@ -826,6 +850,10 @@ def export_model(
         stepwise = model.can_step and input_size is not None and "tflite" in formats
     elif stepwise:
         check_stepwise(model)
+    if validation is not None:
+        validation = quality.collect_validation(
+            validation, input_size, model.num_classes, num_validation_images
+        )
     if checked["stepwise_precisions"] is None:
         checked["stepwise_precisions"] = checked["precisions"]
     if not model.built:
@@ -840,6 +868,7 @@ def export_model(
         stepwise=bool(stepwise),
         representative_data=representative_data,
         parity_data=parity_data,
+        validation=validation,
         strict=strict,
         isolate=isolate,
         source=source,

@@ -7,14 +7,17 @@ Format (version 1; docs/EXPORT.md has an example):
     input: name, dtype, layout, channels, height, width (None when dynamic), normalization
     outputs: {name: description}
     uis, serving_ui, stepwise: {max_iterations, state_inputs}
-    parity_data, calibration_data, tolerances, latency: how the figures were measured
+    parity_data, calibration_data, quality_data, tolerances, latency: how the figures were
+        measured (quality_data: source, num_images, size, metric; None without validation)
         (latency: threads, runs, warmup, batch, statistic, follows_macs, out_of_order)
     artifacts: a list of files, each {file, format, kind ("ui", "stepwise" or "model"),
         precision, input_size, size_bytes, sha256 (files; folders have none), signatures:
         [{name, ui, macs,
         graph_parameter_count, latency_ms: {median_ms, p90_ms, ...}, latency_follows_macs
         (ui signatures with a latency), parity: {max_abs_diff,
-        mean_abs_diff, label_agreement, miou_vs_keras, tolerance, passed}}], ...}
+        mean_abs_diff, label_agreement, miou_vs_keras, tolerance, passed}, quality: {miou,
+        pixel_accuracy, images, source} (with a validation source; a step-wise `step` has
+        quality_by_iterations instead)}], ...}
 
 The manifest's names and its reader (`load_manifest`, `select_graph`, ...) are the device
 runtime's (`rignet_keras.runtime`, which never imports TensorFlow) and are re-exported here;
@@ -161,7 +164,9 @@ def _tflite_layout(max_conv_input_channels):
     return {"max_conv_input_channels": max_conv_input_channels, "note": note}
 
 
-def build_manifest(model, options, artifacts, parity_data, calibration_data=None):
+def build_manifest(
+    model, options, artifacts, parity_data, calibration_data=None, quality_data=None
+):
     """The manifest dict of an export (see the module docstring)."""
     size = options["input_size"]
     out_of_order = flag_latency_order(artifacts)
@@ -217,6 +222,7 @@ def build_manifest(model, options, artifacts, parity_data, calibration_data=None
         "tflite_layout": _tflite_layout(options.get("tflite_max_conv_input_channels")),
         "parity_data": parity_data,
         "calibration_data": calibration_data,
+        "quality_data": quality_data,
         "tolerances": {p: tolerances_for(p, options["tolerances"]) for p in DEFAULT_TOLERANCES},
         "latency": {
             "threads": options["threads"],

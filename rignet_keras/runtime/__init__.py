@@ -12,9 +12,11 @@ manifest's identity) that the exporter imports. Modules, one job each:
     wire          tensor, signature and manifest names
     errors        RunnerError, the user-facing error
     manifest      reading a manifest, checking its files (size, SHA-256), choosing a graph
+                  (by latency budget and/or recorded quality)
     images        image files in, palette PNG masks and overlays out
     latency       measure_latency, the one latency-statistics helper
     segmenters    LiteRT interpreters, Segmenter (ui graphs), AnytimeSegmenter (step-wise)
+    stopping      StoppingRule: when an anytime run's answer has settled (stable, confident)
     litert_cache  the XNNPACK weight cache (`--weight-cache`)
     batch         the batch runner: which graph and why, one mask per image
     benchmark     latencies on this device, and a manifest copy that records them
@@ -41,6 +43,7 @@ from .latency import latency_statistics, measure_latency
 from .litert_cache import DEFAULT_THREADS, CachedInterpreter, cache_file_for
 from .manifest import (
     artifact_path,
+    describe_quality,
     find_artifact,
     find_stepwise,
     latency_source,
@@ -59,6 +62,7 @@ from .segmenters import (
     make_interpreter,
     ui_signatures,
 )
+from .stopping import DEFAULT_STOPPING, STOP_TESTS, StoppingRule
 from .wire import (
     CLASS_MAP,
     IMAGE_INPUT,
@@ -76,6 +80,7 @@ from .wire import (
 
 __all__ = [
     "CLASS_MAP",
+    "DEFAULT_STOPPING",
     "DEFAULT_THREADS",
     "IMAGE_INPUT",
     "IMAGE_SUFFIXES",
@@ -87,12 +92,14 @@ __all__ = [
     "PROBABILITIES",
     "STATE_PREFIX",
     "STEP_SIGNATURE",
+    "STOP_TESTS",
     "UI_PREFIX",
     "AnytimeResult",
     "AnytimeSegmenter",
     "CachedInterpreter",
     "RunnerError",
     "Segmenter",
+    "StoppingRule",
     "artifact_path",
     "benchmark",
     "build_parser",
@@ -100,6 +107,7 @@ __all__ = [
     "check_arguments",
     "choose_by_measurement",
     "describe_plan",
+    "describe_quality",
     "device_manifest",
     "find_artifact",
     "find_stepwise",

@@ -24,6 +24,7 @@ from .latency import measure_latency
 from .litert_cache import DEFAULT_THREADS
 from .manifest import (
     as_manifest,
+    describe_quality,
     find_artifact,
     find_stepwise,
     latency_source,
@@ -32,6 +33,7 @@ from .manifest import (
     verify_artifact,
 )
 from .segmenters import AnytimeSegmenter, Segmenter, make_interpreter, ui_signatures
+from .stopping import DEFAULT_STOPPING
 
 
 def _precision_of(manifest, path):
@@ -40,9 +42,19 @@ def _precision_of(manifest, path):
 
 
 def resolve_model(
-    model=None, manifest=None, ui=None, budget_ms=None, deadline_ms=None, precision=None
+    model=None,
+    manifest=None,
+    ui=None,
+    budget_ms=None,
+    deadline_ms=None,
+    precision=None,
+    quality_floor=None,
+    min_miou=None,
 ):
     """Works out which file and signature to run from the runner's options.
+
+    `quality_floor` / `min_miou` (mIoU points) choose by the manifest's quality figures,
+    alone or with `budget_ms` (see `manifest.select_graph`).
 
     Returns:
         {"file": path, "mode": "ui", "stepwise" or "budget" (a bare file to time here),
@@ -62,6 +74,16 @@ def resolve_model(
     ]
     if len(chosen) > 1:
         raise RunnerError(f"choose one of --ui, --budget-ms, --deadline-ms; received {chosen}")
+    by_quality = quality_floor is not None or min_miou is not None
+    if by_quality:
+        flag = "--quality-floor" if quality_floor is not None else "--min-miou"
+        if manifest is None:
+            raise RunnerError(
+                f"{flag} chooses by a manifest's quality figures; it needs --manifest"
+            )
+        if ui is not None or deadline_ms is not None:
+            other = "--ui" if ui is not None else "--deadline-ms"
+            raise RunnerError(f"{flag} chooses a ui graph; it does not combine with {other}")
     plan = {"ui": None, "signature": None, "precision": None, "latency_ms": None}
     if manifest is not None:
         manifest = as_manifest(manifest)
@@ -80,7 +102,28 @@ def resolve_model(
             return dict(plan, file=os.fspath(model), mode="budget", reason=None)
         reason = f"--ui {ui}" if ui is not None else "the largest ui in the file"
         return dict(plan, file=os.fspath(model), mode="ui", ui=ui, reason=reason)
-    if budget_ms is not None:
+    if by_quality:
+        choice = select_graph(
+            manifest, budget_ms, precision, quality_floor=quality_floor, min_miou=min_miou
+        )
+        wanted = []
+        if quality_floor is not None:
+            wanted.append(
+                f"within --quality-floor {quality_floor:g} mIoU points of the best "
+                f"({100 * choice['best_miou']:.2f})"
+            )
+        if min_miou is not None:
+            wanted.append(f"at least --min-miou {min_miou:g}")
+        if budget_ms is not None:
+            wanted.append(f"within --budget-ms {budget_ms:g}")
+        latency = choice["latency_ms"]
+        measured = (
+            f"median latency {latency:.1f} ms, measured by {latency_source(manifest)}"
+            if latency is not None
+            else "no latency recorded"
+        )
+        reason = f"the cheapest graph {' and '.join(wanted)}: {measured}"
+    elif budget_ms is not None:
         choice = select_graph(manifest, budget_ms, precision)
         reason = (
             f"the largest ui whose median latency ({choice['latency_ms']:.1f} ms) fits "
@@ -89,6 +132,9 @@ def resolve_model(
     else:
         choice = select_ui(manifest, ui, precision)
         reason = f"--ui {ui}" if ui is not None else "the largest ui the manifest holds"
+    expected = describe_quality(choice)
+    if expected:
+        reason += f"; {expected}"
     plan.update(
         file=choice["file"],
         mode="ui",
@@ -96,6 +142,7 @@ def resolve_model(
         signature=choice["signature"],
         precision=choice["precision"],
         latency_ms=choice["latency_ms"],
+        quality=choice.get("quality"),
         reason=reason,
     )
     return plan
@@ -150,10 +197,11 @@ def run(
     write_overlays=True,
     alpha=0.5,
     max_iterations=None,
-    stop_when_stable=True,
-    stable_tolerance=0.0,
+    stopping=None,
     log=None,
     weight_cache=None,
+    quality_floor=None,
+    min_miou=None,
 ):
     """Segments an image or a folder of images and writes palette masks (and overlays).
 
@@ -168,10 +216,14 @@ def run(
             latencies, or measured here for a bare file). deadline_ms: run the step-wise graph
             until the deadline. At most one of the three; none: the largest ui.
         precision: restrict a manifest's choice to one precision.
+        quality_floor, min_miou: choose the cheapest ui graph within this many mIoU points of
+            the manifest's best / of at least this mIoU (points), within `budget_ms` if given
+            (the manifest's quality figures; see `manifest.select_graph`).
         threads: CPU threads. resize: resize images to the graph's size (else a size mismatch
             is an error); masks are resized back.
         write_overlays, alpha: write colour overlays blended with `alpha`.
-        max_iterations, stop_when_stable, stable_tolerance: see `AnytimeSegmenter.run`.
+        max_iterations: the step-wise runs' iteration limit (default: the manifest's).
+        stopping: the step-wise runs' `StoppingRule` (None: `stopping.DEFAULT_STOPPING`).
         log: a callable taking a line of text (e.g. `print`), or None.
         weight_cache: a folder for the XNNPACK weight cache (see `make_interpreter`); None: none.
 
@@ -186,7 +238,9 @@ def run(
     outputs = output_paths(files, output_dir, write_overlays)
     if manifest is not None:
         manifest = as_manifest(manifest)
-    plan = resolve_model(model, manifest, ui, budget_ms, deadline_ms, precision)
+    plan = resolve_model(
+        model, manifest, ui, budget_ms, deadline_ms, precision, quality_floor, min_miou
+    )
     if manifest is not None:
         verify_artifact(manifest, plan["file"])
     try:
@@ -207,6 +261,8 @@ def run(
             f"{budget_ms:g}; latencies measured here",
         )
     if plan["mode"] == "stepwise":
+        stopping = stopping or DEFAULT_STOPPING
+        plan["reason"] += f"; {stopping.describe()}"
         graph = AnytimeSegmenter(plan["file"], threads, weight_cache=weight_cache)
         if max_iterations is None and manifest is not None:
             max_iterations = (manifest.get("stepwise") or {}).get("max_iterations")
@@ -231,9 +287,7 @@ def run(
         start = time.perf_counter()
         record = {"image": path}
         if plan["mode"] == "stepwise":
-            result = graph.run(
-                fitted, deadline_ms, max_iterations, stop_when_stable, stable_tolerance
-            )
+            result = graph.run(fitted, deadline_ms, max_iterations, stopping)
             class_map = result.class_map
             record.update(
                 iterations=result.iterations, stop_reason=result.stop_reason, step_ms=result.step_ms

@@ -24,6 +24,14 @@ from .errors import RunnerError
 from .images import list_images, load_image
 from .litert_cache import DEFAULT_THREADS
 from .manifest import load_manifest
+from .stopping import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_STABLE_TOLERANCE,
+    DEFAULT_STOP_TEST,
+    DEFAULT_UNCERTAIN_TOLERANCE,
+    STOP_TESTS,
+    StoppingRule,
+)
 
 BENCHMARK_RUNS = 20
 BENCHMARK_WARMUP = 2
@@ -60,6 +68,20 @@ def build_parser(prog="run_tflite.py"):
         help="run the step-wise graph iteration after iteration until this "
         "deadline (stops early when the class map stops changing)",
     )
+    parser.add_argument(
+        "--quality-floor",
+        type=float,
+        metavar="POINTS",
+        help="with --manifest: the cheapest ui graph within this many mIoU points of the best "
+        "in the manifest (its recorded validation quality); with --budget-ms, within the budget",
+    )
+    parser.add_argument(
+        "--min-miou",
+        type=float,
+        metavar="POINTS",
+        help="with --manifest: the cheapest ui graph whose recorded mIoU is at least this "
+        "(0..100); combines with --quality-floor and --budget-ms",
+    )
     parser.add_argument("--precision", help="with --manifest: only graphs of this precision")
     parser.add_argument("--output-dir", default="rignet_masks", help="where masks go")
     parser.add_argument(
@@ -79,16 +101,34 @@ def build_parser(prog="run_tflite.py"):
         "--max-iterations", type=int, help="with --deadline-ms: at most this many iterations"
     )
     parser.add_argument(
+        "--stop",
+        choices=STOP_TESTS,
+        help="with --deadline-ms: when an image's answer has settled: 'stable' (few labels "
+        "changed since the last iteration), 'confident' (few pixels below --confidence), "
+        f"'both', 'either', or 'none' (default {DEFAULT_STOP_TEST})",
+    )
+    parser.add_argument(
         "--no-early-stop",
         action="store_true",
-        help="with --deadline-ms: do not stop when the class map is stable",
+        help="with --deadline-ms: never stop early (the same as --stop none)",
     )
     parser.add_argument(
         "--stable-tolerance",
         type=float,
-        default=0.0,
         help="with --deadline-ms: share of changed pixels (0..1) under which the class map "
-        "counts as stable (default 0: identical)",
+        f"counts as stable (default {DEFAULT_STABLE_TOLERANCE:g}; 0: identical maps)",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        help="with --deadline-ms: a pixel is confident when its top class probability is at "
+        f"least this, 0..1 (default {DEFAULT_CONFIDENCE:g})",
+    )
+    parser.add_argument(
+        "--uncertain-tolerance",
+        type=float,
+        help="with --deadline-ms: share of pixels (0..1) that may be below --confidence for "
+        f"the answer to count as confident (default {DEFAULT_UNCERTAIN_TOLERANCE:g})",
     )
     parser.add_argument(
         "--benchmark",
@@ -131,6 +171,26 @@ def _share(flag, value):
         raise RunnerError(f"{flag} must be in 0..1; received {value}")
 
 
+def stopping_from_arguments(args):
+    """The `StoppingRule` the flags ask for (defaults where a flag is not given)."""
+    if args.no_early_stop and args.stop not in (None, "none"):
+        raise RunnerError(f"--no-early-stop and --stop {args.stop} contradict each other")
+    values = {
+        "test": "none" if args.no_early_stop else args.stop,
+        "stable_tolerance": args.stable_tolerance,
+        "confidence": args.confidence,
+        "uncertain_tolerance": args.uncertain_tolerance,
+    }
+    for flag, key in (
+        ("--stable-tolerance", "stable_tolerance"),
+        ("--confidence", "confidence"),
+        ("--uncertain-tolerance", "uncertain_tolerance"),
+    ):
+        if values[key] is not None:
+            _share(flag, values[key])
+    return StoppingRule(**{k: v for k, v in values.items() if v is not None})
+
+
 def check_arguments(args):
     """Refuses every bad or meaningless combination of options before any work is done."""
     _positive("--threads", args.threads, integer=True)
@@ -140,14 +200,35 @@ def check_arguments(args):
     _positive("--budget-ms", args.budget_ms)
     _positive("--deadline-ms", args.deadline_ms)
     _share("--alpha", args.alpha)
-    _share("--stable-tolerance", args.stable_tolerance)
+    stopping_from_arguments(args)
+    for flag, value, high in (
+        ("--quality-floor", args.quality_floor, None),
+        ("--min-miou", args.min_miou, 100.0),
+    ):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0 or (high is not None and value > high):
+            bounds = "0..100" if high else ">= 0"
+            raise RunnerError(f"{flag} must be mIoU points, {bounds}; received {value}")
+        if args.manifest is None:
+            raise RunnerError(
+                f"{flag} chooses by a manifest's quality figures; it needs --manifest"
+            )
+        for other, given in (("--ui", args.ui), ("--deadline-ms", args.deadline_ms)):
+            if given is not None:
+                raise RunnerError(f"{flag} chooses a ui graph; it does not combine with {other}")
+        if args.benchmark:
+            raise RunnerError(f"--benchmark times every graph; {flag} does not apply")
     if args.precision is not None and args.manifest is None:
         raise RunnerError("--precision chooses among a manifest's graphs; it needs --manifest")
     if args.deadline_ms is None:
         for flag, given in (
             ("--max-iterations", args.max_iterations is not None),
+            ("--stop", args.stop is not None),
             ("--no-early-stop", args.no_early_stop),
-            ("--stable-tolerance", args.stable_tolerance != 0.0),
+            ("--stable-tolerance", args.stable_tolerance is not None),
+            ("--confidence", args.confidence is not None),
+            ("--uncertain-tolerance", args.uncertain_tolerance is not None),
         ):
             if given:
                 raise RunnerError(f"{flag} applies to --deadline-ms runs only")
@@ -211,10 +292,11 @@ def main(argv=None, prog="run_tflite.py"):
             write_overlays=not args.no_overlay,
             alpha=args.alpha,
             max_iterations=args.max_iterations,
-            stop_when_stable=not args.no_early_stop,
-            stable_tolerance=args.stable_tolerance,
+            stopping=stopping_from_arguments(args),
             log=print,
             weight_cache=args.weight_cache,
+            quality_floor=args.quality_floor,
+            min_miou=args.min_miou,
         )
         return 0
     except RunnerError as error:

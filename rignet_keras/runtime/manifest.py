@@ -6,11 +6,14 @@ A manifest (`manifest.json`, written by the exporter) lists every exported file 
 relative to the manifest's folder and may not leave it. Before a file is used its size and
 SHA-256 are checked against the manifest (`verify_artifact`), so a file replaced after the
 export (another precision copied over it, a truncated copy) is refused, not run. Manifests
-without "sha256" (written before it was recorded) are checked by size alone.
+without "sha256" (written before it was recorded) are checked by size alone. An export with a
+validation source records each signature's "quality" ({"miou", "pixel_accuracy", "images",
+"source"}; step-wise: "quality_by_iterations"), which `select_graph` can choose by.
 """
 
 import hashlib
 import json
+import math
 import os
 
 from .errors import RunnerError
@@ -152,30 +155,76 @@ def latency_source(manifest):
     return f"the exporter on {platform}" + (f", {threads} threads" if threads else "")
 
 
-def select_graph(manifest, budget_ms, precision=None, fmt="tflite"):
-    """Picks the largest ui whose measured latency fits a budget.
+def _check_quality_flags(quality_floor, min_miou):
+    for name, value, high in (("quality_floor", quality_floor, None), ("min_miou", min_miou, 100)):
+        if value is None:
+            continue
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not math.isfinite(value) or value < 0 or (high and value > high):
+            bounds = "0..100" if high else ">= 0"
+            raise RunnerError(
+                f"{name} must be a number of mIoU points, {bounds}; received {value!r}"
+            )
 
-    Among every ui signature of the manifest's graphs in format `fmt` (and `precision`, if
-    given) whose median latency is at most `budget_ms`, the largest ui wins; ties go to the
-    faster graph.
+
+def _candidate(manifest, artifact, sig):
+    return {
+        "file": artifact_path(manifest, artifact),
+        "signature": sig["name"],
+        "ui": int(sig["ui"]),
+        "precision": artifact["precision"],
+        "latency_ms": (sig.get("latency_ms") or {}).get("median_ms"),
+        "macs": sig.get("macs"),
+        "quality": sig.get("quality"),
+    }
+
+
+def _cost(candidate):
+    """Cheapest first: measured latency (unmeasured last), then MACs, then the smaller ui."""
+    latency = candidate["latency_ms"]
+    return (latency is None, latency or 0.0, candidate["macs"] or 0, candidate["ui"])
+
+
+def select_graph(
+    manifest, budget_ms=None, precision=None, fmt="tflite", quality_floor=None, min_miou=None
+):
+    """Picks a ui graph by a latency budget, a quality floor, or both.
+
+    Budget alone: among every ui signature of the manifest's graphs in format `fmt` (and
+    `precision`, if given) whose median latency is at most `budget_ms`, the largest ui wins;
+    ties go to the faster graph. With a quality condition (`quality_floor`: within this many
+    mIoU points of the best of those graphs; `min_miou`: at least this many points; the
+    manifest's `quality`, recorded by an export with a validation source), the cheapest graph
+    that meets it wins (lowest median latency, then fewest MACs, then the smaller ui), within
+    `budget_ms` if one is given.
 
     Args:
         manifest: a manifest dict (from `load_manifest`) or a path to one.
-        budget_ms: float, the time budget for one image, in milliseconds.
+        budget_ms: float, the time budget for one image, in milliseconds; or None.
         precision: None (any), or "float32", "float16", "dynamic_int8", "int8",
             "int8_float_gates".
         fmt: "tflite" (default), "onnx" or "saved_model".
+        quality_floor: mIoU points (>= 0) below the best graph's that are acceptable; or None.
+        min_miou: the lowest acceptable mIoU, in points (0..100); or None.
 
     Returns:
         {"file": absolute path, "signature": "ui_k", "ui": k, "precision": str,
-        "latency_ms": float}.
+        "latency_ms": float or None, "macs": int or None, "quality": the manifest's quality
+        entry or None, "best_miou": the best graph's mIoU (with a quality condition)}.
 
     Raises:
-        RunnerError: no graph of that precision, or none fits the budget.
+        RunnerError: no graph of that precision; a quality condition on a manifest without
+            quality figures; nothing meets the conditions (naming the closest graph).
     """
     manifest = as_manifest(manifest)
-    if isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float)) or budget_ms <= 0:
+    if budget_ms is not None and (
+        isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float)) or budget_ms <= 0
+    ):
         raise RunnerError(f"budget_ms must be a positive number; received {budget_ms!r}")
+    _check_quality_flags(quality_floor, min_miou)
+    by_quality = quality_floor is not None or min_miou is not None
+    if budget_ms is None and not by_quality:
+        raise RunnerError("select_graph needs budget_ms, quality_floor or min_miou")
     candidates = []
     for artifact in manifest["artifacts"]:
         if artifact["format"] != fmt or artifact.get("kind") != "ui":
@@ -183,33 +232,71 @@ def select_graph(manifest, budget_ms, precision=None, fmt="tflite"):
         if precision is not None and artifact["precision"] != precision:
             continue
         for sig in artifact["signatures"]:
-            latency = (sig.get("latency_ms") or {}).get("median_ms")
-            if sig.get("ui") is None or latency is None:
-                continue
-            candidates.append(
-                {
-                    "file": artifact_path(manifest, artifact),
-                    "signature": sig["name"],
-                    "ui": int(sig["ui"]),
-                    "precision": artifact["precision"],
-                    "latency_ms": float(latency),
-                }
-            )
+            if sig.get("ui") is not None and sig["name"].startswith("ui_"):
+                candidates.append(_candidate(manifest, artifact, sig))
+    what = f"{fmt} ui graph" + (f" at precision {precision!r}" if precision else "")
+    if budget_ms is not None:
+        candidates = [c for c in candidates if c["latency_ms"] is not None]
     if not candidates:
-        available = manifest_precisions(manifest, fmt)
+        measured = " with a measured latency" if budget_ms is not None else ""
         raise RunnerError(
-            f"the manifest holds no {fmt} ui graph with a measured latency"
-            + (f" at precision {precision!r}" if precision else "")
-            + f"; precisions available: {available}"
+            f"the manifest holds no {what}{measured}; precisions available: "
+            f"{manifest_precisions(manifest, fmt)}"
         )
-    fitting = [c for c in candidates if c["latency_ms"] <= budget_ms]
+    if not by_quality:
+        fitting = [c for c in candidates if c["latency_ms"] <= budget_ms]
+        if not fitting:
+            fastest = min(candidates, key=lambda c: c["latency_ms"])
+            raise RunnerError(
+                f"no graph fits a budget of {budget_ms} ms: the fastest, {fastest['signature']} "
+                f"in {os.path.basename(fastest['file'])}, takes {fastest['latency_ms']:.1f} ms"
+            )
+        return max(fitting, key=lambda c: (c["ui"], -c["latency_ms"]))
+    unscored = [c for c in candidates if (c["quality"] or {}).get("miou") is None]
+    if unscored:
+        first = unscored[0]
+        raise RunnerError(
+            f"the manifest records no quality (mIoU) for {first['signature']} in "
+            f"{os.path.basename(first['file'])}: a quality floor or minimum mIoU needs an "
+            "export with a validation source (export_model.py --validation DIR)"
+        )
+    best = max(c["quality"]["miou"] for c in candidates)
+    slack = 1e-9  # the figures are rounded to 6 digits
+    acceptable = [
+        c
+        for c in candidates
+        if (quality_floor is None or c["quality"]["miou"] >= best - quality_floor / 100 - slack)
+        and (min_miou is None or c["quality"]["miou"] >= min_miou / 100 - slack)
+    ]
+    for c in candidates:
+        c["best_miou"] = best
+    if not acceptable:
+        raise RunnerError(
+            f"no {what} reaches an mIoU of {min_miou:g}: the best has {100 * best:.2f}"
+        )
+    if budget_ms is None:
+        return min(acceptable, key=_cost)
+    fitting = [c for c in acceptable if c["latency_ms"] <= budget_ms]
     if not fitting:
-        fastest = min(candidates, key=lambda c: c["latency_ms"])
+        fastest = min(acceptable, key=_cost)
         raise RunnerError(
-            f"no graph fits a budget of {budget_ms} ms: the fastest, {fastest['signature']} "
-            f"in {os.path.basename(fastest['file'])}, takes {fastest['latency_ms']:.1f} ms"
+            f"no graph of the required quality fits a budget of {budget_ms} ms: the fastest "
+            f"that has it, {fastest['signature']} in {os.path.basename(fastest['file'])} "
+            f"(mIoU {100 * fastest['quality']['miou']:.2f}), takes {fastest['latency_ms']:.1f} ms"
         )
-    return max(fitting, key=lambda c: (c["ui"], -c["latency_ms"]))
+    return min(fitting, key=_cost)
+
+
+def describe_quality(choice):
+    """The expected quality of a chosen graph, in words ("" when the manifest has none)."""
+    quality = choice.get("quality") or {}
+    if quality.get("miou") is None:
+        return ""
+    return (
+        f"expected mIoU {100 * quality['miou']:.2f} (pixel accuracy "
+        f"{100 * quality['pixel_accuracy']:.2f}) on {quality['images']} validation images "
+        f"({quality['source']})"
+    )
 
 
 def select_ui(manifest, ui=None, precision=None):
@@ -219,7 +306,7 @@ def select_ui(manifest, ui=None, precision=None):
 
     Returns:
         {"file": absolute path, "signature": "ui_k", "ui": k, "precision": str,
-        "latency_ms": float or None}.
+        "latency_ms": float or None, "macs": int or None, "quality": dict or None}.
     """
     manifest = as_manifest(manifest)
     files = [
@@ -245,13 +332,7 @@ def select_ui(manifest, ui=None, precision=None):
     for artifact in files:
         for sig in artifact["signatures"]:
             if sig.get("ui") == wanted:
-                return {
-                    "file": artifact_path(manifest, artifact),
-                    "signature": sig["name"],
-                    "ui": wanted,
-                    "precision": artifact["precision"],
-                    "latency_ms": (sig.get("latency_ms") or {}).get("median_ms"),
-                }
+                return _candidate(manifest, artifact, sig)
     raise AssertionError("unreachable")
 
 

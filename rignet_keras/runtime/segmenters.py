@@ -2,7 +2,8 @@
 
 `Segmenter` runs one ui signature (`ui_k`) of a `.tflite` file on single images.
 `AnytimeSegmenter` runs the step-wise graph (`init`, then `step` after `step`) until a deadline,
-a stable class map or an iteration limit, never recomputing a finished iteration.
+the stopping rule (`stopping`: a stable class map, a confident one) or an iteration limit,
+never recomputing a finished iteration.
 """
 
 import dataclasses
@@ -13,6 +14,7 @@ import numpy as np
 
 from .errors import RunnerError
 from .litert_cache import DEFAULT_THREADS, CachedInterpreter
+from .stopping import DEFAULT_STOPPING, StoppingRule
 from .wire import (
     CLASS_MAP,
     IMAGE_INPUT,
@@ -143,10 +145,14 @@ class AnytimeResult:
         probabilities: float32 (H, W, C).
         iterations: how many iterations ran (1 = the feed-forward pass).
         elapsed_ms: wall time from the start of `init` to the end of the last step.
-        stop_reason: "deadline" (the next step would not have fitted), "stable" (the class map
-            stopped changing), or "max_iterations".
+        stop_reason: "deadline" (the next step would not have fitted), "max_iterations", or
+            the stopping rule's reason (`stopping.StoppingRule.decide`): "stable" (the class
+            map stopped changing), "confident" (few pixels below the confidence level) or
+            "stable+confident".
         step_ms: the duration of each iteration, `init` first.
-        changed: the share of pixels whose label changed at each step.
+        changed: the share of pixels whose label changed at each step (one per step).
+        uncertain: the share of pixels below the rule's confidence level after each
+            iteration, `init` first.
     """
 
     class_map: np.ndarray
@@ -156,6 +162,26 @@ class AnytimeResult:
     stop_reason: str
     step_ms: list
     changed: list
+    uncertain: list = dataclasses.field(default_factory=list)
+
+
+def stopping_rule(stopping=None, stop_when_stable=None, stable_tolerance=None):
+    """The `StoppingRule` of an anytime run: `stopping` itself, or one built from the older
+    `stop_when_stable` / `stable_tolerance` arguments (never both), or `DEFAULT_STOPPING`."""
+    legacy = stop_when_stable is not None or stable_tolerance is not None
+    if stopping is not None:
+        if legacy:
+            raise RunnerError("give either stopping or stop_when_stable/stable_tolerance, not both")
+        if not isinstance(stopping, StoppingRule):
+            raise RunnerError(f"stopping must be a StoppingRule; received {stopping!r}")
+        return stopping
+    if not legacy:
+        return DEFAULT_STOPPING
+    if stop_when_stable is False:
+        return StoppingRule(test="none")
+    return StoppingRule(
+        test="stable", stable_tolerance=0.0 if stable_tolerance is None else stable_tolerance
+    )
 
 
 class AnytimeSegmenter:
@@ -163,9 +189,9 @@ class AnytimeSegmenter:
 
     Iteration 1 is `init`; each further iteration is one `step`, fed the state the last one
     returned, so no iteration is ever recomputed. `run` stops before a step that would end past
-    the deadline (its cost is estimated by the last step's duration), when the class map stops
-    changing (the share of changed pixels is at most `stable_tolerance`), or at
-    `max_iterations` (`MAX_ANYTIME_ITERATIONS` when None).
+    the deadline (its cost is estimated by the last step's duration), when the stopping rule
+    fires after an iteration (`stopping.StoppingRule`: the class map stopped changing, or few
+    pixels are still uncertain), or at `max_iterations` (`MAX_ANYTIME_ITERATIONS` when None).
 
     Args:
         model_path: a `.tflite` file with `init` and `step` signatures.
@@ -213,10 +239,23 @@ class AnytimeSegmenter:
         image,
         deadline_ms=None,
         max_iterations=None,
-        stop_when_stable=True,
-        stable_tolerance=0.0,
+        stopping=None,
+        *,
+        stop_when_stable=None,
+        stable_tolerance=None,
     ):
-        """Anytime inference on one image (H, W, 3) uint8; returns an `AnytimeResult`."""
+        """Anytime inference on one image (H, W, 3) uint8; returns an `AnytimeResult`.
+
+        Args:
+            image: uint8 RGB (H, W, 3) at the graph's size.
+            deadline_ms: stop before a step that would end past this; None: no deadline.
+            max_iterations: at most this many iterations (`init` included).
+            stopping: the `StoppingRule` (None: `stopping.DEFAULT_STOPPING`), checked after
+                every iteration, `init` included.
+            stop_when_stable, stable_tolerance: the older form of a stability rule (False: no
+                early stop); not together with `stopping`.
+        """
+        rule = stopping_rule(stopping, stop_when_stable, stable_tolerance)
         if deadline_ms is not None and deadline_ms <= 0:
             raise RunnerError(f"deadline_ms must be positive; received {deadline_ms!r}")
         if max_iterations is not None and max_iterations < 1:
@@ -225,10 +264,11 @@ class AnytimeSegmenter:
         out, state = self.init(image)
         step_ms = [(time.perf_counter() - start) * 1000.0]
         class_map, probabilities = out[CLASS_MAP][0], out[PROBABILITIES][0]
-        changed = []
+        stats = rule.statistics(class_map, probabilities)
+        changed, uncertain = [], [stats["uncertain"]]
         limit = MAX_ANYTIME_ITERATIONS if max_iterations is None else max_iterations
-        reason = "max_iterations"
-        while len(step_ms) < limit:
+        reason = rule.decide(stats) or "max_iterations"
+        while reason == "max_iterations" and len(step_ms) < limit:
             elapsed = (time.perf_counter() - start) * 1000.0
             if deadline_ms is not None and elapsed + step_ms[-1] > deadline_ms:
                 reason = "deadline"
@@ -236,13 +276,12 @@ class AnytimeSegmenter:
             step_start = time.perf_counter()
             out, state = self.step(state)
             step_ms.append((time.perf_counter() - step_start) * 1000.0)
-            new_map = out[CLASS_MAP][0]
-            share = float(np.mean(new_map != class_map))
-            changed.append(share)
-            class_map, probabilities = new_map, out[PROBABILITIES][0]
-            if stop_when_stable and share <= stable_tolerance:
-                reason = "stable"
-                break
+            new_map, probabilities = out[CLASS_MAP][0], out[PROBABILITIES][0]
+            stats = rule.statistics(new_map, probabilities, class_map)
+            changed.append(stats["changed"])
+            uncertain.append(stats["uncertain"])
+            class_map = new_map
+            reason = rule.decide(stats) or "max_iterations"
         return AnytimeResult(
             class_map=class_map,
             probabilities=probabilities,
@@ -251,4 +290,5 @@ class AnytimeSegmenter:
             stop_reason=reason,
             step_ms=[round(t, 3) for t in step_ms],
             changed=changed,
+            uncertain=uncertain,
         )

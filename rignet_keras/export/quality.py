@@ -1,0 +1,312 @@
+"""Quality per exported graph: each file's mIoU on a validation set, recorded in the manifest.
+
+A device choosing a graph by its latency (`--budget-ms`) should also know what it gets: the
+exporter, given a validation source, runs **each exported file** on it with the file's own
+runtime (TFLite with `ai_edge_litert`, ONNX with onnxruntime, the SavedModel with TensorFlow),
+every ui signature, and the step-wise graphs after every iteration, and scores the class maps
+with the package's one mIoU (`rignet_keras.confusion`). Each signature gets
+
+    "quality": {"miou": ..., "pixel_accuracy": ..., "images": N, "source": "..."}
+
+(a step-wise `step` signature gets `quality_by_iterations`, one entry per iteration, `init`
+the first), and the manifest a top-level `quality_data` saying where the images came from.
+
+Validation sources (`collect_validation`):
+    a folder in the VOC layout (`VOCdevkit/VOC2012` with `ImageSets/Segmentation/val.txt`, as
+        `rignet_keras.data.synthetic.write_synthetic_voc` writes): its "val" split;
+    "synthetic": the built-in synthetic dataset's validation split, generated at the export's
+        input size with the model's classes (or a `SyntheticConfig` for other settings);
+    arrays: `(images, labels)`, uint8 (N, H, W, 3) and int (N, H, W) with 255 for void.
+Images of another size are resized to the export's input size (bilinear), and their labels
+with nearest neighbours, so the figures are those of the graph as a device runs it.
+"""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from rignet_keras.confusion import IGNORE_LABEL, confusion_matrix, segmentation_scores
+from rignet_keras.export.defaults import DEFAULT_VALIDATION_IMAGES
+
+__all__ = [
+    "DEFAULT_VALIDATION_IMAGES",
+    "add_quality",
+    "collect_validation",
+    "evaluate_artifacts",
+    "score",
+]
+
+
+def _resize(array, size, resample):
+    if tuple(array.shape[:2]) == tuple(size):
+        return array
+    return np.asarray(Image.fromarray(array).resize((size[1], size[0]), resample))
+
+
+def _fit(images, labels, size, what):
+    images, labels = list(images), list(labels)
+    if len(images) != len(labels):
+        raise ValueError(f"{what}: {len(images)} images but {len(labels)} label maps")
+    if not images:
+        raise ValueError(f"{what} holds no image")
+    fitted_images, fitted_labels = [], []
+    for image, label in zip(images, labels, strict=True):
+        image, label = np.asarray(image), np.asarray(label)
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"{what}: images must be uint8 RGB (H, W, 3); received {image.dtype} {image.shape}"
+            )
+        if label.shape != image.shape[:2]:
+            raise ValueError(
+                f"{what}: a label map of shape {label.shape} for an image of {image.shape[:2]}"
+            )
+        if label.min() < 0 or label.max() > 255:
+            raise ValueError(f"{what}: labels must be class ids 0..254 or 255 for void")
+        fitted_images.append(_resize(image, size, Image.BILINEAR))
+        fitted_labels.append(_resize(label.astype(np.uint8), size, Image.NEAREST))
+    return np.stack(fitted_images), np.stack(fitted_labels)
+
+
+def collect_validation(validation, input_size, num_classes, limit=DEFAULT_VALIDATION_IMAGES):
+    """The validation images and labels of a source (see the module docstring).
+
+    Args:
+        validation: a VOC-layout folder, "synthetic", a `SyntheticConfig`, or (images, labels).
+        input_size: (H, W) of the export.
+        num_classes: the model's classes (the synthetic set is generated with them).
+        limit: the most images to take (the first ones).
+
+    Returns:
+        {"images": uint8 (N, H, W, 3), "labels": uint8 (N, H, W), "source": in words}.
+
+    Raises:
+        ValueError: naming the source, when it cannot be read or holds unusable data.
+    """
+    from rignet_keras.data.synthetic import SyntheticConfig, make_synthetic
+
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"num_validation_images must be an int >= 1; received {limit!r}")
+    if input_size is None:
+        raise ValueError("a validation source needs a fixed input_size (height, width)")
+    size = tuple(int(v) for v in input_size)
+    if isinstance(validation, str) and validation == "synthetic":
+        validation = SyntheticConfig(image_size=size, num_classes=num_classes)
+    if isinstance(validation, SyntheticConfig):
+        if validation.num_classes != num_classes:
+            raise ValueError(
+                f"the synthetic validation set has {validation.num_classes} classes; the model "
+                f"predicts {num_classes}"
+            )
+        images, labels = make_synthetic(limit, 0, validation, "val")
+        h, w = validation.image_size
+        source = f"synthetic val split (rignet_keras.data.synthetic, seed 0, {w}x{h})"
+        images, labels = _fit(images, labels, size, "the synthetic validation set")
+    elif isinstance(validation, (str, os.PathLike)):
+        images, labels = _voc_folder(os.fspath(validation), size, limit)
+        source = f"VOC-layout folder {os.fspath(validation)!r}, split val"
+    elif isinstance(validation, (tuple, list)) and len(validation) == 2:
+        images, labels = _fit(validation[0][:limit], validation[1][:limit], size, "validation")
+        source = "caller's arrays"
+    else:
+        raise ValueError(
+            "validation must be a VOC-layout folder, 'synthetic', a SyntheticConfig or "
+            f"(images, labels); received {type(validation).__name__}"
+        )
+    return {"images": images, "labels": labels, "source": source}
+
+
+def _voc_folder(folder, size, limit):
+    from rignet_keras.data.errors import DatasetError
+    from rignet_keras.data.voc import read_png_mask, voc_records
+    from rignet_keras.runtime import RunnerError, load_image
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"validation folder {folder!r} does not exist")
+    try:
+        records = voc_records(folder, "val")[:limit]
+        images = [load_image(r.image_path) for r in records]
+        labels = [read_png_mask(r.mask_path) for r in records]
+    except (DatasetError, RunnerError) as error:
+        raise ValueError(f"validation folder {folder!r}: {error}") from None
+    return _fit(images, labels, size, f"validation folder {folder!r}")
+
+
+def score(labels, class_maps, num_classes, source):
+    """The manifest's quality entry of class maps against labels (the one mIoU)."""
+    matrix = confusion_matrix(labels, np.asarray(class_maps), num_classes, IGNORE_LABEL)
+    scores = segmentation_scores(matrix)
+    return {
+        "miou": round(float(scores["mIoU"]), 6),
+        "pixel_accuracy": round(float(scores["pAcc"]), 6),
+        "images": int(len(labels)),
+        "source": source,
+    }
+
+
+def _class_maps_tflite(path, names, images, threads):
+    from rignet_keras.runtime import Segmenter, make_interpreter
+
+    interpreter = make_interpreter(path, threads)
+    maps = {}
+    for name in names:
+        segmenter = Segmenter(path, signature=name, interpreter=interpreter)
+        maps[name] = np.stack([segmenter(image)[0] for image in images])
+    return maps
+
+
+def _class_maps_stepwise_tflite(path, images, iterations, threads):
+    from rignet_keras.runtime import AnytimeSegmenter
+
+    anytime = AnytimeSegmenter(path, threads=threads)
+    per_iteration = [[] for _ in range(iterations)]
+    for image in images:
+        out, state = anytime.init(image)
+        per_iteration[0].append(out["class_map"][0])
+        for k in range(1, iterations):
+            out, state = anytime.step(state)
+            per_iteration[k].append(out["class_map"][0])
+    return [np.stack(maps) for maps in per_iteration]
+
+
+def _class_maps_onnx(path, images, threads, batch=8):
+    import onnxruntime as ort
+
+    from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    names = [out.name for out in session.get_outputs()]
+    maps = []
+    for start in range(0, len(images), batch):
+        outputs = session.run(None, {IMAGE_INPUT: images[start : start + batch]})
+        maps.append(dict(zip(names, outputs, strict=True))[CLASS_MAP])
+    return np.concatenate(maps)
+
+
+def _saved_model_quality(path, artifact, data, num_classes, iterations, batch=8):
+    import tensorflow as tf
+
+    from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT, INIT_SIGNATURE, STEP_SIGNATURE
+
+    loaded = tf.saved_model.load(path)
+    images, labels, source = data["images"], data["labels"], data["source"]
+    for signature in artifact["signatures"]:
+        name = signature["name"]
+        if signature.get("ui") is not None and name != INIT_SIGNATURE:
+            fn = loaded.signatures[name]
+            maps = np.concatenate(
+                [
+                    fn(**{IMAGE_INPUT: tf.constant(images[s : s + batch])})[CLASS_MAP].numpy()
+                    for s in range(0, len(images), batch)
+                ]
+            )
+            signature["quality"] = score(labels, maps, num_classes, source)
+    names = [s["name"] for s in artifact["signatures"]]
+    if INIT_SIGNATURE in names and STEP_SIGNATURE in names:
+        init, step = loaded.signatures[INIT_SIGNATURE], loaded.signatures[STEP_SIGNATURE]
+        per_iteration = [[] for _ in range(iterations)]
+        for s in range(0, len(images), batch):
+            out = init(**{IMAGE_INPUT: tf.constant(images[s : s + batch])})
+            state = {k: v for k, v in out.items() if k.startswith("state_")}
+            step_inputs = set(step.structured_input_signature[1])
+            state = {k: v for k, v in state.items() if k in step_inputs}
+            per_iteration[0].append(out[CLASS_MAP].numpy())
+            for k in range(1, iterations):
+                out = step(**state)
+                state.update({n: out[n] for n in state if n in out})
+                per_iteration[k].append(out[CLASS_MAP].numpy())
+        _record_iterations(
+            artifact, [np.concatenate(m) for m in per_iteration], labels, num_classes, source
+        )
+
+
+def _record_iterations(artifact, per_iteration, labels, num_classes, source):
+    from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE
+
+    by_iterations = [
+        dict(num_iterations=k, **score(labels, maps, num_classes, source))
+        for k, maps in enumerate(per_iteration, 1)
+    ]
+    for signature in artifact["signatures"]:
+        if signature["name"] == INIT_SIGNATURE:
+            signature["quality"] = {
+                k: v for k, v in by_iterations[0].items() if k != "num_iterations"
+            }
+        elif signature["name"] == STEP_SIGNATURE:
+            signature["quality_by_iterations"] = by_iterations
+
+
+def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1):
+    """Runs every artifact of an export on the validation data; records quality in place.
+
+    Args:
+        artifacts: the manifest's artifact entries (their `file` relative to `root`).
+        root: the export folder.
+        data: the dict of `collect_validation`.
+        num_classes: the model's classes.
+        iterations: how many iterations the step-wise graphs are scored at (1..this).
+        threads: CPU threads of the runtimes.
+
+    Returns:
+        `artifacts`, each ui signature with "quality", step-wise ones with
+        "quality_by_iterations".
+    """
+    images, labels, source = data["images"], data["labels"], data["source"]
+    for artifact in artifacts:
+        path = os.path.join(root, artifact["file"])
+        fmt, kind = artifact["format"], artifact.get("kind")
+        if fmt == "tflite" and kind == "ui":
+            names = [s["name"] for s in artifact["signatures"]]
+            maps = _class_maps_tflite(path, names, images, threads)
+            for signature in artifact["signatures"]:
+                signature["quality"] = score(labels, maps[signature["name"]], num_classes, source)
+        elif fmt == "tflite" and kind == "stepwise":
+            per_iteration = _class_maps_stepwise_tflite(path, images, iterations, threads)
+            _record_iterations(artifact, per_iteration, labels, num_classes, source)
+        elif fmt == "onnx":
+            maps = _class_maps_onnx(path, images, threads)
+            for signature in artifact["signatures"]:
+                signature["quality"] = score(labels, maps, num_classes, source)
+        elif fmt == "saved_model":
+            _saved_model_quality(path, artifact, data, num_classes, iterations)
+    return artifacts
+
+
+def quality_data(data):
+    """The manifest's top-level record of the validation data."""
+    return {
+        "source": data["source"],
+        "num_images": int(len(data["images"])),
+        "size": list(data["images"].shape[1:3]),
+        "metric": "mIoU and pixel accuracy (rignet_keras.confusion), void (255) left out",
+    }
+
+
+def add_quality(export_dir, validation, num_validation_images=DEFAULT_VALIDATION_IMAGES, threads=1):
+    """Scores the files of an existing export and rewrites its manifest with their quality.
+
+    Every file is checked against the manifest's size and SHA-256 first.
+
+    Returns:
+        The new manifest dict.
+    """
+    from rignet_keras.export.manifest import write_manifest
+    from rignet_keras.runtime import artifact_path, load_manifest, verify_artifact
+
+    manifest = load_manifest(export_dir)
+    for artifact in manifest["artifacts"]:
+        verify_artifact(manifest, artifact_path(manifest, artifact))
+    size = (manifest["input"]["height"], manifest["input"]["width"])
+    num_classes = manifest["model"]["num_classes"]
+    data = collect_validation(validation, size, num_classes, num_validation_images)
+    iterations = (manifest.get("stepwise") or {}).get("max_iterations") or 1
+    evaluate_artifacts(
+        manifest["artifacts"], manifest["_dir"], data, num_classes, iterations, threads
+    )
+    manifest["quality_data"] = quality_data(data)
+    folder = manifest["_dir"]
+    write_manifest(manifest, folder)
+    return manifest
