@@ -33,9 +33,10 @@ NUM_VAL = 128
 SEED = 0
 
 
-def default_work_dir(steps):
+def default_work_dir(steps, fixed_ui=False):
     """Where a run of `steps` training steps keeps its model, export and records."""
-    return os.path.join("/tmp", f"rignet_bench_stopping_{steps}")
+    scheme = "_fixed" if fixed_ui else ""
+    return os.path.join("/tmp", f"rignet_bench_stopping_{steps}{scheme}")
 
 
 def quickstart_config(steps=STEPS, num_val=NUM_VAL):
@@ -45,17 +46,24 @@ def quickstart_config(steps=STEPS, num_val=NUM_VAL):
     return QuickstartConfig(num_iterations=K, num_val=num_val, steps=steps, seed=SEED)
 
 
-def run_config(cfg, work_dir):
-    """The RIGNet run of the quickstart, trained with the ui drawn from [1, K]."""
+def train_iterations(fixed_ui):
+    """K when the model is trained at ui = K only, else (1, K): the ui drawn at every step."""
+    return K if fixed_ui else (1, K)
+
+
+def run_config(cfg, work_dir, fixed_ui=False):
+    """The RIGNet run of the quickstart, trained with the ui drawn from [1, K] (or at K)."""
     from rignet_keras.config import ExportConfig
     from rignet_keras.quickstart import quickstart_runs
 
     config = quickstart_runs(cfg, work_dir)["rignet"]
-    config = config.replace(train={"train_iterations": (1, K), "tensorboard": False})
+    config = config.replace(
+        train={"train_iterations": train_iterations(fixed_ui), "tensorboard": False}
+    )
     return dataclasses.replace(config, export=ExportConfig())
 
 
-def train(cfg, work_dir, progress=False):
+def train(cfg, work_dir, progress=False, fixed_ui=False):
     """Trains (or reuses) the model; returns (path of the .keras file, run summary)."""
     model_path = os.path.join(work_dir, "rignet.keras")
     summary_path = os.path.join(work_dir, "train_summary.json")
@@ -64,14 +72,14 @@ def train(cfg, work_dir, progress=False):
             return model_path, json.load(f)
     from rignet_keras.training.experiment import run_experiment
 
-    config = run_config(cfg, work_dir)
+    config = run_config(cfg, work_dir, fixed_ui)
     run = run_experiment(config, os.path.join(work_dir, "run"), resume=True, progress=progress)
     run.network.save(model_path)
     summary = {
         "label": config.label(),
         "train_seconds": round(run.summary["train_seconds"], 1),
         "keras_mIoU": {str(k): s["mIoU"] for k, s in run.evaluation.scores.items()},
-        "train_iterations": [1, K],
+        "train_iterations": K if fixed_ui else [1, K],
         "steps": cfg.steps,
     }
     with open(summary_path, "w", encoding="utf-8") as f:
@@ -348,6 +356,11 @@ def main(argv=None):
     parser.add_argument("--stage", choices=("train", "all"), default="all")
     parser.add_argument("--precisions", nargs="+", default=["float32", "int8"])
     parser.add_argument(
+        "--fixed-ui",
+        action="store_true",
+        help=f"train at ui = {K} only (default: the ui drawn from [1, {K}] at every step)",
+    )
+    parser.add_argument(
         "--tag", default="", help="a suffix of the result files' names (stopping_TAG.json)"
     )
     args = parser.parse_args(argv)
@@ -355,11 +368,11 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    args.work_dir = args.work_dir or default_work_dir(args.steps)
+    args.work_dir = args.work_dir or default_work_dir(args.steps, args.fixed_ui)
     os.makedirs(args.work_dir, exist_ok=True)
     cfg = quickstart_config(args.steps, args.num_val)
     start = time.time()
-    model_path, summary = train(cfg, args.work_dir, progress=False)
+    model_path, summary = train(cfg, args.work_dir, progress=False, fixed_ui=args.fixed_ui)
     print(f"trained {model_path} ({summary['train_seconds']} s): {summary['keras_mIoU']}")
     if args.stage == "train":
         return 0
@@ -397,8 +410,9 @@ def main(argv=None):
         plot(
             result,
             os.path.join(RESULTS_DIR, name),
-            f"{summary['label']}, random ui [1, {K}], "
-            f"{summary['steps']} steps; TFLite step-wise {precision}, {len(report)} val images",
+            f"{summary['label']}, "
+            + (f"trained at ui {K}, " if args.fixed_ui else f"random ui [1, {K}], ")
+            + f"{summary['steps']} steps; TFLite step-wise {precision}, {len(report)} val images",
         )
         print_table(precision, result)
         print(f"default: {result['default']}")
