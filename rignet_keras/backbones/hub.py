@@ -9,12 +9,16 @@ keras-hub's own `from_preset`. A local preset folder (as `from_preset` takes it)
 
 A `.keras` file of a RIGNet on one of these names rebuilds its blocks from keras-hub's layer
 classes: loading it needs keras-hub installed (Keras imports the `keras_hub` module that defines
-them).
+them). The MiT entries' blocks are rignet-keras' own MiT layers (`mit.py`) instead, with
+keras-hub's weights copied in, because keras-hub's `MiTBackbone` runs on square images whose side
+is a multiple of 32 only; they too need keras-hub installed, to be built (from a `.keras` file
+too) and to read keras-hub's weights.
 """
 
 import functools
 import os
 
+from rignet_keras.backbones.mit import MIT_CUTS, copy_hub_weights, mit_model
 from rignet_keras.backbones.split import SplitBackbone, input_of
 
 INSTALL_HINT = 'pip install "rignet-keras[hub]"  (or: pip install keras-hub)'
@@ -66,6 +70,33 @@ MOBILENET_V3_SMALL = dict(
     input_num_filters=16,
 )
 
+# MiT (SegFormer's encoder) B0 and B1; `MiTBackbone` arguments.
+MIT_CONFIGS = {
+    "mit_b0": dict(
+        layerwise_depths=[2, 2, 2, 2],
+        num_layers=4,
+        layerwise_num_heads=[1, 2, 5, 8],
+        layerwise_sr_ratios=[8, 4, 2, 1],
+        max_drop_path_rate=0.1,
+        layerwise_patch_sizes=[7, 3, 3, 3],
+        layerwise_strides=[4, 2, 2, 2],
+        hidden_dims=[32, 64, 160, 256],
+    ),
+    "mit_b1": dict(
+        layerwise_depths=[2, 2, 2, 2],
+        num_layers=4,
+        layerwise_num_heads=[1, 2, 5, 8],
+        layerwise_sr_ratios=[8, 4, 2, 1],
+        max_drop_path_rate=0.1,
+        layerwise_patch_sizes=[7, 3, 3, 3],
+        layerwise_strides=[4, 2, 2, 2],
+        hidden_dims=[64, 128, 320, 512],
+    ),
+}
+# keras-hub's MiTBackbone needs a static square image shape, a multiple of 32; the weights do not
+# depend on it.
+MIT_HUB_IMAGE_SHAPE = (64, 64, 3)
+
 
 def keras_hub_module():
     """The `keras_hub` module; `ImportError` saying how to install it when it is missing."""
@@ -93,6 +124,38 @@ def _hub_source(class_name, config, preset, weights):
     model = cls(**config, image_shape=(None, None, 3))
     model.load_weights(weights)
     return model
+
+
+def _mit_source(config, preset, weights):
+    """Our MiT (`mit.mit_model`, any input size): random (`weights` None), or filled from the
+    keras-hub `MiTBackbone` of the published `preset` ("imagenet"), of a local preset folder, or
+    of a `.weights.h5` file of that architecture."""
+    cls = keras_hub_module().models.MiTBackbone
+    model = mit_model(config)
+    if weights is None:
+        return model
+    if weights == "imagenet":
+        hub = cls.from_preset(preset, image_shape=MIT_HUB_IMAGE_SHAPE)
+    elif os.path.isdir(weights):
+        hub = cls.from_preset(weights, image_shape=MIT_HUB_IMAGE_SHAPE)
+    elif not os.path.exists(weights):
+        raise ValueError(f"backbone weights file not found: {weights!r}")
+    else:
+        hub = cls(**config, image_shape=MIT_HUB_IMAGE_SHAPE)
+        hub.load_weights(weights)
+    copy_hub_weights(hub, model)
+    return model
+
+
+def _mit_entry(name, preset):
+    return SplitBackbone(
+        source=functools.partial(_mit_source, MIT_CONFIGS[name], preset),
+        cuts=lambda model: list(MIT_CUTS),
+        preprocessing="torch",
+        weights_from=f"keras_hub.models.MiTBackbone.from_preset({preset!r}) (SegFormer's "
+        "encoder trained on ADE20K; keras-hub publishes no ImageNet-only MiT), a preset folder "
+        "or a file",
+    )
 
 
 def _resnet_cuts(model):
@@ -135,4 +198,6 @@ HUB_BACKBONES = {
         _mobilenet_cuts,
         "torch",
     ),
+    "hub_mit_b0": _mit_entry("mit_b0", "mit_b0_ade20k_512"),
+    "hub_mit_b1": _mit_entry("mit_b1", "mit_b1_ade20k_512"),
 }

@@ -18,6 +18,8 @@ CONTRACTS = {
     "hub_resnet_vd34": [(64, 4), (64, 4), (128, 8), (256, 16), (512, 32)],
     "hub_resnet50": [(64, 4), (256, 4), (512, 8), (1024, 16), (2048, 32)],
     "hub_mobilenet_v3_small": [(16, 2), (16, 4), (24, 8), (48, 16), (576, 32)],
+    "hub_mit_b0": [(32, 4), (32, 4), (64, 8), (160, 16), (256, 32)],
+    "hub_mit_b1": [(64, 4), (64, 4), (128, 8), (320, 16), (512, 32)],
 }
 
 
@@ -28,9 +30,10 @@ def test_every_hub_backbone_is_registered_with_a_contract_here():
 
 def test_without_keras_hub_the_hub_backbones_say_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras_hub", None)  # `import keras_hub` now fails
-    with pytest.raises(ImportError, match="need keras-hub, which is not installed") as error:
-        build_blocks("hub_resnet18", num_classes=3)
-    assert INSTALL_HINT in str(error.value)
+    for name in ("hub_resnet18", "hub_mit_b0"):
+        with pytest.raises(ImportError, match="need keras-hub, which is not installed") as error:
+            build_blocks(name, num_classes=3)
+        assert INSTALL_HINT in str(error.value)
     _, contracts = build_blocks("mobilenetv3small", num_classes=3)  # nothing else changes
     assert len(contracts) == 6
 
