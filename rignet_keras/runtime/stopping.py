@@ -36,10 +36,10 @@ from .errors import RunnerError
 
 STOP_TESTS = ("stable", "confident", "both", "either", "none")
 
-# The runner's default rule: stop once at most 1% of the pixels changed label in the last
+# The runner's default rule: stop once at most 2% of the pixels changed label in the last
 # iteration. Chosen with `bench/stopping.py` (docs/EXPORT.md gives the measurement behind it).
 DEFAULT_STOP_TEST = "stable"
-DEFAULT_STABLE_TOLERANCE = 0.01
+DEFAULT_STABLE_TOLERANCE = 0.02
 DEFAULT_CONFIDENCE = 0.9
 DEFAULT_UNCERTAIN_TOLERANCE = 0.05
 
