@@ -28,6 +28,10 @@ plots (mIoU against ui per mode, and against latency).
     python -m bench.claims --shard 0/2 & python -m bench.claims --shard 1/2; wait
     python -m bench.claims --seeds 0 1 2 --report
 
+The sweep itself (`open_results`, `run_sweep`: one run at a time through `run_experiment`,
+each added to the results file under a lock as it ends) is shared with `bench.anytime` and
+`bench.equal_compute`, which name their runs with their own keys.
+
 Every network is built with `--recurrent-batch-norm` (the model's default, "gated_passes",
 unless given); each option writes its own results file, `results/claims_<option>.json`, and
 its plots beside it.
@@ -113,18 +117,22 @@ def variant_label(config):
     return f"ResNet-{depth} {MODE_NAMES.get(mode, mode)}{blocks}, ui={m['num_iterations']}{tail}"
 
 
-def claims_config(paper, budget, seed, recurrent_batch_norm="gated_passes", depth=18):
+def claims_config(
+    paper, budget, seed, recurrent_batch_norm="gated_passes", depth=18, width_multiplier=None
+):
     """The synthetic-task run of a recipe's `RunConfig`: its model (gates, unroll, ui) on a
-    ResNet-`depth` trained from scratch, on the synthetic data, with the sweep's budget."""
+    ResNet-`depth` trained from scratch, on the synthetic data, with the sweep's budget.
+    `width_multiplier` (default the budget's) scales the backbone's channels and the head's."""
     from rignet_keras.config import DataConfig, EvalConfig, RunConfig
     from rignet_keras.training.trainer import TrainConfig
 
+    width = budget.width_multiplier if width_multiplier is None else width_multiplier
     model = dict(
         paper.model,
         backbone=f"resnet{depth}",
         backbone_weights=None,
-        width_multiplier=budget.width_multiplier,
-        head_filters=max(8, round(512 * budget.width_multiplier)),
+        width_multiplier=width,
+        head_filters=max(8, round(512 * width)),
         recurrent_batch_norm=recurrent_batch_norm,
     )
     size = (budget.image_size, budget.image_size)
@@ -158,9 +166,7 @@ def claims_config(paper, budget, seed, recurrent_batch_norm="gated_passes", dept
     evaluation = EvalConfig(num_visualize=0, checkpoint="last", validate=False)
     config = RunConfig(model=model, data=data, train=train, eval=evaluation)
     config.name = variant_key(config)
-    config.description = (
-        f"{variant_label(config)}, width multiplier {budget.width_multiplier}, synthetic task"
-    )
+    config.description = f"{variant_label(config)}, width multiplier {width}, synthetic task"
     return config
 
 
@@ -223,12 +229,17 @@ def all_variants(all_tables, selected=None):
     )
 
 
-def train_and_evaluate(config, budget, work_dir, progress=False):
+def train_and_evaluate(config, budget, work_dir, progress=False, key=None):
     """Trains a claims run from scratch with the one runner (`run_experiment`) and evaluates its
-    final weights at ui = 1..ui.
+    final weights at ui = 1..ui (or at `config.eval.iterations`).
 
     The validation images are the same for every run; the training stream and the initial
     weights follow `config.train.seed`. No checkpoint is picked on validation.
+
+    Args:
+        key: the run's name in the work folder, which must name everything that decides its
+            training (default `variant_key(config)`); a finished run of the same name is
+            evaluated again, not retrained.
 
     Returns:
         {"mIoU": {ui: value}, "pAcc": {...}, "train_seconds": s, "loss_by_third": mean training
@@ -239,7 +250,7 @@ def train_and_evaluate(config, budget, work_dir, progress=False):
     # The folder names everything a resumed run must share with the one it resumes.
     rbn = config.model["recurrent_batch_norm"]
     run_name = (
-        f"{variant_key(config)}-s{config.train.seed}-{rbn}-{budget.steps}steps-"
+        f"{key or variant_key(config)}-s{config.train.seed}-{rbn}-{budget.steps}steps-"
         f"{budget.image_size}px"
     )
     if progress:
@@ -302,6 +313,87 @@ def merge_run(path, key, seed, record):
     update_results(
         path, lambda r: r.setdefault("runs", {}).setdefault(key, {}).__setitem__(str(seed), record)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep: the loop every synthetic-task study runs (this one, bench.anytime, ...)
+
+
+def set_threads(threads):
+    """Sets TensorFlow's intra- and inter-op threads; returns `threads`."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return threads
+
+
+def open_results(path, budget, **fields):
+    """Creates or checks the results file of a sweep: a file holding runs of another budget, or
+    another value of one of `fields` (e.g. `recurrent_batch_norm`), is refused (SystemExit with
+    one line naming it). Returns the results."""
+
+    def start(results):
+        if results.get("budget") not in (None, dataclasses.asdict(budget)):
+            raise SystemExit(
+                f"{path} holds runs made with another budget ({results['budget']}); "
+                "use another --output"
+            )
+        for name, value in fields.items():
+            stored = results.get(name, value)
+            if stored != value:
+                raise SystemExit(f"{path} holds runs with {name}={stored!r}; use another --output")
+        results.setdefault("budget", dataclasses.asdict(budget))
+        results.setdefault("machine", machine())
+        results.update(fields)
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return update_results(path, start)
+
+
+def run_sweep(runs, path, budget, work_dir, shard=(0, 1), threads=1, key=variant_key):
+    """Trains and evaluates the runs of this shard that `path` does not hold yet, one at a time,
+    adding each to `path` as it ends (so a killed sweep loses at most the run in progress).
+
+    Args:
+        runs: [(RunConfig, seed)], in the sweep's order (the same in every shard).
+        path: the results file (see `open_results`).
+        shard: (i, n): this process runs every n-th run starting at i.
+        threads: recorded with each run (set them with `set_threads`).
+        key: run configuration -> the run's name in the results file and the work folder.
+    """
+    from rignet_keras.training.trainer import NaNLossError
+
+    index, count = shard
+    todo = [(c, s) for i, (c, s) in enumerate(runs) if i % count == index]
+    for n, (c, s) in enumerate(todo, 1):
+        name = key(c)
+        if str(s) in load_results(path).get("runs", {}).get(name, {}):
+            continue
+        t0 = time.time()
+        try:
+            record = train_and_evaluate(c.override([("train.seed", s)]), budget, work_dir, key=name)
+        except NaNLossError as error:  # a result too: this variant diverged with this seed
+            record = {"mIoU": {}, "pAcc": {}, "diverged": str(error).split(".")[0]}
+        record["threads"] = threads
+        merge_run(path, name, s, record)
+        miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values()) or record["diverged"]
+        print(
+            f"[{index}/{count} {n}/{len(todo)}] {name} seed {s}: mIoU by ui {miou} "
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
+        )
+
+
+def parse_shard(text):
+    """ "i/n" -> (i, n) with 0 <= i < n; ValueError otherwise."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be i/n with 0 <= i < n; received {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard must be i/n with 0 <= i < n; received {text!r}")
+    return index, count
 
 
 def stats(values):
@@ -441,13 +533,9 @@ def main(argv=None):
     args.output = args.output or os.path.join(RESULTS, f"claims_{args.recurrent_batch_norm}.json")
 
     try:
-        index, count = (int(x) for x in args.shard.split("/"))
-        if not 0 <= index < count:
-            raise ValueError
-    except ValueError:
-        print(
-            f"error: --shard must be i/n with 0 <= i < n; received {args.shard!r}", file=sys.stderr
-        )
+        index, count = parse_shard(args.shard)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     budget = Budget(steps=args.steps, image_size=args.image_size)
     all_tables = tables(budget, args.recurrent_batch_norm)
@@ -465,32 +553,9 @@ def main(argv=None):
         print(f"{len(runs)} runs of {len(variants)} variants")
         return 0
 
-    import tensorflow as tf
+    threads = set_threads(args.threads or (1 if count > 1 else 2))
 
-    from rignet_keras.training.trainer import NaNLossError
-
-    threads = args.threads or (1 if count > 1 else 2)
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-    def start(results):
-        if results.get("budget") not in (None, dataclasses.asdict(budget)):
-            raise SystemExit(
-                f"{args.output} holds runs made with another budget "
-                f"({results['budget']}); use another --output"
-            )
-        stored = results.get("recurrent_batch_norm", args.recurrent_batch_norm)
-        if stored != args.recurrent_batch_norm:
-            raise SystemExit(
-                f"{args.output} holds runs with recurrent_batch_norm={stored!r}; "
-                "use another --output"
-            )
-        results.setdefault("budget", dataclasses.asdict(budget))
-        results.setdefault("machine", machine())
-        results["recurrent_batch_norm"] = args.recurrent_batch_norm
-
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    results = update_results(args.output, start)
+    results = open_results(args.output, budget, recurrent_batch_norm=args.recurrent_batch_norm)
 
     if args.report:
         latency = results.get("latency", {})
@@ -512,24 +577,7 @@ def main(argv=None):
             print("wrote", path)
         return 0
 
-    todo = [(c, s) for i, (c, s) in enumerate(runs) if i % count == index]
-    for n, (c, s) in enumerate(todo, 1):
-        key = variant_key(c)
-        if str(s) in load_results(args.output).get("runs", {}).get(key, {}):
-            continue
-        t0 = time.time()
-        try:
-            record = train_and_evaluate(c.override([("train.seed", s)]), budget, args.work_dir)
-        except NaNLossError as error:  # a result too: this variant diverged with this seed
-            record = {"mIoU": {}, "pAcc": {}, "diverged": str(error).split(".")[0]}
-        record["threads"] = threads
-        merge_run(args.output, key, s, record)
-        miou = " ".join(f"{100 * x:.1f}" for x in record["mIoU"].values()) or record["diverged"]
-        print(
-            f"[{index}/{count} {n}/{len(todo)}] {key} seed {s}: mIoU by ui {miou} "
-            f"({time.time() - t0:.0f} s)",
-            flush=True,
-        )
+    run_sweep(runs, args.output, budget, args.work_dir, (index, count), threads)
     return 0
 
 

@@ -315,6 +315,27 @@ def section_class(section):
     return _train_config_class() if section == "train" else SECTION_CLASSES[section]
 
 
+def check_training_ui(model, train):
+    """Refuses a training ui the model cannot honour (`ConfigError` naming the fields): more than
+    one iteration for a model without feedback (the FCN has one output whatever the ui), and
+    the "prefix" random-ui method for the sequential mode (its ui = k is no prefix of a longer
+    unroll)."""
+    ui = getattr(train, "train_iterations", None)
+    if ui is None:
+        return
+    if ui[1] > 1 and is_baseline(model):
+        raise ConfigError(
+            f"train.train_iterations={list(ui)} needs feedback gates: model.feedback_blocks is "
+            "None, so every ui is the same feed-forward network; set model.feedback_blocks"
+        )
+    mode = resolved_model_kwargs(model)["unroll_mode"]
+    if ui[0] < ui[1] and train.random_ui_method == "prefix" and mode == "sequential":
+        raise ConfigError(
+            "train.random_ui_method='prefix' cannot train model.unroll_mode='sequential' (its "
+            "ui = k is not a prefix of a longer unroll); use 'switch' or 'auto'"
+        )
+
+
 @dataclasses.dataclass
 class RunConfig:
     """One run: a model, its data, how to train, evaluate and export it (see the module doc)."""
@@ -336,6 +357,7 @@ class RunConfig:
             raise ConfigError(
                 f"train.learning_rate must be positive; received {self.train.learning_rate!r}"
             )
+        check_training_ui(self.model, self.train)
 
     def label(self):
         return model_label(self.model)
@@ -618,12 +640,17 @@ def _blocks(text):
     return (min(parts), 6) if len(parts) == 1 else (min(parts), max(parts))
 
 
-def _pair(text):
+def _ui_range(text):
+    """ "K" -> (1, K); "lo,hi" -> (lo, hi): the ui range of random-ui training."""
     try:
-        lo, _, hi = text.partition(",")
-        return (int(lo), int(hi or lo))
+        parts = [int(v) for v in text.split(",")]
     except ValueError:
-        raise ConfigError(f"--random-ui must be lo,hi; received {text!r}") from None
+        parts = []
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(
+            f"--random-ui must be K (for 1..K) or lo,hi; received {text!r}"
+        )
+    return (1, parts[0]) if len(parts) == 1 else tuple(parts)
 
 
 def _floats(text):
@@ -677,7 +704,12 @@ OVERRIDE_FLAGS = (
     ("--weight-decay", "train.weight_decay", float, "L2 coefficient"),
     ("--warmup-steps", "train.warmup_steps", int, "linear warm-up steps"),
     ("--backbone-lr-multiplier", "train.backbone_lr_multiplier", float, "B1-B5 rate factor"),
-    ("--random-ui", "train.train_iterations", _pair, "lo,hi: ui drawn per step"),
+    (
+        "--random-ui",
+        "train.train_iterations",
+        _ui_range,
+        "K or lo,hi: ui drawn per step from 1..K (or lo..hi)",
+    ),
     ("--recompute", "train.recompute", "flag", "recompute the gated blocks"),
     ("--mixed-precision", "train.mixed_precision", "flag", "mixed_float16 / bfloat16"),
     ("--strategy", "train.strategy", str, "auto, default, one_device, mirrored, multi_worker"),
