@@ -8,6 +8,12 @@ evaluated on VOC val (paper Table 7: 68.9 mIoU; its FCN baseline 59.4).
 Recipe (the paper gives none; the field's): SGD momentum 0.9, lr 0.01 for gates and head and
 0.001 for the ImageNet backbone, poly 0.9 after 500 warm-up steps, weight decay 1e-4, batch 16,
 321x321 crops with random scale 0.5-2 and flips, 30,000 steps. Evaluated for every ui 1..6.
+
+`--steps` shorter than the warm-up also shortens the warm-up (a note says so), so a short run
+does not follow this schedule; to try the real one for a few steps, keep the steps, stop the run
+after a checkpoint, and continue it later with `--resume`. `python -m bench.voc_dry_run` runs this
+recipe at full scale on a VOC + SBD layout of images it writes itself (no download) and measures
+its memory, step time, schedule, evaluation and export.
 """
 
 import sys

@@ -260,7 +260,7 @@ def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps
     from rignet_keras.preprocessing import normalize
     from rignet_keras.runtime import load_image, output_paths, write_mask, write_overlay
     from rignet_keras.training.evaluate import logits_per_iteration
-    from rignet_keras.training.visualize import gate_maps, save_gate_maps
+    from rignet_keras.training.visualize import gate_statistics, save_gate_figure
 
     k = num_iterations or getattr(model, "num_iterations", 1)
     with_gate_maps = with_gate_maps and k > 1
@@ -277,7 +277,10 @@ def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps
         write_mask(plan["mask"], mask)
         write_overlay(plan["overlay"], rgb, mask)
         if with_gate_maps:
-            save_gate_maps(gate_maps(model, x, k), rgb, plan["gate_maps"])
+            stats = gate_statistics(model, x, k)
+            save_gate_figure(
+                stats, rgb, plan["gate_maps"], title=f"{os.path.basename(path)}, ui {k}"
+            )
         written.append(dict(plan, image=path))
     return written
 
@@ -374,7 +377,12 @@ def build_parser():
     pr.add_argument("--model", required=True, help="a .keras file")
     pr.add_argument("--output-dir", default="predictions")
     pr.add_argument("--ui", type=int, help="iterations, >= 1 (default the model's)")
-    pr.add_argument("--gate-maps", action="store_true", help="also draw the gate maps")
+    pr.add_argument(
+        "--gate-maps",
+        action="store_true",
+        help="also draw what the gates do (<stem>_gates.png: spread across channels, most "
+        "selective channels, change of the gate and of the prediction per iteration)",
+    )
     add_verbose_argument(pr)
 
     sub.add_parser(

@@ -73,7 +73,7 @@ def test_results_plot_predictions_and_gate_maps(tmp_path):
         assert np.array_equal(np.array(im.getpalette()[:63]).reshape(21, 3), voc_palette(21))
         assert set(np.unique(np.array(im))) <= {0, 1, 2}
     assert os.path.isfile(tmp_path / "pred" / "gate_maps" / "img_c.png")
-    assert os.path.isfile(tmp_path / "pred" / "gate_maps" / "img_c" / "block5_ui3.png")
+    assert os.path.isfile(tmp_path / "pred" / "gate_maps" / "img_c" / "block5_ui3_spread.png")
 
     result = evaluate(net, data, progress=False)
     written = result.save(str(tmp_path / "eval"))
