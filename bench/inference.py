@@ -3,9 +3,10 @@
 Runs `bench.export_latency` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
 Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, MobileNetV2 FCN and RIGNet Pu<6..4>, and Pu<6..4> at
 ui = 1, 2, 4 on each backbone cut from a keras.applications or keras-hub model (TFLite float32
-and int8, onnxruntime; docs/BACKBONES.md), at 512x512 and 321x321, batch 1, 2 threads: the
-Keras model in graph mode, TFLite (float32 / float16 / dynamic-range int8 / full int8, as each
-entry of `CONFIGS` lists; fewer at 512x512), the step-wise `init`/`step` graphs and onnxruntime.
+and int8, onnxruntime where tf2onnx converts it, see `NO_ONNX`; docs/BACKBONES.md), at 512x512
+and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite (float32 / float16 /
+dynamic-range int8 / full int8, as each entry of `CONFIGS` lists; fewer at 512x512), the
+step-wise `init`/`step` graphs and onnxruntime.
 Each configuration is exported and measured in its own process.
 
 Exporting is slow (a ResNet-50 int8 conversion takes minutes) and needs no quiet machine;
@@ -14,6 +15,7 @@ timing does. So the two are separate phases over one work folder:
     python -m bench.inference --phase export            # any time, e.g. beside other jobs
     python -m bench.inference --phase measure           # on a quiet machine
     python -m bench.inference --report                  # tables: ms, GFLOP/s, share of peak
+    python -m bench.inference --plot latency.png        # latency against GMACs, per backbone
 
 `--report` divides the counted multiply-adds (2 FLOP each) by each median latency and by the
 peak of `bench/results/peak.json` (`python -m bench.peak` first), and compares
@@ -57,6 +59,12 @@ class Config:
 
 
 UIS = ("--uis", "1", "2", "4", "6")
+# No ONNX rows for these: tf2onnx 1.17's transpose optimiser fails on MobileNetV3's hard sigmoid
+# (a scalar added after a convolution: "max() arg is an empty sequence" in its Add handler) and
+# the export's retry does not skip the failing optimiser (tf2onnx takes any value of
+# TF2ONNX_CATCH_ERRORS for "do not catch"); ConvNeXt's grouped 7x7 convolution reaches tf2onnx
+# as a nested XLA function ("No Op registered for StatefulPartitionedCall").
+NO_ONNX = ("mobilenetv3small", "mobilenetv3large", "hub_mobilenet_v3_small", "convnext_tiny")
 CONFIGS = [
     Config("resnet50-fcn", ("--backbone", "resnet50", "--fcn")),
     Config(
@@ -97,6 +105,7 @@ CONFIGS = [
             ("--backbone", name, "--unroll-mode", "parallel", "--uis", "1", "2", "4"),
             precisions=("float32", "int8"),
             stepwise=False,
+            onnx=name not in NO_ONNX,
         )
         for name in (
             "efficientnetv2b0",
@@ -223,6 +232,57 @@ def report(results_path, peak_path):
     return "\n".join(lines)
 
 
+def plot(results_path, png_path):
+    """PNG: median latency against GMACs, one line per backbone over its ui, one panel per
+    runtime column (TFLite float32, TFLite int8, onnxruntime), one marker style per size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(results_path) as f:
+        runs = json.load(f)["runs"]
+    panels = ["TFLite float32", "TFLite int8", "onnxruntime fp32"]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
+    for axis, panel in zip(axes[0], panels, strict=True):
+        for run_ in runs:
+            rows = sorted(
+                (r for r in run_["rows"] if _column(r) == panel and r.get("macs")),
+                key=lambda r: r["ui"],
+            )
+            if not rows:
+                continue
+            size, load = run_["input_size"][0], run_["machine"]["load_average"][0]
+            axis.plot(
+                [r["macs"] / 1e9 for r in rows],
+                [r["median_ms"] for r in rows],
+                marker="o" if size < 512 else "s",
+                label=f"{run_['model']['backbone']} {size} (load {load:.0f})",
+            )
+            for r in rows:
+                axis.annotate(f"ui {r['ui']}", (r["macs"] / 1e9, r["median_ms"]), fontsize=6)
+        axis.set(title=panel, xlabel="GMACs", ylabel="median latency, ms (batch 1)")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.grid(True, which="both", alpha=0.3)
+        if axis.lines:
+            axis.legend(fontsize=6)
+    first = runs[0]["machine"] if runs else {}
+    loads = [r["machine"]["load_average"][0] for r in runs] + [
+        r["load_average_at_end"][0] for r in runs
+    ]
+    figure.suptitle(
+        f"RIGNet Pu<6..4> per backbone: {first.get('cpu', '?')}, {first.get('cores', '?')} cores, "
+        f"{runs[0]['threads'] if runs else '?'} threads, {first.get('date', '?')}; load average "
+        f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f} during the runs",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=120)
+    plt.close(figure)
+    return png_path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,10 +296,16 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(RESULTS_DIR, "inference.json"))
     parser.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
+    parser.add_argument(
+        "--plot", metavar="PNG", help="write latency against GMACs of the runs in --out"
+    )
     args = parser.parse_args(argv)
 
-    if args.report:
-        print(report(args.out, args.peak))
+    if args.report or args.plot:
+        if args.report:
+            print(report(args.out, args.peak))
+        if args.plot:
+            print(plot(args.out, args.plot))
         return 0
     names = [c.name for c in CONFIGS]
     unknown = sorted(set(args.only or []) - set(names))
