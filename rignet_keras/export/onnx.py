@@ -34,8 +34,13 @@ DEFAULT_OPSET = 18
 
 @contextlib.contextmanager
 def _environment(**values):
+    """Sets (a string) or unsets (None) environment variables for the block, then restores them."""
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     try:
         yield
     finally:
@@ -80,11 +85,13 @@ def convert_onnx(model, num_iterations, input_size=None, batch_size=None, opset=
     try:
         # tf2onnx deep-copies the whole graph (weights included) before each of its optimisers
         # so that it can skip one that fails; without that safety net conversion takes about
-        # half the time. If an optimiser does fail, convert again with the net.
+        # half the time. If an optimiser does fail, convert again with the net. tf2onnx 1.17
+        # turns the net off whenever the variable is set, whatever its value (it compares the
+        # variable's name with "TRUE"), and on when it is unset: so the retry unsets it.
         with _environment(TF2ONNX_CATCH_ERRORS="FALSE"):
             proto, _ = tf2onnx.convert.from_function(source, input_signature=[spec], opset=opset)
     except Exception:  # noqa: BLE001  (any optimiser failure: retry the safe way)
-        with _environment(TF2ONNX_CATCH_ERRORS="TRUE"):
+        with _environment(TF2ONNX_CATCH_ERRORS=None):
             proto, _ = tf2onnx.convert.from_function(source, input_signature=[spec], opset=opset)
     proto = channels_last_head(static_resize_sizes(proto))
     return declare_io_shapes(proto, input_size, model.num_classes)
