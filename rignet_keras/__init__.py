@@ -132,10 +132,45 @@ def _quiet_tensorflow_import(execute):
             os.close(saved)
 
 
+_registration_pending = False
+
+
+def _initializing(exclude=None):
+    """Names of this package's modules whose import is under way (`exclude` left out)."""
+    return [
+        name
+        for name, module in list(sys.modules.items())
+        if (name == __name__ or name.startswith(__name__ + "."))
+        and name != exclude
+        and getattr(getattr(module, "__spec__", None), "_initializing", False)
+    ]
+
+
 def _register_after(execute):
-    """Runs Keras's import, then registers this package's classes (imports the models)."""
+    """Runs Keras's import, then registers this package's classes (imports the models).
+
+    When Keras is first imported by one of this package's own modules (`import
+    rignet_keras.layers` in a fresh process), the models cannot be imported yet: they import
+    names that module has not defined. The registration then waits until that package's import
+    ends (`register_pending`, called last by `rignet_keras.layers` and `rignet_keras.backbones`).
+    """
+    global _registration_pending
     execute()
-    importlib.import_module("rignet_keras.models")
+    try:
+        importlib.import_module("rignet_keras.models")
+    except ImportError:
+        if not _initializing():
+            raise
+        _registration_pending = True
+
+
+def register_pending(caller):
+    """Registers the classes if an import of Keras left them waiting and no module of this
+    package but `caller` (the package whose import ends now) is still being imported."""
+    global _registration_pending
+    if _registration_pending and not _initializing(exclude=caller):
+        _registration_pending = False
+        importlib.import_module("rignet_keras.models")
 
 
 def _install_import_hooks():

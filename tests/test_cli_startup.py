@@ -149,7 +149,15 @@ def saved_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "imports", ["import rignet_keras; import keras", "import keras; import rignet_keras"]
+    "imports",
+    [
+        "import rignet_keras; import keras",
+        "import keras; import rignet_keras",
+        # A subpackage first: it imports Keras before it has defined what the models import.
+        "import rignet_keras.layers; import keras",
+        "from rignet_keras.backbones import split_model; import keras",
+        "import rignet_keras.backbones.mit; import keras",
+    ],
 )
 def test_load_model_finds_the_classes_whichever_import_comes_first(saved_model, imports):
     code = (
