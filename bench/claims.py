@@ -87,6 +87,33 @@ class Budget:
     learning_rate: float = 0.05
     warmup_steps: int = 20
 
+    def train_config(self, seed, **overrides):
+        """The `TrainConfig` of a run of this budget with `seed` (plus `overrides`, e.g.
+        `train_iterations`): SGD from scratch, the final weights kept."""
+        from rignet_keras.training.trainer import TrainConfig
+
+        fields = dict(
+            steps=self.steps,
+            steps_per_epoch=max(1, self.steps // 3),
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=1e-4,
+            warmup_steps=min(self.warmup_steps, self.steps // 5),
+            seed=seed,
+            monitor="loss",
+            tensorboard=False,
+            verbose=0,
+        )
+        fields.update(overrides)
+        return TrainConfig(**fields)
+
+    @staticmethod
+    def eval_config():
+        """The final weights, no checkpoint picked on validation, no figures."""
+        from rignet_keras.config import EvalConfig
+
+        return EvalConfig(num_visualize=0, checkpoint="last", validate=False)
+
 
 def variant_key(config):
     """A stable name of a claims run's model, the results file's key (e.g.
@@ -123,8 +150,7 @@ def claims_config(
     """The synthetic-task run of a recipe's `RunConfig`: its model (gates, unroll, ui) on a
     ResNet-`depth` trained from scratch, on the synthetic data, with the sweep's budget.
     `width_multiplier` (default the budget's) scales the backbone's channels and the head's."""
-    from rignet_keras.config import DataConfig, EvalConfig, RunConfig
-    from rignet_keras.training.trainer import TrainConfig
+    from rignet_keras.config import DataConfig, RunConfig
 
     width = budget.width_multiplier if width_multiplier is None else width_multiplier
     model = dict(
@@ -150,21 +176,8 @@ def claims_config(
             objects_per_image=(1, 2),
         ),
     )
-    train = TrainConfig(
-        steps=budget.steps,
-        steps_per_epoch=max(1, budget.steps // 3),
-        batch_size=budget.batch_size,
-        learning_rate=budget.learning_rate,
-        weight_decay=1e-4,
-        warmup_steps=min(budget.warmup_steps, budget.steps // 5),
-        seed=seed,
-        monitor="loss",
-        tensorboard=False,
-        verbose=0,
-    )
-    # The final weights, no checkpoint picked on validation.
-    evaluation = EvalConfig(num_visualize=0, checkpoint="last", validate=False)
-    config = RunConfig(model=model, data=data, train=train, eval=evaluation)
+    train = budget.train_config(seed)
+    config = RunConfig(model=model, data=data, train=train, eval=budget.eval_config())
     config.name = variant_key(config)
     config.description = f"{variant_label(config)}, width multiplier {width}, synthetic task"
     return config

@@ -76,8 +76,7 @@ def synthetic_options(task, budget):
 
 def run_config(task, model, seed, budget):
     """The `RunConfig` of one run: the claims sweep's training on `task`'s data."""
-    from rignet_keras.config import DataConfig, EvalConfig, RunConfig
-    from rignet_keras.training.trainer import TrainConfig
+    from rignet_keras.config import DataConfig, RunConfig
 
     spec = dict(MODELS[model])
     train_iterations = spec.pop("train_iterations", None)
@@ -99,21 +98,8 @@ def run_config(task, model, seed, budget):
         num_eval_samples=budget.num_val,
         synthetic=synthetic_options(task, budget),
     )
-    train = TrainConfig(
-        steps=budget.steps,
-        steps_per_epoch=max(1, budget.steps // 3),
-        batch_size=budget.batch_size,
-        learning_rate=budget.learning_rate,
-        weight_decay=1e-4,
-        warmup_steps=min(budget.warmup_steps, budget.steps // 5),
-        seed=seed,
-        train_iterations=train_iterations,
-        monitor="loss",
-        tensorboard=False,
-        verbose=0,
-    )
-    evaluation = EvalConfig(num_visualize=0, checkpoint="last", validate=False)
-    config = RunConfig(model=net, data=data, train=train, eval=evaluation)
+    train = budget.train_config(seed, train_iterations=train_iterations)
+    config = RunConfig(model=net, data=data, train=train, eval=budget.eval_config())
     config.name = f"{task}-{model}"
     config.description = f"ResNet-18 x{budget.width_multiplier} {LABELS[model]}, {task} task"
     return config
