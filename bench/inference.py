@@ -2,8 +2,8 @@
 
 Runs `bench.export_latency` over the benchmark issue's matrix: ResNet50-FCN, ResNet50-RIGNet
 Su / Pu / Pf_u on <6..4> at ui = 1, 2, 4, 6, MobileNetV2 FCN and RIGNet Pu<6..4>, and Pu<6..4> at
-ui = 1, 2, 4 on each backbone cut from a keras.applications or keras-hub model (TFLite float32
-and int8, onnxruntime where tf2onnx converts it, see `NO_ONNX`; docs/BACKBONES.md), at 512x512
+ui = 1, 2, 4 on each backbone cut from a keras.applications or keras-hub model and on MiT-B0/B1
+(TFLite float32 and int8, onnxruntime; docs/BACKBONES.md), at 512x512
 and 321x321, batch 1, 2 threads: the Keras model in graph mode, TFLite (float32 / float16 /
 dynamic-range int8 / full int8, as each entry of `CONFIGS` lists; fewer at 512x512), the
 step-wise `init`/`step` graphs and onnxruntime.
@@ -59,11 +59,6 @@ class Config:
 
 
 UIS = ("--uis", "1", "2", "4", "6")
-# No ONNX rows for ConvNeXt: its grouped 7x7 convolution reaches tf2onnx as a nested XLA
-# function ("No Op registered for StatefulPartitionedCall"). (MobileNetV3 converts since the
-# export's retry unsets TF2ONNX_CATCH_ERRORS; the 2026-12-02 results predate that and
-# lack its rows.)
-NO_ONNX = ("convnext_tiny",)
 CONFIGS = [
     Config("resnet50-fcn", ("--backbone", "resnet50", "--fcn")),
     Config(
@@ -96,15 +91,14 @@ CONFIGS = [
         ("--backbone", "mobilenetv2", "--unroll-mode", "parallel", *UIS),
         large_precisions=("float32", "int8"),
     ),
-    # Backbones cut from keras.applications and keras-hub models (docs/BACKBONES.md): Pu<6..4>
-    # at ui 1, 2, 4, TFLite float32 and int8 and onnxruntime; the hub_* ones need keras-hub.
+    # Backbones cut from keras.applications and keras-hub models, and MiT (docs/BACKBONES.md):
+    # Pu<6..4> at ui 1, 2, 4, TFLite float32 and int8 and onnxruntime; hub_* need keras-hub.
     *(
         Config(
             f"{name}-pu64",
             ("--backbone", name, "--unroll-mode", "parallel", "--uis", "1", "2", "4"),
             precisions=("float32", "int8"),
             stepwise=False,
-            onnx=name not in NO_ONNX,
         )
         for name in (
             "efficientnetv2b0",
@@ -116,6 +110,8 @@ CONFIGS = [
             "hub_resnet_vd34",
             "hub_resnet50",
             "hub_mobilenet_v3_small",
+            "hub_mit_b0",
+            "hub_mit_b1",
         )
     ),
 ]

@@ -1,4 +1,5 @@
-"""Graph layouts that are faster for one runtime: wide convolutions split over input channels.
+"""Graph layouts for the converters: wide convolutions split over input channels, and depthwise
+convolutions written as grouped ones traced as depthwise ones.
 
 XNNPACK (TFLite's CPU runtime) runs a 3x3 convolution with thousands of input channels on a
 small map well below its peak, and the same work as several convolutions over a few hundred
@@ -14,6 +15,13 @@ context opens, not slices of it in the graph: the converter folds a slice of a c
 while the constant is under 2^30 bits (128 MiB), and a slice of a larger kernel (a multi-range
 gate's 3x3 4096 -> 1024 kernel is 151 MB in float32) stays a run-time slice and transpose
 feeding a convolution with non-constant weights, which XNNPACK runs far more slowly.
+
+A `Conv2D` with one group per input channel and one filter per group is a depthwise
+convolution (ConvNeXt's 7x7 convolutions in `keras.applications`, keras-hub MobileNet's). Keras'
+TensorFlow backend runs any grouped convolution as an XLA-compiled function, which tf2onnx
+cannot convert (it stays a `StatefulPartitionedCall`); `plain_depthwise_convolutions` makes
+such layers trace as `depthwise_conv` with the kernel (kh, kw, 1, C) read as (kh, kw, C, 1), the
+same numbers.
 """
 
 import contextlib
@@ -90,6 +98,59 @@ def wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
     return found
 
 
+def grouped_depthwise_convolutions(model):
+    """The built `Conv2D` layers of `model` (nested ones included) that are depthwise
+    convolutions written as grouped ones: as many groups as input channels and as filters."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False)
+        if type(layer) is layers.Conv2D
+        and layer.built
+        and layer.groups > 1
+        and layer.filters == layer.groups
+        and layer.kernel.shape[2] == 1
+    ]
+
+
+def _depthwise_convolution(layer, inputs, kernel):
+    """`layer.convolution_op` of a grouped depthwise `Conv2D`, as a depthwise convolution."""
+    kh, kw, _, channels = kernel.shape
+    return ops.depthwise_conv(
+        inputs,
+        ops.reshape(kernel, (kh, kw, channels, 1)),
+        strides=layer.strides,
+        padding=layer.padding,
+        data_format=layer.data_format,
+        dilation_rate=layer.dilation_rate,
+    )
+
+
+@contextlib.contextmanager
+def _convolution_ops(replacements):
+    """Within the context each layer of `replacements` ({layer: convolution_op}) computes its
+    convolution with the given function."""
+    try:
+        for layer, op in replacements.items():
+            # An instance attribute over the class's method, past Keras' attribute tracking.
+            object.__setattr__(layer, "convolution_op", op)
+        yield list(replacements)
+    finally:
+        for layer in replacements:
+            if "convolution_op" in vars(layer):
+                object.__delattr__(layer, "convolution_op")
+
+
+def plain_depthwise_convolutions(model):
+    """A context within which `model`'s grouped depthwise convolutions
+    (`grouped_depthwise_convolutions`) trace as depthwise ones; it yields the list of them."""
+    return _convolution_ops(
+        {
+            layer: functools.partial(_depthwise_convolution, layer)
+            for layer in grouped_depthwise_convolutions(model)
+        }
+    )
+
+
 @contextlib.contextmanager
 def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS):
     """Within the context, `model`'s wide convolutions (`wide_convolutions`) compute as sums of
@@ -106,16 +167,11 @@ def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS
     if check_max_input_channels(max_input_channels) is None:
         yield []
         return
-    split = wide_convolutions(model, max_input_channels)
-    try:
-        for layer in split:
-            groups = _kernel_groups(layer, max_input_channels)
-            # An instance attribute over the class's method, past Keras' attribute tracking.
-            object.__setattr__(
-                layer, "convolution_op", functools.partial(_split_convolution, layer, groups)
-            )
+    replacements = {
+        layer: functools.partial(
+            _split_convolution, layer, _kernel_groups(layer, max_input_channels)
+        )
+        for layer in wide_convolutions(model, max_input_channels)
+    }
+    with _convolution_ops(replacements) as split:
         yield split
-    finally:
-        for layer in split:
-            if "convolution_op" in vars(layer):
-                object.__delattr__(layer, "convolution_op")

@@ -21,6 +21,7 @@ import onnx
 import tensorflow as tf
 from onnx import helper, numpy_helper
 
+from rignet_keras.export.layout import plain_depthwise_convolutions
 from rignet_keras.export.signatures import (
     check_input_size,
     check_rignet,
@@ -61,6 +62,30 @@ class _ConcreteFunctionSource:
         return self.concrete_function
 
 
+def _erfc_handler(ctx, node, name, args):
+    """tf2onnx handler for TensorFlow's `Erfc`, which tf2onnx 1.17 does not convert: ONNX `Erf`,
+    then one minus it. TensorFlow writes the exact GELU (ConvNeXt's) as
+    0.5 x erfc(-x / sqrt(2)); erfc(z) = 1 - erf(z)."""
+    from tf2onnx import utils
+
+    node.type = "Erf"
+    output = node.output[0]
+    dtype = ctx.get_dtype(output)
+    one = ctx.make_const(
+        utils.make_name(f"{name}_one"), np.array(1, dtype=utils.map_onnx_to_numpy_type(dtype))
+    )
+    complement = ctx.insert_new_node_on_output(
+        "Sub", output, name=utils.make_name(f"{name}_complement"), inputs=[one.output[0], output]
+    )
+    ctx.set_dtype(complement.output[0], dtype)
+    ctx.copy_shape(output, complement.output[0])
+    return node
+
+
+# TensorFlow ops tf2onnx has no handler for, with ours (tf2onnx's `custom_op_handlers` form).
+OP_HANDLERS = {"Erfc": (_erfc_handler, [])}
+
+
 def convert_onnx(model, num_iterations, input_size=None, batch_size=None, opset=DEFAULT_OPSET):
     """Converts the `ui_<num_iterations>` serving function of a RIGNet to ONNX.
 
@@ -81,7 +106,8 @@ def convert_onnx(model, num_iterations, input_size=None, batch_size=None, opset=
     input_size = check_input_size(input_size)
     spec = image_spec(input_size, batch_size)
     function = tf.function(serving_function(model, num_iterations), input_signature=[spec])
-    source = _ConcreteFunctionSource(function.get_concrete_function())
+    with plain_depthwise_convolutions(model):  # tf2onnx cannot convert a grouped convolution
+        source = _ConcreteFunctionSource(function.get_concrete_function())
     try:
         # tf2onnx deep-copies the whole graph (weights included) before each of its optimisers
         # so that it can skip one that fails; without that safety net conversion takes about
@@ -89,10 +115,14 @@ def convert_onnx(model, num_iterations, input_size=None, batch_size=None, opset=
         # turns the net off whenever the variable is set, whatever its value (it compares the
         # variable's name with "TRUE"), and on when it is unset: so the retry unsets it.
         with _environment(TF2ONNX_CATCH_ERRORS="FALSE"):
-            proto, _ = tf2onnx.convert.from_function(source, input_signature=[spec], opset=opset)
+            proto, _ = tf2onnx.convert.from_function(
+                source, input_signature=[spec], opset=opset, custom_op_handlers=dict(OP_HANDLERS)
+            )
     except Exception:  # noqa: BLE001  (any optimiser failure: retry the safe way)
         with _environment(TF2ONNX_CATCH_ERRORS=None):
-            proto, _ = tf2onnx.convert.from_function(source, input_signature=[spec], opset=opset)
+            proto, _ = tf2onnx.convert.from_function(
+                source, input_signature=[spec], opset=opset, custom_op_handlers=dict(OP_HANDLERS)
+            )
     proto = channels_last_head(static_resize_sizes(proto))
     return declare_io_shapes(proto, input_size, model.num_classes)
 

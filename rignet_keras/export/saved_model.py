@@ -10,6 +10,7 @@ import os
 import keras
 
 from rignet_keras.export.files import atomic_directory
+from rignet_keras.export.layout import plain_depthwise_convolutions
 from rignet_keras.export.signatures import (
     SERVING_DEFAULT,
     check_input_size,
@@ -50,7 +51,9 @@ def build_archive(model, uis, input_size=None, serving_ui=None, stepwise=False, 
         batch_size: the batch dimension; None (default) is dynamic.
 
     Returns:
-        (archive, endpoints): the archive and {signature name: tf.function}.
+        (archive, endpoints): the archive and {signature name: tf.function}. Depthwise
+        convolutions written as grouped ones are traced as depthwise ones
+        (`layout.plain_depthwise_convolutions`).
     """
     check_rignet(model)
     uis = check_uis(uis, model)
@@ -58,6 +61,11 @@ def build_archive(model, uis, input_size=None, serving_ui=None, stepwise=False, 
     serving_ui = max(uis) if serving_ui is None else check_num_iterations(serving_ui, "serving_ui")
     if not model.built:
         model.build((None,) + (input_size or (None, None)) + (3,))
+    with plain_depthwise_convolutions(model):
+        return _trace_archive(model, uis, input_size, serving_ui, stepwise, batch_size)
+
+
+def _trace_archive(model, uis, input_size, serving_ui, stepwise, batch_size):
     archive = keras.export.ExportArchive()
     archive.track(model)
     endpoints = {}

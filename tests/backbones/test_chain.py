@@ -188,6 +188,29 @@ def test_float32_tflite_parity_on_every_cut_backbone(backbone, tmp_path):
     ConvNeXt-Tiny passed either way. Each export converts two TFLite signatures: about a
     minute (keras-hub ResNet-18) to six (MiT-B1) on a busy 2-core machine.
     """
+    _assert_export_parity(backbone, "tflite", tmp_path)
+
+
+# Cut backbones whose depthwise convolutions are grouped `Conv2D`s, and how many they have.
+GROUPED_DEPTHWISE = {"convnext_tiny": 18, "hub_mobilenet_v3_small": 11}
+
+
+@pytest.mark.parametrize("backbone", [b for b in GROUPED_DEPTHWISE if b in CUT_BACKBONES])
+def test_onnx_parity_on_grouped_depthwise_backbones(backbone, tmp_path):
+    """ConvNeXt (keras.applications) and keras-hub's MobileNet write their depthwise
+    convolutions as grouped `Conv2D`s, which tf2onnx cannot convert; the exports trace them as
+    depthwise ones, and the ONNX files of ui 1 and 2 pass the exporter's strict parity check."""
+    from rignet_keras.export.layout import grouped_depthwise_convolutions
+
+    model = _network(backbone)
+    model.build((None, *SIZE, 3))
+    assert len(grouped_depthwise_convolutions(model)) == GROUPED_DEPTHWISE[backbone]
+    _assert_export_parity(backbone, "onnx", tmp_path)
+
+
+def _assert_export_parity(backbone, fmt, tmp_path):
+    """Exports a calibrated `_network(backbone)` to `fmt` at ui 1 and 2 (float32) and requires
+    the exporter's strict parity check to pass on both signatures."""
     from rignet_keras.export import export_model
     from rignet_keras.export.samples import synthetic_images
     from rignet_keras.models.calibration import calibrate_batch_norm
@@ -201,7 +224,7 @@ def test_float32_tflite_parity_on_every_cut_backbone(backbone, tmp_path):
         model,
         tmp_path / "export",
         input_size=SIZE,
-        formats=("tflite",),
+        formats=(fmt,),
         uis=(1, 2),
         precisions=("float32",),
         stepwise=False,
@@ -213,7 +236,7 @@ def test_float32_tflite_parity_on_every_cut_backbone(backbone, tmp_path):
         for s in a["signatures"]
         if "parity" in s
     }
-    assert set(parity) == {"ui_1", "ui_2"}
+    assert set(parity) == {"ui_1", "ui_2"}, (backbone, fmt, parity)
     for name, figures in parity.items():
-        assert figures["passed"], (backbone, name, figures)
-        assert figures["decided_share"] > 0.5, (backbone, name, "mostly ties")
+        assert figures["passed"], (backbone, fmt, name, figures)
+        assert figures["decided_share"] > 0.5, (backbone, fmt, name, "mostly ties")

@@ -1,4 +1,5 @@
-"""Wide convolutions split over input channels for TFLite (`rignet_keras.export.layout`)."""
+"""The converters' layouts (`rignet_keras.export.layout`): wide convolutions split over input
+channels for TFLite, and depthwise convolutions written as grouped ones traced as depthwise."""
 
 import keras
 import numpy as np
@@ -6,7 +7,13 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from rignet_keras.export.layout import channel_groups, split_wide_convolutions, wide_convolutions
+from rignet_keras.export.layout import (
+    channel_groups,
+    grouped_depthwise_convolutions,
+    plain_depthwise_convolutions,
+    split_wide_convolutions,
+    wide_convolutions,
+)
 
 
 def _conv_model(channels=1024, filters=128, kernel=3):
@@ -38,6 +45,46 @@ def test_split_convolution_equals_the_convolution():
 @pytest.mark.parametrize("kwargs", [dict(channels=768), dict(filters=21), dict(kernel=1)], ids=str)
 def test_convolutions_that_gain_nothing_are_kept(kwargs):
     assert wide_convolutions(_conv_model(**kwargs), 512) == []
+
+
+class _GroupedBlock(layers.Layer):
+    """A subclassed layer holding a grouped depthwise convolution, as keras-hub's MobileNet
+    blocks do: the search must reach nested layers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.depthwise = layers.Conv2D(8, 5, strides=2, padding="same", groups=8, name="dw")
+        self.grouped = layers.Conv2D(8, 3, padding="same", groups=2, name="g2")
+
+    def call(self, x):
+        return self.grouped(self.depthwise(x))
+
+
+def _ops(fn, x):
+    return [op.type for op in tf.function(fn).get_concrete_function(x).graph.get_operations()]
+
+
+def test_grouped_depthwise_convolutions_trace_as_depthwise_with_the_same_numbers():
+    inputs = keras.Input((None, None, 8))
+    outputs = layers.Conv2D(8, 7, padding="same", groups=8, dilation_rate=2, name="top")(
+        _GroupedBlock(name="block")(inputs)
+    )
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    for layer in model._flatten_layers(include_self=False):
+        if layer.weights:
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.weights])
+    x = tf.constant(rng.normal(size=(1, 15, 13, 8)).astype("float32"))
+    plain = model(x).numpy()
+    assert [layer.name for layer in grouped_depthwise_convolutions(model)] == ["dw", "top"]
+    assert "DepthwiseConv2dNative" not in _ops(model, x)
+    with plain_depthwise_convolutions(model) as replaced:
+        assert [layer.name for layer in replaced] == ["dw", "top"]
+        traced = _ops(model, x)
+        assert traced.count("DepthwiseConv2dNative") == 2
+        np.testing.assert_allclose(model(x).numpy(), plain, rtol=1e-5, atol=1e-4)
+    assert "DepthwiseConv2dNative" not in _ops(model, x)
+    assert not any("convolution_op" in vars(layer) for layer in model._flatten_layers())
 
 
 def test_channel_groups_cover_the_channels():
