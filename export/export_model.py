@@ -178,7 +178,7 @@ def main(argv=None):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from rignet_keras.export import export_model, load_rignet
-    from rignet_keras.export.exporter import check_export_options
+    from rignet_keras.export.options import check_export_options
     from rignet_keras.export.samples import images_from_folder
 
     try:

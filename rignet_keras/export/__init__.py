@@ -18,9 +18,9 @@ from rignet_keras.lazy import lazy_attributes
 _EXPORTS = {
     "export_model": "rignet_keras.export.exporter",
     "load_rignet": "rignet_keras.export.exporter",
-    "FORMATS": "rignet_keras.export.exporter",
-    "DEFAULT_FORMATS": "rignet_keras.export.exporter",
-    "check_export_options": "rignet_keras.export.exporter",
+    "FORMATS": "rignet_keras.export.options",
+    "DEFAULT_FORMATS": "rignet_keras.export.defaults",
+    "check_export_options": "rignet_keras.export.options",
     "export_saved_model": "rignet_keras.export.saved_model",
     "build_archive": "rignet_keras.export.saved_model",
     "convert_tflite": "rignet_keras.export.tflite",
