@@ -15,7 +15,7 @@ import os
 import sys
 
 from rignet_keras.cli import load_recipe
-from rignet_keras.training.experiment import run_tables
+from rignet_keras.training.tables import run_tables
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

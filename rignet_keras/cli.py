@@ -40,6 +40,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def shown_path(path):
+    """`path` as messages show it: relative to the working folder when it lies under it, else as
+    it is (None or "" unchanged)."""
+    if not path:
+        return path
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
 def check_at_least(flag, value, low):
     """Raises `UsageError` naming `flag` when `value` (None: not given) is below `low`."""
     if value is not None and value < low:
@@ -108,21 +117,16 @@ def _ints(text, flag):
         raise UsageError(f"{flag} must be comma-separated integers; received {text!r}") from None
 
 
-def _floats(text, flag):
-    try:
-        return tuple(float(s) for s in text.split(","))
-    except ValueError:
-        raise UsageError(f"{flag} must be comma-separated numbers; received {text!r}") from None
-
-
 def check_evaluate_flags(args):
     """`rignet evaluate`'s flags, checked before anything is loaded: (iterations, scales)."""
+    from rignet_keras.config_flags import floats
+
     if bool(args.run) == bool(args.model):
         raise UsageError("rignet evaluate needs one of --run DIR or --model FILE")
     iterations = _ints(args.iterations, "--iterations") if args.iterations else None
     for k in iterations or ():
         check_at_least("--iterations", k, 1)
-    scales = _floats(args.scales, "--scales") if args.scales else (1.0,)
+    scales = floats(args.scales, "--scales", UsageError) if args.scales else (1.0,)
     if min(scales) <= 0:
         raise UsageError(f"--scales must be positive; received {args.scales!r}")
     check_at_least("--batch-size", args.batch_size, 1)
@@ -323,7 +327,7 @@ def add_verbose_argument(parser):
 
 def add_train_arguments(parser):
     """`rignet train`'s flags: where the run comes from, and the overrides (no TensorFlow)."""
-    from rignet_keras.config import add_override_arguments
+    from rignet_keras.config_flags import add_override_arguments
 
     p = parser
     p.add_argument("--recipe", help="a recipe file (recipes/*.py)")

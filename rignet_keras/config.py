@@ -38,18 +38,17 @@ Overrides: one generic mechanism, `section.key=value` (`config.override(["train.
 "model.backbone=resnet18"])`, `--set` on the command line). A value is read as JSON, else as a
 Python literal, else as a string: `train.steps=100`, `model.feedback_blocks=[4,6]`,
 `model.gate_pooling=null` (or `None`), `data.eval_size=[512,512]`, `model.backbone=resnet18`.
-The common flags (`--steps`, `--backbone`, `--sync-batch-norm`, ...; `OVERRIDE_FLAGS`) are
-aliases of it. An override is refused, naming it, when its section or key does not exist, when
-its value has the wrong type, or (`check_recipe_overrides`) when it sets a model or data
-field that the recipe's variants differ in (pick the variant instead). Shortening
-`train.steps` below the recipe's `steps_per_epoch` or `warmup_steps` shortens those too, with a
-console line, unless they are overridden as well.
+The common flags (`--steps`, `--backbone`, `--sync-batch-norm`, ...;
+`rignet_keras.config_flags.OVERRIDE_FLAGS`) are aliases of it. An override is refused, naming
+it, when its section or key does not exist, when its value has the wrong type, or
+(`check_recipe_overrides`) when it sets a model or data field that the recipe's variants differ
+in (pick the variant instead). Shortening `train.steps` below the recipe's `steps_per_epoch` or
+`warmup_steps` shortens those too, with a console line, unless they are overridden as well.
 
 Resume: `check_resume(recorded, current)` refuses to continue a run whose model, data, seed or
 batch size changed, naming the first field that differs.
 """
 
-import argparse
 import ast
 import dataclasses
 import hashlib
@@ -621,152 +620,6 @@ def check_recipe_overrides(recipe, variants, assignments):
                 f"{recipe} cannot honour {key}: its variants differ in it; choose a --variant "
                 f"({', '.join(sorted(variants))}) instead of overriding it"
             )
-
-
-# --------------------------------------------------------------------------------------------
-# The command line's aliases of `--set`
-
-
-def _blocks(text):
-    """ "4" -> (4, 6); "1,6" or "6..1" -> (1, 6); "none" -> None."""
-    if text in ("none", "None"):
-        return None
-    try:
-        parts = [int(v) for v in text.replace("..", ",").split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"--feedback-blocks must be k, 'a,b' or none; received {text!r}"
-        ) from None
-    return (min(parts), 6) if len(parts) == 1 else (min(parts), max(parts))
-
-
-def _ui_range(text):
-    """ "K" -> (1, K); "lo,hi" -> (lo, hi): the ui range of random-ui training."""
-    try:
-        parts = [int(v) for v in text.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2):
-        raise argparse.ArgumentTypeError(
-            f"--random-ui must be K (for 1..K) or lo,hi; received {text!r}"
-        )
-    return (1, parts[0]) if len(parts) == 1 else tuple(parts)
-
-
-def _floats(text):
-    try:
-        return tuple(float(s) for s in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--scales must be comma-separated numbers; received {text!r}") from None
-
-
-def _optional_name(text):
-    return None if text in ("none", "None") else text
-
-
-# (flag, key, argparse type or "flag" for a switch, help). Each flag is `--set key=value`.
-OVERRIDE_FLAGS = (
-    ("--backbone", "model.backbone", str, "backbone name (e.g. resnet18 for a smoke test)"),
-    ("--backbone-weights", "model.backbone_weights", _optional_name, "'imagenet', a path, none"),
-    ("--unroll-mode", "model.unroll_mode", str, "sequential, parallel, multi_range, network_*"),
-    (
-        "--feedback-blocks",
-        "model.feedback_blocks",
-        _blocks,
-        "first gated block (4 for <6..4>), 'a,b', or none",
-    ),
-    ("--iterations", "model.num_iterations", int, "ui"),
-    ("--output-stride", "model.output_stride", int, "32, 16 or 8"),
-    ("--gate-pooling", "model.gate_pooling", _optional_name, "avg, max or none"),
-    ("--gate-combine", "model.gate_combine", str, "mul_sigmoid, mul_tanh or add_relu"),
-    ("--sync-batch-norm", "model.sync_batch_norm", "flag", "synchronised batch norm (multi-GPU)"),
-    (
-        "--recurrent-batch-norm",
-        "model.recurrent_batch_norm",
-        str,
-        "gated_passes, first_pass or every_pass",
-    ),
-    ("--source", "data.source", str, "training dataset"),
-    ("--eval-source", "data.eval_source", str, "evaluation dataset (default: the source)"),
-    ("--eval-split", "data.eval_split", str, "evaluation split"),
-    ("--data-dir", "data.data_dir", str, "dataset folder (default $RIGNET_DATA_DIR)"),
-    ("--crop-size", "data.crop_size", int, "training crop side"),
-    ("--eval-batch-size", "data.eval_batch_size", int, "evaluation batch size"),
-    ("--eval-size", "data.eval_size", lambda t: (int(t), int(t)), "evaluation pad/resize side"),
-    ("--num-train-samples", "data.num_train_samples", int, "use the first N training samples"),
-    ("--num-eval-samples", "data.num_eval_samples", int, "evaluate the first N samples"),
-    ("--on-bad-sample", "data.on_bad_sample", str, "raise or skip"),
-    ("--batch-size", "train.batch_size", int, "global batch size"),
-    ("--steps", "train.steps", int, "total training steps"),
-    ("--steps-per-epoch", "train.steps_per_epoch", int, "steps between validations"),
-    ("--save-freq", "train.save_freq", int, "steps between resume backups"),
-    ("--lr", "train.learning_rate", float, "base learning rate"),
-    ("--weight-decay", "train.weight_decay", float, "L2 coefficient"),
-    ("--warmup-steps", "train.warmup_steps", int, "linear warm-up steps"),
-    ("--backbone-lr-multiplier", "train.backbone_lr_multiplier", float, "B1-B5 rate factor"),
-    (
-        "--random-ui",
-        "train.train_iterations",
-        _ui_range,
-        "K or lo,hi: ui drawn per step from 1..K (or lo..hi)",
-    ),
-    ("--recompute", "train.recompute", "flag", "recompute the gated blocks"),
-    ("--mixed-precision", "train.mixed_precision", "flag", "mixed_float16 / bfloat16"),
-    ("--strategy", "train.strategy", str, "auto, default, one_device, mirrored, multi_worker"),
-    ("--seed", "train.seed", int, "seed of weights, data order and random ui"),
-    ("--flip", "eval.flip", "flag", "flip testing"),
-    ("--scales", "eval.scales", _floats, "multi-scale testing, e.g. 0.75,1,1.25"),
-    ("--num-visualize", "eval.num_visualize", int, "images to draw (0 for none)"),
-)
-
-
-def _dest(flag):
-    return "override_" + flag.lstrip("-").replace("-", "_")
-
-
-def add_override_arguments(parser):
-    """Adds `--set section.key=value` and its aliases (`OVERRIDE_FLAGS`, plus
-    `--deep-supervision`) to an argparse parser."""
-    parser.add_argument(
-        "--set",
-        dest="override_set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        nargs="+",
-        help="override any configuration field, e.g. --set train.steps=100 model.backbone=resnet18",
-    )
-    for flag, key, kind, text in OVERRIDE_FLAGS:
-        if kind == "flag":
-            parser.add_argument(flag, dest=_dest(flag), action="store_true", help=f"{text} ({key})")
-        else:  # absent flags leave no attribute, so that "none" (None) is an override too
-            parser.add_argument(
-                flag, dest=_dest(flag), type=kind, default=argparse.SUPPRESS, help=f"{text} ({key})"
-            )
-    parser.add_argument(
-        "--deep-supervision",
-        dest="override_deep_supervision",
-        help="uniform or linear: a loss on every iteration (train.iteration_loss_weights, "
-        "model.return_all_iterations)",
-    )
-    return parser
-
-
-def overrides_from_args(args):
-    """The (key, value) overrides of parsed arguments, the aliases first, then `--set`."""
-    pairs = []
-    for flag, key, kind, _ in OVERRIDE_FLAGS:
-        if kind == "flag":
-            if getattr(args, _dest(flag), False):
-                pairs.append((key, True))
-        elif hasattr(args, _dest(flag)):
-            pairs.append((key, getattr(args, _dest(flag))))
-    weights = getattr(args, "override_deep_supervision", None)
-    if weights:
-        pairs += [("train.iteration_loss_weights", weights), ("model.return_all_iterations", True)]
-    for group in getattr(args, "override_set", None) or []:
-        pairs += [parse_assignment(text) for text in group]
-    return pairs
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ import os
 import sys
 import time
 
+from rignet_keras.cli import shown_path
+
 
 @dataclasses.dataclass
 class QuickstartConfig:
@@ -188,7 +190,7 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     print("\n" + format_table(results), flush=True)
-    tflite = _shown(results["exports"]["tflite"])
+    tflite = shown_path(results["exports"]["tflite"])
     print(
         f"\nwrote {output_dir}/ (model: {model_path}, TFLite: {tflite}, "
         f"plot: anytime_miou.png, predictions/ with gate maps) in {results['seconds']:.0f} s; "
@@ -197,14 +199,6 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
         flush=True,
     )
     return results
-
-
-def _shown(path):
-    """`path` relative to the working directory when it lies under it, else as it is."""
-    if not path:
-        return path
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir) else relative
 
 
 def export_quality(export_dir, data, num_val):

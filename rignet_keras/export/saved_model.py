@@ -19,7 +19,7 @@ from rignet_keras.export.signatures import (
     serving_function,
     stepwise_functions,
 )
-from rignet_keras.models.rignet import check_num_iterations
+from rignet_keras.models.arguments import check_num_iterations
 from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
 
 

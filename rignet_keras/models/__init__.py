@@ -1,7 +1,8 @@
-"""RIGNet models: the network, its recurrent state, and batch-norm calibration."""
+"""RIGNet models: the network, its arguments, its recurrent state, and batch-norm calibration."""
 
+from rignet_keras.models.arguments import NETWORK_MODES, UNROLL_MODES
 from rignet_keras.models.calibration import calibrate_batch_norm
-from rignet_keras.models.rignet import NETWORK_MODES, UNROLL_MODES, RIGNet
+from rignet_keras.models.rignet import RIGNet
 from rignet_keras.models.state import GateInput, RecurrentState
 
 __all__ = [

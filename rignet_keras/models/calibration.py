@@ -10,7 +10,7 @@ its kind; trainable weights are not touched (no gradient is taken).
 from keras import ops
 
 from rignet_keras.layers.pass_statistics import batch_norms
-from rignet_keras.models.rignet import check_num_iterations
+from rignet_keras.models.arguments import check_num_iterations
 
 
 def _batches(images):

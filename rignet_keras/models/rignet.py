@@ -8,43 +8,20 @@ import keras
 from keras import layers, ops
 
 from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
-from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate, check_gate_options
+from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate
 from rignet_keras.layers.pass_statistics import PassStatistics, batch_norms
+from rignet_keras.models.arguments import (
+    BLOCKWISE_MODES,
+    NETWORK_MODES,
+    NUM_BLOCKS,
+    check_custom_blocks,
+    check_num_iterations,
+    check_rignet_arguments,
+)
 from rignet_keras.models.state import GateInput, RecurrentState
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_mode
 from rignet_keras.presets import preset_kwargs
-
-UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
-BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
-NETWORK_MODES = ("network_recurrent", "network_gated")
-RECURRENT_BATCH_NORM = ("gated_passes", "first_pass", "every_pass")
-NUM_BLOCKS = 6
-
-
-def check_num_iterations(value, name="num_iterations"):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; received {value!r}")
-    return value
-
-
-def check_feedback_blocks(value):
-    """Normalises `feedback_blocks` to a (first, last) tuple, or None for no gates."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, NUM_BLOCKS)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 1 <= value[0] <= value[1] <= NUM_BLOCKS
-    ):
-        raise ValueError(
-            "feedback_blocks must be None or (first, last) with 1 <= first <= last <= "
-            f"{NUM_BLOCKS} (e.g. (4, 6) for the paper's <6..4>); received {value!r}"
-        )
-    return tuple(value)
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -172,30 +149,24 @@ class RIGNet(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int; received {num_classes!r}")
-        if unroll_mode not in UNROLL_MODES:
-            raise ValueError(f"unroll_mode must be one of {UNROLL_MODES}; received {unroll_mode!r}")
-        check_num_iterations(num_iterations)
-        check_gate_options(gate_pooling, gate_combine, gate_bottleneck)
-        feedback_blocks = check_feedback_blocks(feedback_blocks)
-        if unroll_mode == "sequential" and return_all_iterations:
-            raise ValueError(
-                "return_all_iterations needs a parallel or network-wide unroll_mode; "
-                "'sequential' makes one prediction"
-            )
-
+        feedback_blocks, width_multiplier = check_rignet_arguments(
+            num_classes=num_classes,
+            unroll_mode=unroll_mode,
+            num_iterations=num_iterations,
+            gate_pooling=gate_pooling,
+            gate_combine=gate_combine,
+            gate_bottleneck=gate_bottleneck,
+            feedback_blocks=feedback_blocks,
+            return_all_iterations=return_all_iterations,
+            width_multiplier=width_multiplier,
+            recurrent_batch_norm=recurrent_batch_norm,
+            recompute_blocks=recompute_blocks,
+        )
         self.num_classes = num_classes
         self.output_stride = output_stride
         self.head = head
         self.head_filters = head_filters
-        if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)):
-            raise ValueError(
-                f"width_multiplier must be a number > 0; received {width_multiplier!r}"
-            )
-        if not width_multiplier > 0:
-            raise ValueError(f"width_multiplier must be > 0; received {width_multiplier!r}")
-        self.width_multiplier = float(width_multiplier)
+        self.width_multiplier = width_multiplier
         self.unroll_mode = unroll_mode
         self.feedback_blocks = feedback_blocks
         self.num_iterations = num_iterations
@@ -205,18 +176,7 @@ class RIGNet(keras.Model):
         self.return_all_iterations = return_all_iterations
         self.sync_batch_norm = sync_batch_norm
         self.recompute_blocks = bool(recompute_blocks)
-        if recurrent_batch_norm not in RECURRENT_BATCH_NORM:
-            raise ValueError(
-                f"recurrent_batch_norm must be one of {RECURRENT_BATCH_NORM}; received "
-                f"{recurrent_batch_norm!r}"
-            )
         self.recurrent_batch_norm = recurrent_batch_norm
-        if self.recompute_blocks and keras.backend.backend() != "tensorflow":
-            # JAX's checkpoint refuses the batch-norm statistics updates inside a block.
-            raise ValueError(
-                "recompute_blocks=True needs the TensorFlow backend; the backend is "
-                f"{keras.backend.backend()!r}"
-            )
 
         if isinstance(backbone, str):
             spec = get_backbone_spec(backbone)
@@ -238,7 +198,7 @@ class RIGNet(keras.Model):
                     "backbone's blocks set their own widths"
                 )
             self.backbone = None
-            self.blocks = self._custom_blocks(backbone)
+            self.blocks = check_custom_blocks(backbone)
             default_preprocessing = "torch"
         self.preprocessing = check_mode(preprocessing or default_preprocessing)
 
@@ -283,23 +243,6 @@ class RIGNet(keras.Model):
         backbone_weights="imagenet")` is ResNet50-RIGNet Pu<6..4>, ui=6 of Table 7.
         """
         return cls(num_classes=num_classes, **preset_kwargs(preset, **overrides))
-
-    @staticmethod
-    def _custom_blocks(backbone):
-        blocks = backbone() if callable(backbone) and not isinstance(backbone, list) else backbone
-        if not isinstance(blocks, (list, tuple)) or not all(
-            isinstance(b, layers.Layer) for b in blocks
-        ):
-            raise ValueError(
-                "backbone must be a registered name, a list of six Keras layers, or a callable "
-                f"returning one; received {type(blocks).__name__}"
-            )
-        if len(blocks) != NUM_BLOCKS:
-            raise ValueError(
-                f"a custom backbone must have {NUM_BLOCKS} blocks (B1-B6, the head last); "
-                f"received {len(blocks)}"
-            )
-        return list(blocks)
 
     # ----------------------------------------------------------------------------------------
     # Building: every variable exists after build(), whatever the default ui, so a model whose

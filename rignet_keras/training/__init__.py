@@ -32,12 +32,9 @@ from rignet_keras.training.evaluate import (
 from rignet_keras.training.experiment import (
     RunResult,
     evaluate_run,
-    format_table,
     paper_experiment,
     recipe_main,
     run_experiment,
-    run_table,
-    run_tables,
 )
 from rignet_keras.training.losses import (
     SegmentationCrossEntropy,
@@ -51,6 +48,7 @@ from rignet_keras.training.metrics import (
 )
 from rignet_keras.training.schedules import PolyWarmup
 from rignet_keras.training.strategy import build_strategy, is_chief, mixed_precision_policy
+from rignet_keras.training.tables import format_table, run_table, run_tables
 from rignet_keras.training.task import (
     TrainingModel,
     enable_recompute,

@@ -1,5 +1,5 @@
 """The runner: executes a `rignet_keras.config.RunConfig` (train, evaluate, export), and the
-command lines of the recipes and the table runner built on it.
+command line of the recipes built on it (the table runner is `tables.py`).
 
 A run's folder holds the `Trainer`'s files (config.json, history, checkpoints, backup) and::
 
@@ -15,27 +15,24 @@ A run's folder holds the `Trainer`'s files (config.json, history, checkpoints, b
 import dataclasses
 import json
 import os
-import re
 import sys
 import time
 
-from rignet_keras.cli import OneLineParser
+from rignet_keras.cli import OneLineParser, shown_path
 from rignet_keras.config import (
     CONFIG_NAME,
     ConfigError,
     DataConfig,
     RunConfig,
-    add_override_arguments,
     check_recipe_overrides,
     check_resume,
-    model_label,
-    overrides_from_args,
     resolved_model_kwargs,
 )
+from rignet_keras.config_flags import add_override_arguments, overrides_from_args
 from rignet_keras.training.trainer import TrainConfig, Trainer, save_json
 
 
-def _data_layer():
+def data_layer():
     """The data layer's public functions (imported late: it is optional for the library)."""
     from rignet_keras import data
 
@@ -48,7 +45,7 @@ def _data_layer():
 
 def synthetic_config(data):
     """The `SyntheticConfig` of `data.synthetic`, or None."""
-    return _data_layer().SyntheticConfig(**data.synthetic) if data.synthetic else None
+    return data_layer().SyntheticConfig(**data.synthetic) if data.synthetic else None
 
 
 def _common(data, preprocessing, seed):
@@ -64,7 +61,7 @@ def _common(data, preprocessing, seed):
 
 def train_stream(data, batch_size, preprocessing, seed):
     """A callable `skip_batches -> Dataset`: the endless, deterministic training stream."""
-    build = _data_layer().build_dataset
+    build = data_layer().build_dataset
     crop = None if data.crop_size is None else (data.crop_size, data.crop_size)
 
     def stream(skip_batches=0):
@@ -87,7 +84,7 @@ def train_stream(data, batch_size, preprocessing, seed):
 
 def eval_dataset(data, preprocessing, return_ids=False, num_samples=None, batch_size=None):
     """(finite evaluation dataset, its `DatasetInfo`) of a data section."""
-    return _data_layer().build_dataset(
+    return data_layer().build_dataset(
         data.eval_source or data.source,
         data.eval_split,
         batch_size=batch_size or data.eval_batch_size,
@@ -469,7 +466,7 @@ def run_guarded(config, output_dir, **kwargs):
     checkpoint) into a one-line message and exit status 1."""
     try:
         summary = run_experiment(config, output_dir, **kwargs).summary
-    except (_data_layer().DatasetError, ConfigError) as error:
+    except (data_layer().DatasetError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FloatingPointError as error:
@@ -477,14 +474,6 @@ def run_guarded(config, output_dir, **kwargs):
         return 1
     print(json.dumps({k: summary[k] for k in ("name", "label", "ui", "mIoU", "pAcc", "mAcc")}))
     return 0
-
-
-def _shown(path):
-    """A recipe's path as the messages show it (relative to the working folder when inside)."""
-    if not path:
-        return "the recipe"
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
 
 
 def recipe_main(experiments, argv=None, default=None, description=None, recipe=None):
@@ -514,7 +503,9 @@ def recipe_main(experiments, argv=None, default=None, description=None, recipe=N
             print(f"{name:28s} {config.label()}")
         return 0
     try:
-        config = resolve(experiments[args.variant], args, _shown(recipe), experiments)
+        config = resolve(
+            experiments[args.variant], args, shown_path(recipe) or "the recipe", experiments
+        )
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -525,130 +516,3 @@ def recipe_main(experiments, argv=None, default=None, description=None, recipe=N
     return run_guarded(
         config, output_dir, resume=args.resume, eval_only=args.eval_only, progress=not args.quiet
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Paper tables: a layout (data, in recipes/tableN.py) and the Markdown it becomes
-
-
-def _cell(summary, paper, score):
-    ours = "—" if summary is None or summary.get(score) is None else f"{100 * summary[score]:.1f}"
-    ref = (paper or {}).get(score)
-    return f"{ours} ({ref})" if ref is not None else ours
-
-
-def format_table(table, experiments, summaries):
-    """The Markdown of a paper table, each cell "ours (paper)" in percent.
-
-    Args:
-        table: the layout: {"title", "kind": "grid" | "list", ...}. A grid has "row_header",
-            "rows", "columns", "cells" {(row, column): variant} and "score"; a list has "rows"
-            [(label, variant)] and "scores" (e.g. ["pAcc", "mAcc", "mIoU"]).
-        experiments: {variant: `RunConfig`} (for the paper's numbers).
-        summaries: {variant: summary dict of `run_experiment`} (missing: not run).
-    """
-    lines = [f"**{table['title']}** — ours (paper), %", ""]
-    if table["kind"] == "grid":
-        score = table.get("score", "mIoU")
-        lines.append("| " + " | ".join([table.get("row_header", "")] + table["columns"]) + " |")
-        lines.append("|" + "---|" * (len(table["columns"]) + 1))
-        for row in table["rows"]:
-            cells = []
-            for col in table["columns"]:
-                variant = table["cells"].get((row, col))
-                if variant is None:
-                    cells.append("")
-                    continue
-                cells.append(_cell(summaries.get(variant), experiments[variant].paper, score))
-            lines.append("| " + " | ".join([row] + cells) + " |")
-    else:
-        scores = table.get("scores", ["mIoU"])
-        lines.append("| Method | " + " | ".join(scores) + " |")
-        lines.append("|---|" + "---|" * len(scores))
-        for label, variant in table["rows"]:
-            cells = [_cell(summaries.get(variant), experiments[variant].paper, s) for s in scores]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    notes = table.get("notes")
-    if notes:
-        lines += ["", notes]
-    return "\n".join(lines) + "\n"
-
-
-def run_folder(root, config):
-    """A run's folder under a table root: named by the model and the configuration's
-    fingerprint, so a variant that several tables share is one folder, trained once."""
-    slug = re.sub(r"[^a-z0-9.]+", "_", model_label(config.model).lower()).strip("_")
-    return os.path.join(root, f"{slug}-{config.fingerprint()}")
-
-
-def run_tables(tables, argv=None, recipe=None):
-    """The table runner's `main`: trains and evaluates the variants of one or more tables,
-    each distinct configuration once (a variant shared by several tables, or repeated within
-    one, is one run), skipping runs whose `summary.json` exists unless `--rerun`; then writes
-    `<output-dir>/<table name>.md` for each table.
-
-    Args:
-        tables: [(experiments {variant: RunConfig}, layout)] (see `format_table`).
-    """
-    title = ", ".join(layout["title"].split(":")[0] for _, layout in tables)
-    parser = OneLineParser(description=f"Runs {title}")
-    parser.add_argument("--variants", help="comma-separated subset (one table only)")
-    parser.add_argument("--rerun", action="store_true", help="run variants already done")
-    parser.add_argument("--markdown-only", action="store_true", help="only write the tables")
-    add_run_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.variants and len(tables) > 1:
-        parser.error("--variants needs a single table")
-    root = args.output_dir or os.path.join("runs", "tables")
-    resolved = []
-    try:
-        for experiments, layout in tables:
-            names = args.variants.split(",") if args.variants else list(experiments)
-            unknown = [n for n in names if n not in experiments]
-            if unknown:
-                raise ConfigError(f"unknown variants {unknown}; choose from {sorted(experiments)}")
-            where = _shown(recipe) if recipe else f"{layout['name']}"
-            configs = {n: resolve(experiments[n], args, where, experiments) for n in names}
-            resolved.append((experiments, layout, configs))
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    done = {}
-    for experiments, layout, configs in resolved:
-        summaries = {}
-        for name, config in configs.items():
-            out = run_folder(root, config)
-            path = os.path.join(out, "summary.json")
-            if out in done:
-                summaries[name] = done[out]
-            elif os.path.isfile(path) and not args.rerun:
-                with open(path, encoding="utf-8") as f:
-                    summaries[name] = done[out] = json.load(f)
-            elif not args.markdown_only:
-                try:
-                    summaries[name] = done[out] = run_experiment(
-                        config,
-                        out,
-                        resume=args.resume,
-                        eval_only=args.eval_only,
-                        progress=not args.quiet,
-                    ).summary
-                except (_data_layer().DatasetError, ConfigError) as error:
-                    print(f"error: {error}", file=sys.stderr)
-                    return 2
-                except FloatingPointError as error:  # a NaN stop: this run failed
-                    print(f"error: {config.name}: {error}", file=sys.stderr)
-                    return 1
-        markdown = format_table(layout, experiments, summaries)
-        os.makedirs(root, exist_ok=True)
-        path = os.path.join(root, f"{layout['name']}.md")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(markdown)
-        print(markdown)
-        print(f"wrote {path}")
-    return 0
-
-
-def run_table(experiments, table, argv=None, recipe=None):
-    """`run_tables` for one table."""
-    return run_tables([(experiments, table)], argv, recipe=recipe)

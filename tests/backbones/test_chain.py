@@ -50,7 +50,7 @@ def _network(backbone, unroll_mode="parallel"):
 
 @pytest.mark.parametrize("backbone", SOURCES)
 def test_every_unroll_mode_and_profile(backbone):
-    from rignet_keras.models.rignet import UNROLL_MODES
+    from rignet_keras.models.arguments import UNROLL_MODES
     from rignet_keras.profile import profile
 
     x = images(batch=1, height=45, width=53)

@@ -185,7 +185,7 @@ def _network(unroll_mode="parallel", num_iterations=2):
 
 
 def test_every_unroll_mode():
-    from rignet_keras.models.rignet import UNROLL_MODES
+    from rignet_keras.models.arguments import UNROLL_MODES
 
     x = images(batch=1, height=45, width=53)
     for mode in UNROLL_MODES:

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from rignet_keras import RIGNet
-from rignet_keras.models.rignet import BLOCKWISE_MODES, UNROLL_MODES
+from rignet_keras.models.arguments import BLOCKWISE_MODES, UNROLL_MODES
 from tests.conftest import images, tiny_model
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rignet_keras import RIGNet
-from rignet_keras.models.rignet import UNROLL_MODES
+from rignet_keras.models.arguments import UNROLL_MODES
 from tests.conftest import images, tiny_model
 
 CASES = [dict(unroll_mode=mode) for mode in UNROLL_MODES] + [

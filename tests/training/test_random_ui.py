@@ -16,9 +16,8 @@ from rignet_keras.cli import main as rignet
 from rignet_keras.config import (
     ConfigError,
     RunConfig,
-    add_override_arguments,
-    overrides_from_args,
 )
+from rignet_keras.config_flags import add_override_arguments, overrides_from_args
 from rignet_keras.training.task import TrainingModel
 from rignet_keras.training.trainer import TrainConfig
 

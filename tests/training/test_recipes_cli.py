@@ -114,7 +114,7 @@ def test_rignet_predict_and_evaluate_commands(voc_run, tmp_path):
 
 
 def test_table_runner_writes_the_papers_layout(tmp_path):
-    from rignet_keras.training.experiment import run_folder, run_table
+    from rignet_keras.training.tables import run_folder, run_table
 
     module = load_recipe(os.path.join(ROOT, "recipes", "table8.py"))
     run = tmp_path / os.path.basename(run_folder(str(tmp_path), module.EXPERIMENTS["r50_fcn"]))
@@ -138,7 +138,7 @@ def test_table_runner_writes_the_papers_layout(tmp_path):
 
 def test_a_variant_shared_by_several_tables_is_one_run(tmp_path):
     """Pu<6..4>, ui = 2 on ResNet-50 is a cell of Tables 2, 4, 5 and 6: one folder, one run."""
-    from rignet_keras.training.experiment import run_folder, run_tables
+    from rignet_keras.training.tables import run_folder, run_tables
 
     recipes = {n: load_recipe(os.path.join(ROOT, "recipes", f"table{n}.py")) for n in (2, 4, 5, 6)}
     shared = {("2", "pu_64"), ("4", "r50_mul_sigmoid"), ("5", "r50_avg"), ("6", "pu_64")}
