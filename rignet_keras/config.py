@@ -284,6 +284,11 @@ class ExportConfig:
         stepwise: also export the step-by-step graphs.
         input_size: the graphs' square side; None for the evaluation size, else the crop size.
         output_dir: the export folder; None for `<run>/export`.
+        quality_images: score every exported file on the first N images of the evaluation
+            source's val split and record mIoU and pixel accuracy per ui in the manifest
+            (`export_model(validation=...)`); 0 (default) for none. The source must be
+            "synthetic" (the run's own synthetic set), "voc" or "voc_aug" (VOC val under
+            `data.data_dir`).
     """
 
     formats: tuple = ()
@@ -292,9 +297,36 @@ class ExportConfig:
     stepwise: bool = False
     input_size: int | None = None
     output_dir: str | None = None
+    quality_images: int = 0
 
     def __post_init__(self):
-        check_numbers("export", self, {"input_size": 1})
+        check_numbers("export", self, {"input_size": 1, "quality_images": 0})
+
+
+# The evaluation sources whose val split the export's quality scores can read.
+QUALITY_SOURCES = ("synthetic", "voc", "voc_aug")
+
+
+def check_export_quality(data, export):
+    """Refuses `export.quality_images` where the export cannot score: no export, an evaluation
+    source other than `QUALITY_SOURCES`, or an evaluation split other than val."""
+    if not export.quality_images:
+        return
+    source = data.eval_source or data.source
+    if not export.formats:
+        raise ConfigError(
+            f"export.quality_images={export.quality_images} needs an export: export.formats is "
+            "empty"
+        )
+    if source not in QUALITY_SOURCES:
+        raise ConfigError(
+            f"export.quality_images needs an evaluation source in {QUALITY_SOURCES}; the run's "
+            f"is {source!r} (score its export with rignet_keras.export.add_quality instead)"
+        )
+    if data.eval_split != "val":
+        raise ConfigError(
+            f"export.quality_images scores the val split; data.eval_split is {data.eval_split!r}"
+        )
 
 
 def _train_config_class():
@@ -357,6 +389,7 @@ class RunConfig:
                 f"train.learning_rate must be positive; received {self.train.learning_rate!r}"
             )
         check_training_ui(self.model, self.train)
+        check_export_quality(self.data, self.export)
 
     def label(self):
         return model_label(self.model)

@@ -104,6 +104,7 @@ def quickstart_runs(cfg, output_dir):
         tflite_layouts=("multi",),
         input_size=cfg.image_size,
         output_dir=os.path.join(os.path.abspath(output_dir), "export"),
+        quality_images=cfg.num_val,
     )
     fcn = dict(backbone=cfg.backbone, feedback_blocks=None, num_iterations=1)
     rignet = dict(
@@ -170,7 +171,7 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     results["exports"] = {
         "tflite": os.path.join(export_dir, tflite[0]) if tflite else None,
         "manifest": os.path.join(export_dir, "manifest.json"),
-        "quality": export_quality(export_dir, runs["rignet"].data, cfg.num_val),
+        "quality": done["rignet"].summary["exports"]["quality"],
     }
     plot_anytime(
         curves, os.path.join(output_dir, "anytime_miou.png"), title="synthetic val: mIoU against ui"
@@ -199,21 +200,6 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
         flush=True,
     )
     return results
-
-
-def export_quality(export_dir, data, num_val):
-    """Scores every exported file on the quickstart's validation set (the run's own synthetic
-    val split) and records it in the export's manifest; returns {file: {signature: mIoU}}."""
-    from rignet_keras.data.synthetic import SyntheticConfig
-    from rignet_keras.export.quality import add_quality
-
-    manifest = add_quality(export_dir, SyntheticConfig(**data.synthetic), num_val)
-    return {
-        artifact["file"]: {
-            s["name"]: s["quality"]["miou"] for s in artifact["signatures"] if s.get("quality")
-        }
-        for artifact in manifest["artifacts"]
-    }
 
 
 def format_table(results):

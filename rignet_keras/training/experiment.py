@@ -376,7 +376,12 @@ def export_run(network, config, run_dir):
     ex = config.export
     folder = ex.output_dir or os.path.join(run_dir, "export")
     size = ex.input_size or (config.data.eval_size or [build_size(config.data)])[0]
-    export_model(
+    quality = {}
+    if ex.quality_images:
+        quality = dict(
+            validation=quality_source(config.data), num_validation_images=ex.quality_images
+        )
+    manifest = export_model(
         network,
         folder,
         input_size=(size, size),
@@ -385,8 +390,30 @@ def export_run(network, config, run_dir):
         tflite_layouts=tuple(ex.tflite_layouts),
         stepwise=ex.stepwise,
         overwrite=True,
+        **quality,
     )
-    return {"dir": folder, "files": sorted(os.listdir(folder))}
+    scores = {
+        artifact["file"]: {
+            s["name"]: s["quality"]["miou"] for s in artifact["signatures"] if s.get("quality")
+        }
+        for artifact in manifest["artifacts"]
+    }
+    return {
+        "dir": folder,
+        "files": sorted(os.listdir(folder)),
+        "quality": {f: q for f, q in scores.items() if q},
+    }
+
+
+def quality_source(data):
+    """The `export_model(validation=...)` source of a data section's evaluation data: its
+    `SyntheticConfig` for the in-memory "synthetic" set (whose val images depend on their index
+    only, so the first N are the run's), else the VOC-layout folder ("voc", "voc_aug", or the
+    synthetic set on disk); `config.check_export_quality` has refused the other sources."""
+    source = data.eval_source or data.source
+    if source == "synthetic" and data.data_dir is None:  # generated in memory, as the run's
+        return data_layer().SyntheticConfig(**(data.synthetic or {}))
+    return data.data_dir or data_layer().default_data_dir()  # a VOC-layout folder
 
 
 def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True):

@@ -3,10 +3,6 @@ training, `.keras` in safe mode in a fresh process, and TFLite (float32, int8, s
 ONNX exports at ui 1-2 checked against the Keras model. One model per source of backbones; the
 float32 TFLite export's own (strict) parity check on every backbone cut from a model."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import onnxruntime as ort
@@ -15,7 +11,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from rignet_keras.backbones.applications import APPLICATION_BACKBONES
 from rignet_keras.backbones.hub import HUB_BACKBONES
-from tests.conftest import images
+from tests.conftest import assert_reloads_in_a_fresh_process, images
 from tests.export.conftest import SIZE, assert_matches_keras, fresh_images, keras_probabilities
 
 NUM_CLASSES = 5
@@ -100,26 +96,7 @@ def test_train_save_load_fresh_process_and_export(backbone, tmp_path):
     calibration = synthetic_images(8, SIZE, seed=REPRESENTATIVE_SEED)
     calibrate_batch_norm(model, normalize(calibration, model.preprocessing))
     probe = images(batch=1, height=41, width=45)
-    np.save(tmp_path / "x.npy", probe)
-    np.save(tmp_path / "expected.npy", keras.ops.convert_to_numpy(model(probe, training=False)))
-    model.save(tmp_path / "model.keras")
-    script = textwrap.dedent(
-        f"""
-        import os
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import keras, numpy as np
-        import rignet_keras  # registers the serializable classes
-        folder = {str(tmp_path)!r}
-        model = keras.models.load_model(os.path.join(folder, "model.keras"), safe_mode=True)
-        x = np.load(os.path.join(folder, "x.npy"))
-        out = keras.ops.convert_to_numpy(model(x, training=False))
-        np.save(os.path.join(folder, "actual.npy"), out)
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "actual.npy"), np.load(tmp_path / "expected.npy"), atol=1e-5, rtol=0
-    )
+    assert_reloads_in_a_fresh_process({backbone: model}, probe, tmp_path)
 
     # The exporter checks every file against the model itself (strict: past tolerance it raises).
     folder = tmp_path / "export"

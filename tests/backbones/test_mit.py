@@ -2,10 +2,6 @@
 (same weights, same features), any input size, weights from a file and a preset folder, every
 unroll mode, `.keras` in safe mode in a fresh process, TFLite float32 and ONNX at ui 1-2 (slow)."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -20,7 +16,7 @@ from rignet_keras.backbones.mit import (
     mit_model,
 )
 from tests.backbones.test_split import _chained, _perturbed
-from tests.conftest import images
+from tests.conftest import assert_reloads_in_a_fresh_process, images
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -243,26 +239,7 @@ def _calibrated_network():
 def test_save_and_load_in_safe_mode_in_a_fresh_process(tmp_path):
     model = _calibrated_network()
     probe = images(batch=1, height=41, width=45)
-    np.save(tmp_path / "x.npy", probe)
-    np.save(tmp_path / "expected.npy", keras.ops.convert_to_numpy(model(probe, training=False)))
-    model.save(tmp_path / "model.keras")
-    script = textwrap.dedent(
-        f"""
-        import os
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import keras, numpy as np
-        import rignet_keras  # registers the serializable classes
-        folder = {str(tmp_path)!r}
-        model = keras.models.load_model(os.path.join(folder, "model.keras"), safe_mode=True)
-        x = np.load(os.path.join(folder, "x.npy"))
-        out = keras.ops.convert_to_numpy(model(x, training=False))
-        np.save(os.path.join(folder, "actual.npy"), out)
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "actual.npy"), np.load(tmp_path / "expected.npy"), atol=1e-5, rtol=0
-    )
+    assert_reloads_in_a_fresh_process({"mit_b0": model}, probe, tmp_path)
 
 
 @pytest.mark.slow  # about 4 minutes on 2 cores: TFLite and ONNX conversions, parity runs

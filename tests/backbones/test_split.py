@@ -1,10 +1,6 @@
 """Cutting functional models into RIGNet blocks: the splitter's checks, and the backbones
 registered from `keras.applications` (random weights, small odd inputs, offline)."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -19,7 +15,7 @@ from rignet_keras.backbones import (
     split_model,
 )
 from rignet_keras.backbones.applications import APPLICATION_BACKBONES
-from tests.conftest import images
+from tests.conftest import assert_reloads_in_a_fresh_process, images
 
 # (channels, stride) of B1-B5 of each backbone, from the published architectures.
 CONTRACTS = {
@@ -160,34 +156,11 @@ def test_split_backbone_blocks_load_in_safe_mode_in_a_fresh_process(tmp_path):
         "convnext_tiny": _application_backbone("convnext_tiny", 3)[0],
     }
     x = images(batch=1, height=41, width=37)
-    np.save(tmp_path / "x.npy", x)
-    for name, backbone in cases.items():
-        model = RIGNet(3, backbone=backbone, feedback_blocks=(4, 6), num_iterations=2)
-        np.save(tmp_path / f"{name}.npy", keras.ops.convert_to_numpy(model(x)))
-        model.save(tmp_path / f"{name}.keras")
-    script = textwrap.dedent(
-        f"""
-        import os
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import keras, numpy as np
-        import rignet_keras  # registers the serializable classes
-        folder = {str(tmp_path)!r}
-        x = np.load(os.path.join(folder, "x.npy"))
-        for name in {sorted(cases)!r}:
-            model = keras.models.load_model(os.path.join(folder, name + ".keras"), safe_mode=True)
-            out = keras.ops.convert_to_numpy(model(x))
-            np.save(os.path.join(folder, name + "_loaded.npy"), out)
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
-    for name in cases:
-        np.testing.assert_allclose(
-            np.load(tmp_path / f"{name}_loaded.npy"),
-            np.load(tmp_path / f"{name}.npy"),
-            rtol=1e-6,
-            atol=1e-6,
-            err_msg=name,
-        )
+    models = {
+        name: RIGNet(3, backbone=backbone, feedback_blocks=(4, 6), num_iterations=2)
+        for name, backbone in cases.items()
+    }
+    assert_reloads_in_a_fresh_process(models, x, tmp_path, atol=1e-6)
 
 
 def test_split_backbones_keep_their_native_output_stride():

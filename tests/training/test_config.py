@@ -4,6 +4,7 @@ overrides and their aliases, refusals that name the key, and the resume check.""
 import inspect
 import json
 import os
+import re
 
 import pytest
 from conftest import SMALL_VOC_RUN, VOC_RECIPE
@@ -171,6 +172,28 @@ def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
     assert tree["model"]["sync_batch_norm"] is True and tree["model"]["num_iterations"] == 6
     assert tree["train"]["steps"] == 10 and tree["train"]["steps_per_epoch"] == 10
     assert tree["train"]["warmup_steps"] == 1  # shortened with the steps
+
+
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        (["export.quality_images=-1"], "export.quality_images must be at least 0; received -1"),
+        (["export.quality_images=8"], "export.quality_images=8 needs an export"),
+        (
+            ['export.formats=["tflite"]', "export.quality_images=8", "data.source=cocostuff10k"],
+            "needs an evaluation source in ('synthetic', 'voc', 'voc_aug'); the run's is "
+            "'cocostuff10k'",
+        ),
+        (
+            ['export.formats=["tflite"]', "export.quality_images=8", "data.eval_split=train"],
+            "export.quality_images scores the val split; data.eval_split is 'train'",
+        ),
+    ],
+)
+def test_export_quality_is_refused_where_it_cannot_score(overrides, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        RunConfig().override(overrides)
+    RunConfig().override(['export.formats=["tflite"]', "export.quality_images=8"])  # VOC
 
 
 def test_check_resume_names_the_changed_field():

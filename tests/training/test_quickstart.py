@@ -28,6 +28,14 @@ def test_quickstart_fast(tmp_path, capsys):
     assert (tmp_path / "export" / "rignet_float32.tflite").is_file()
     assert results["exports"]["tflite"].endswith("rignet_float32.tflite")
     assert "ui_2" in json.dumps(manifest)
+    # the export section scored the TFLite file on the run's own val images (export.
+    # quality_images): each ui's mIoU is the Keras evaluation's, the file being float32
+    quality = results["exports"]["quality"]["rignet_float32.tflite"]
+    assert set(quality) == {"ui_1", "ui_2"}
+    for ui in ("1", "2"):
+        assert abs(quality[f"ui_{ui}"] - results["models"]["rignet"]["mIoU"][ui]) < 0.005
+    signatures = manifest["artifacts"][0]["signatures"]
+    assert {s["quality"]["images"] for s in signatures if "quality" in s} == {8}
     # each model's folder is an ordinary run: its recorded configuration reproduces its numbers
     from rignet_keras.config import RunConfig
     from rignet_keras.training.experiment import evaluate_run
