@@ -37,7 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from bench.claims import (  # noqa: E402
     RESULTS,
     Budget,
+    add_sweep_arguments,
     claims_config,
+    list_runs,
     load_results,
     open_results,
     parse_shard,
@@ -282,15 +284,10 @@ def plot(results, rows, budget, path, k=K):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add_sweep_arguments(p, os.path.join(RESULTS, "anytime.json"), WORK_DIR)
     p.add_argument("--diagnose", nargs="+", default=[], choices=sorted(DIAGNOSES))
     p.add_argument("--only-diagnoses", action="store_true", help="run the diagnoses alone")
-    p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
-    p.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
-    p.add_argument("--work-dir", default=WORK_DIR, help="checkpoints of each run")
-    p.add_argument("--output", default=os.path.join(RESULTS, "anytime.json"))
     p.add_argument("--report", action="store_true", help="print the table, write the plot")
-    p.add_argument("--list", action="store_true", help="print the runs and exit")
     args = p.parse_args(argv)
     try:
         shard = parse_shard(args.shard)
@@ -306,9 +303,7 @@ def main(argv=None):
         configs = configs[-len(args.diagnose) :] if args.diagnose else []
     runs = [(c, s) for s in args.seeds for c in configs]
     if args.list:
-        for c, s in runs:
-            print(run_key(c, budget), s)
-        print(f"{len(runs)} runs")
+        list_runs(runs, lambda c: run_key(c, budget))
         return 0
     results = open_results(args.output, budget, k=K)
     if args.report:

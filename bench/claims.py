@@ -398,6 +398,25 @@ def run_sweep(runs, path, budget, work_dir, shard=(0, 1), threads=1, key=variant
         )
 
 
+def add_sweep_arguments(parser, output, work_dir):
+    """The options of a seeded sweep bench (`run_sweep`): --seeds, --shard, --threads (1 by
+    default), --work-dir, --output (the results JSON, default `output`) and --list."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
+    parser.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
+    parser.add_argument("--work-dir", default=work_dir, help="checkpoints of each run")
+    parser.add_argument("--output", default=output)
+    parser.add_argument("--list", action="store_true", help="print the runs and exit")
+    return parser
+
+
+def list_runs(runs, key):
+    """--list: prints each (config, seed) run's key and seed, then the count."""
+    for config, seed in runs:
+        print(key(config), seed)
+    print(f"{len(runs)} runs")
+
+
 def parse_shard(text):
     """ "i/n" -> (i, n) with 0 <= i < n; ValueError otherwise."""
     try:

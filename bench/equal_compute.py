@@ -27,6 +27,8 @@ from bench.anytime import WORK_DIR, record_commands, run_config, run_key  # noqa
 from bench.claims import (  # noqa: E402
     RESULTS,
     Budget,
+    add_sweep_arguments,
+    list_runs,
     open_results,
     parse_shard,
     run_sweep,
@@ -147,16 +149,11 @@ def plot(results, table, budget, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
-    p.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
-    p.add_argument("--work-dir", default=WORK_DIR, help="checkpoints of each run")
-    p.add_argument("--output", default=os.path.join(RESULTS, "equal_compute.json"))
+    add_sweep_arguments(p, os.path.join(RESULTS, "equal_compute.json"), WORK_DIR)
     p.add_argument("--report", action="store_true", help="count, print the table, write the plot")
     p.add_argument(
         "--check-widths", action="store_true", help="recount the matching widths and exit"
     )
-    p.add_argument("--list", action="store_true", help="print the runs and exit")
     args = p.parse_args(argv)
     try:
         shard = parse_shard(args.shard)
@@ -167,9 +164,7 @@ def main(argv=None):
     table = rows(budget)
     runs = [(c, s) for s in args.seeds for _, _, c in table]
     if args.list:
-        for c, s in runs:
-            print(run_key(c, budget), s)
-        print(f"{len(runs)} runs")
+        list_runs(runs, lambda c: run_key(c, budget))
         return 0
     threads = set_threads(args.threads)
     if args.check_widths:
