@@ -89,23 +89,6 @@ def voc_like_ids(prefix, count, start=0):
     return [f"{prefix}_{start + i:06d}" for i in range(count)]
 
 
-def write_sbd_mat(path, seg):
-    """An SBD `cls/*.mat`: a 1x1 struct GTcls with Boundaries, Segmentation and
-    CategoriesPresent, as `benchmark.tgz` holds them."""
-    import scipy.io
-
-    cats = np.unique(seg[(seg > 0) & (seg < 255)]).astype(np.uint8).reshape(-1, 1)
-    boundaries = np.empty((20, 1), dtype=object)
-    for i in range(20):
-        boundaries[i, 0] = np.zeros(seg.shape, bool)
-    gtcls = {
-        "Boundaries": boundaries,
-        "Segmentation": seg.astype(np.uint8),
-        "CategoriesPresent": cats,
-    }
-    scipy.io.savemat(path, {"GTcls": gtcls})
-
-
 def write_voc_and_sbd(data_dir, num_voc_train, num_val, num_sbd, seed=0):
     """Writes `data_dir/VOCdevkit/VOC2012` (JPEGImages, SegmentationClass palette PNGs with the
     void border, ImageSets/Segmentation/{train,val,trainval}.txt) and
@@ -119,7 +102,7 @@ def write_voc_and_sbd(data_dir, num_voc_train, num_val, num_sbd, seed=0):
     """
     from PIL import Image
 
-    from rignet_keras.data.sbd import aug_train_ids
+    from rignet_keras.data.sbd import aug_train_ids, write_sbd_mask
     from rignet_keras.data.synthetic import SyntheticConfig, generate_sample
     from rignet_keras.data.voc import write_png_mask
 
@@ -158,7 +141,7 @@ def write_voc_and_sbd(data_dir, num_voc_train, num_val, num_sbd, seed=0):
     for sample_id in sbd_all:
         s = sample(sample_id, order[sample_id])
         Image.fromarray(s.image).save(os.path.join(sbd, "img", f"{sample_id}.jpg"), quality=90)
-        write_sbd_mat(
+        write_sbd_mask(
             os.path.join(sbd, "cls", f"{sample_id}.mat"), np.where(s.mask == 255, 0, s.mask)
         )
     lists = {

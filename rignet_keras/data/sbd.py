@@ -94,6 +94,26 @@ def read_sbd_mask(path):
     return seg.astype(np.uint8, copy=False)
 
 
+def write_sbd_mask(path, mask):
+    """Writes `mask` (uint8 (H, W), class ids and 255 void) as an SBD `cls/*.mat` in the layout
+    `benchmark.tgz` holds: a 1x1 struct GTcls with Boundaries (20 empty maps), Segmentation and
+    CategoriesPresent, which `read_sbd_mask` reads back. For fixtures and converted data."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    mask = np.asarray(mask)
+    categories = np.unique(mask[(mask > 0) & (mask < 255)]).astype(np.uint8).reshape(-1, 1)
+    boundaries = np.empty((20, 1), dtype=object)
+    for i in range(20):
+        boundaries[i, 0] = np.zeros(mask.shape, bool)
+    gtcls = {
+        "Boundaries": boundaries,
+        "Segmentation": mask.astype(np.uint8),
+        "CategoriesPresent": categories,
+    }
+    scipy.io.savemat(path, {"GTcls": gtcls})
+
+
 def aug_train_ids(voc_train, sbd_train, sbd_val, voc_val):
     """(VOC train ∪ SBD train ∪ SBD val) minus VOC val, de-duplicated and sorted."""
     return sorted((set(voc_train) | set(sbd_train) | set(sbd_val)) - set(voc_val))

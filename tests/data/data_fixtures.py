@@ -8,6 +8,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from rignet_keras.data.sbd import write_sbd_mask
 from rignet_keras.data.voc import write_png_mask
 
 
@@ -25,22 +26,6 @@ def random_mask(rng, h, w, num_classes=21, void=True):
     if void:
         mask[0, :] = 255
     return mask
-
-
-def write_sbd_mat(path, seg):
-    """An SBD `cls/*.mat` in the real layout: a 1x1 struct GTcls with Boundaries, Segmentation
-    and CategoriesPresent, so that `loadmat(f)["GTcls"][0]["Segmentation"][0]` is the mask."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    cats = np.unique(seg[(seg > 0) & (seg < 255)]).astype(np.uint8).reshape(-1, 1)
-    boundaries = np.empty((20, 1), dtype=object)
-    for i in range(20):
-        boundaries[i, 0] = np.zeros(seg.shape, bool)
-    gtcls = {
-        "Boundaries": boundaries,
-        "Segmentation": seg.astype(np.uint8),
-        "CategoriesPresent": cats,
-    }
-    scipy.io.savemat(path, {"GTcls": gtcls})
 
 
 def write_list(path, ids):
@@ -76,7 +61,7 @@ class VOCFixture:
             if i in self.sbd_train + self.sbd_val:
                 self.sbd_masks[i] = random_mask(rng, h, w, void=False)
                 write_jpeg(os.path.join(self.sbd, "img", f"{i}.jpg"), self.images[i])
-                write_sbd_mat(os.path.join(self.sbd, "cls", f"{i}.mat"), self.sbd_masks[i])
+                write_sbd_mask(os.path.join(self.sbd, "cls", f"{i}.mat"), self.sbd_masks[i])
         seg = os.path.join(self.voc, "ImageSets", "Segmentation")
         write_list(os.path.join(seg, "train.txt"), self.voc_train)
         write_list(os.path.join(seg, "val.txt"), self.voc_val)

@@ -28,7 +28,8 @@ from rignet_keras.data import (
     voc_records,
     write_png_mask,
 )
-from tests.data.data_fixtures import write_list, write_sbd_mat
+from rignet_keras.data.sbd import write_sbd_mask
+from tests.data.data_fixtures import write_list
 
 
 def test_voc_records_and_exact_masks(voc_tree):
@@ -71,7 +72,7 @@ def test_voc_info():
 def test_sbd_mat_layout_and_reader(voc_tree, tmp_path):
     seg = np.arange(12, dtype=np.uint8).reshape(3, 4)
     path = str(tmp_path / "x.mat")
-    write_sbd_mat(path, seg)
+    write_sbd_mask(path, seg)
     # the access path of the real files works on what the fixture writes
     got = scipy.io.loadmat(path)["GTcls"][0]["Segmentation"][0]
     assert got.dtype == np.uint8
