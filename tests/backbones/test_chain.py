@@ -5,14 +5,12 @@ float32 TFLite export's own (strict) parity check on every backbone cut from a m
 
 import keras
 import numpy as np
-import onnxruntime as ort
 import pytest
-from ai_edge_litert.interpreter import Interpreter
 
 from rignet_keras.backbones.applications import APPLICATION_BACKBONES
 from rignet_keras.backbones.hub import HUB_BACKBONES
 from tests.conftest import assert_reloads_in_a_fresh_process, images
-from tests.export.conftest import SIZE, assert_matches_keras, fresh_images, keras_probabilities
+from tests.export.conftest import SIZE, assert_tflite_and_onnx_match_keras
 
 NUM_CLASSES = 5
 SOURCES = ["resnet50v2"]
@@ -116,26 +114,7 @@ def test_train_save_load_fresh_process_and_export(backbone, tmp_path):
     assert set(PRECISIONS[backbone]) <= precisions
     assert any("step" in {s["name"] for s in a["signatures"]} for a in manifest["artifacts"])
 
-    samples = fresh_images()
-    interpreter = Interpreter(str(folder / "rignet_float32.tflite"), num_threads=2)
-    for ui in (1, 2):
-        reference = keras_probabilities(model, samples, ui)
-        runner = interpreter.get_signature_runner(f"ui_{ui}")
-        outs = [runner(images=samples[i : i + 1]) for i in range(len(samples))]
-        assert_matches_keras(
-            reference,
-            np.concatenate([o["probabilities"] for o in outs]),
-            np.concatenate([o["class_map"] for o in outs]),
-            what=f"{backbone} tflite ui_{ui}",
-        )
-        session = ort.InferenceSession(
-            str(folder / f"rignet_ui{ui}.onnx"), providers=["CPUExecutionProvider"]
-        )
-        names = [o.name for o in session.get_outputs()]
-        out = dict(zip(names, session.run(None, {"images": samples}), strict=True))
-        assert_matches_keras(
-            reference, out["probabilities"], out["class_map"], what=f"{backbone} onnx ui_{ui}"
-        )
+    assert_tflite_and_onnx_match_keras(model, folder, what=backbone)
 
 
 # The 50-layer ResNets' conversions are the slowest (resnet50v2 also runs the whole chain above,

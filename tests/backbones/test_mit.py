@@ -247,11 +247,9 @@ def test_tflite_float32_and_onnx_exports_at_ui_1_and_2(tmp_path):
     """Both files match the Keras model. The ONNX file is the regression check of the attention's
     reshapes (`MiTAttention._heads`): written with the input's batch dimension they converted
     to a graph that onnxruntime refuses to run."""
-    import onnxruntime as ort
-    from ai_edge_litert.interpreter import Interpreter
 
     from rignet_keras.export import export_model
-    from tests.export.conftest import SIZE, assert_matches_keras, fresh_images, keras_probabilities
+    from tests.export.conftest import SIZE, assert_tflite_and_onnx_match_keras
 
     model = _calibrated_network()
     folder = tmp_path / "export"
@@ -267,23 +265,4 @@ def test_tflite_float32_and_onnx_exports_at_ui_1_and_2(tmp_path):
     )
     signatures = [s for a in manifest["artifacts"] for s in a["signatures"] if "parity" in s]
     assert signatures and all(s["parity"]["passed"] for s in signatures)
-    samples = fresh_images()
-    interpreter = Interpreter(str(folder / "rignet_float32.tflite"), num_threads=2)
-    for ui in (1, 2):
-        reference = keras_probabilities(model, samples, ui)
-        runner = interpreter.get_signature_runner(f"ui_{ui}")
-        outs = [runner(images=samples[i : i + 1]) for i in range(len(samples))]
-        assert_matches_keras(
-            reference,
-            np.concatenate([o["probabilities"] for o in outs]),
-            np.concatenate([o["class_map"] for o in outs]),
-            what=f"hub_mit_b0 tflite ui_{ui}",
-        )
-        session = ort.InferenceSession(
-            str(folder / f"rignet_ui{ui}.onnx"), providers=["CPUExecutionProvider"]
-        )
-        names = [o.name for o in session.get_outputs()]
-        out = dict(zip(names, session.run(None, {"images": samples}), strict=True))
-        assert_matches_keras(
-            reference, out["probabilities"], out["class_map"], what=f"hub_mit_b0 onnx ui_{ui}"
-        )
+    assert_tflite_and_onnx_match_keras(model, folder, what="hub_mit_b0")

@@ -104,6 +104,34 @@ def assert_matches_keras(reference, probabilities, class_map, atol=1e-4, what=""
     np.testing.assert_array_equal(np.asarray(class_map)[decided], labels[decided], err_msg=what)
 
 
+def assert_tflite_and_onnx_match_keras(model, folder, uis=(1, 2), what="", stem="rignet"):
+    """On fresh images, each `ui_<k>` signature of `<folder>/<stem>_float32.tflite` and each
+    `<stem>_ui<k>.onnx` give the Keras model's probabilities and labels (`assert_matches_keras`)."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    samples = fresh_images()
+    interpreter = Interpreter(os.path.join(folder, f"{stem}_float32.tflite"), num_threads=2)
+    for ui in uis:
+        reference = keras_probabilities(model, samples, ui)
+        runner = interpreter.get_signature_runner(f"ui_{ui}")
+        outs = [runner(images=samples[i : i + 1]) for i in range(len(samples))]
+        assert_matches_keras(
+            reference,
+            np.concatenate([o["probabilities"] for o in outs]),
+            np.concatenate([o["class_map"] for o in outs]),
+            what=f"{what} tflite ui_{ui}",
+        )
+        session = ort.InferenceSession(
+            os.path.join(folder, f"{stem}_ui{ui}.onnx"), providers=["CPUExecutionProvider"]
+        )
+        names = [o.name for o in session.get_outputs()]
+        out = dict(zip(names, session.run(None, {"images": samples}), strict=True))
+        assert_matches_keras(
+            reference, out["probabilities"], out["class_map"], what=f"{what} onnx ui_{ui}"
+        )
+
+
 class _Exports:
     """Session cache: one export per configuration key."""
 
