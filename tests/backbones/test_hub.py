@@ -28,6 +28,38 @@ def test_every_hub_backbone_is_registered_with_a_contract_here():
     assert set(HUB_BACKBONES) <= set(BACKBONES)
 
 
+# keras-hub's registry counts a dense classifier on the last features in some presets' "params":
+# {preset: classes}. The difference of the counts is exactly that layer (features * classes +
+# classes), so the rest of the architecture is the one recorded here.
+PRESET_CLASSIFIERS = {
+    "resnet_vd_34_imagenet": 1000,
+    "mit_b0_ade20k_512": 10,
+    "mit_b1_ade20k_512": 10,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HUB_BACKBONES))
+def test_recorded_architectures_are_the_published_presets(name):
+    """Offline, against keras-hub's preset registry (its metadata ships with the package): the
+    preset that `backbone_weights="imagenet"` downloads exists, and the keras-hub model built
+    from the constructor arguments recorded in `hub.py` has the preset's parameter count."""
+    keras_hub = pytest.importorskip("keras_hub")
+    from rignet_keras.backbones.hub import MIT_HUB_IMAGE_SHAPE
+
+    source = HUB_BACKBONES[name].source
+    if name.startswith("hub_mit"):
+        config, preset = source.args
+        cls, shape = keras_hub.models.MiTBackbone, MIT_HUB_IMAGE_SHAPE
+    else:
+        class_name, config, preset = source.args
+        cls, shape = getattr(keras_hub.models, class_name), (None, None, 3)
+    assert preset in cls.presets, (name, preset, sorted(cls.presets))
+    published = cls.presets[preset]["metadata"]["params"]
+    model = cls(**config, image_shape=shape)
+    classifier = (model.outputs[-1].shape[-1] + 1) * PRESET_CLASSIFIERS.get(preset, 0)
+    assert model.count_params() + classifier == published
+
+
 def test_without_keras_hub_the_hub_backbones_say_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras_hub", None)  # `import keras_hub` now fails
     for name in ("hub_resnet18", "hub_mit_b0"):
