@@ -15,6 +15,7 @@ timing does. So the two are separate phases over one work folder:
     python -m bench.inference --phase export            # any time, e.g. beside other jobs
     python -m bench.inference --phase measure           # on a quiet machine
     python -m bench.inference --report                  # tables: ms, GFLOP/s, share of peak
+    python -m bench.inference --summary                 # one row per backbone and size
     python -m bench.inference --plot latency.png        # latency against GMACs, per backbone
 
 `--report` divides the counted multiply-adds (2 FLOP each) by each median latency and by the
@@ -163,14 +164,7 @@ def report(results_path, peak_path):
     peak, kernel = _peak(peak_path)
     lines = [f"Peak: {peak:.1f} GFLOP/s float32 ({kernel}, `{os.path.relpath(peak_path)}`).", ""]
     for run_ in runs:
-        model = run_["model"]
-        if model["feedback_blocks"]:
-            mode = {"parallel": "Pu", "sequential": "Su", "multi_range": "Pf_u"}.get(
-                model["unroll_mode"], model["unroll_mode"]
-            )
-            name = f"{model['backbone']} RIGNet {mode}<6..{model['feedback_blocks'][0]}>"
-        else:
-            name = f"{model['backbone']} FCN"
+        name = _model_name(run_["model"])
         size = "x".join(str(s) for s in run_["input_size"])
         rows = [r for r in run_["rows"] if r.get("kind") != "stepwise"]
         columns = []
@@ -230,9 +224,63 @@ def report(results_path, peak_path):
     return "\n".join(lines)
 
 
+def summary(results_path):
+    """Markdown: one row per backbone, the latest run at each size, median ms per ui for TFLite
+    float32, TFLite int8 and onnxruntime, with parameters and GMACs (which backbone a device
+    budget affords)."""
+    with open(results_path) as f:
+        runs = json.load(f)["runs"]
+    latest = {}
+    for run_ in runs:
+        latest[(run_["model"]["backbone"], run_["input_size"][0])] = run_
+    columns = ["TFLite float32", "TFLite int8", "onnxruntime fp32"]
+    lines = [
+        "| backbone | params | size | GMACs ui 1 / 2 / 4 | "
+        + " | ".join(f"{c} ms" for c in columns)
+        + " | load avg start / end |",
+        "|---|---|---|---|" + "---|" * len(columns) + "---|",
+    ]
+    order = sorted(latest, key=lambda k: (k[1], min(r["macs"] or 0 for r in latest[k]["rows"])))
+    for backbone, size in order:
+        run_ = latest[(backbone, size)]
+        rows = [r for r in run_["rows"] if r.get("kind") != "stepwise"]
+        uis = sorted({r["ui"] for r in rows})
+        macs = {r["ui"]: r["macs"] for r in rows if r.get("macs")}
+        cells = []
+        for column in columns:
+            values = [
+                next((r for r in rows if r["ui"] == ui and _column(r) == column), None)
+                for ui in uis
+            ]
+            cells.append(
+                " / ".join("-" if r is None else f"{r['median_ms']:.0f}" for r in values)
+                if any(values)
+                else "-"
+            )
+        load = (run_["machine"]["load_average"][0], run_["load_average_at_end"][0])
+        lines.append(
+            f"| `{backbone}` | {run_['model']['parameter_count'] / 1e6:.1f} M | {size} | "
+            + " / ".join(f"{macs[ui] / 1e9:.2f}" for ui in uis if ui in macs)
+            + " | "
+            + " | ".join(cells)
+            + f" | {load[0]:.1f} / {load[1]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _model_name(model):
+    if not model["feedback_blocks"]:
+        return f"{model['backbone']} FCN"
+    mode = {"parallel": "Pu", "sequential": "Su", "multi_range": "Pf_u"}.get(
+        model["unroll_mode"], model["unroll_mode"]
+    )
+    return f"{model['backbone']} RIGNet {mode}<6..{model['feedback_blocks'][0]}>"
+
+
 def plot(results_path, png_path):
-    """PNG: median latency against GMACs, one line per backbone over its ui, one panel per
-    runtime column (TFLite float32, TFLite int8, onnxruntime), one marker style per size."""
+    """PNG: median latency against GMACs, one line per model over its ui (one colour per model,
+    the latest run of each size: circles and solid lines 321x321, squares and dashed 512x512),
+    one panel per runtime column (TFLite float32, TFLite int8, onnxruntime)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -240,42 +288,55 @@ def plot(results_path, png_path):
 
     with open(results_path) as f:
         runs = json.load(f)["runs"]
+    latest = {}
+    for run_ in runs:
+        latest[(_model_name(run_["model"]), run_["input_size"][0])] = run_
+    names = sorted({name for name, _ in latest})
+    colours = plt.get_cmap("tab20")
+    colour = {name: colours(i % 20) for i, name in enumerate(names)}
     panels = ["TFLite float32", "TFLite int8", "onnxruntime fp32"]
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.2), squeeze=False)
     for axis, panel in zip(axes[0], panels, strict=True):
-        for run_ in runs:
+        for (name, size), run_ in sorted(latest.items()):
             rows = sorted(
                 (r for r in run_["rows"] if _column(r) == panel and r.get("macs")),
                 key=lambda r: r["ui"],
             )
             if not rows:
                 continue
-            size, load = run_["input_size"][0], run_["machine"]["load_average"][0]
             axis.plot(
                 [r["macs"] / 1e9 for r in rows],
                 [r["median_ms"] for r in rows],
                 marker="o" if size < 512 else "s",
-                label=f"{run_['model']['backbone']} {size} (load {load:.0f})",
+                linestyle="-" if size < 512 else "--",
+                color=colour[name],
+                markersize=4,
             )
-            for r in rows:
-                axis.annotate(f"ui {r['ui']}", (r["macs"] / 1e9, r["median_ms"]), fontsize=6)
+            last = rows[-1]
+            axis.annotate(f"ui {last['ui']}", (last["macs"] / 1e9, last["median_ms"]), fontsize=5)
         axis.set(title=panel, xlabel="GMACs", ylabel="median latency, ms (batch 1)")
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.grid(True, which="both", alpha=0.3)
-        if axis.lines:
-            axis.legend(fontsize=6)
-    first = runs[0]["machine"] if runs else {}
-    loads = [r["machine"]["load_average"][0] for r in runs] + [
-        r["load_average_at_end"][0] for r in runs
+    handles = [plt.Line2D([], [], color=colour[n], marker="o", label=n) for n in names]
+    handles += [
+        plt.Line2D([], [], color="k", marker="o", linestyle="-", label="321x321"),
+        plt.Line2D([], [], color="k", marker="s", linestyle="--", label="512x512"),
+    ]
+    figure.legend(handles=handles, loc="lower center", ncol=min(7, len(handles)), fontsize=7)
+    chosen = list(latest.values())
+    first = chosen[0]["machine"] if chosen else {}
+    loads = [r["machine"]["load_average"][0] for r in chosen] + [
+        r["load_average_at_end"][0] for r in chosen
     ]
     figure.suptitle(
-        f"RIGNet Pu<6..4> per backbone: {first.get('cpu', '?')}, {first.get('cores', '?')} cores, "
-        f"{runs[0]['threads'] if runs else '?'} threads, {first.get('date', '?')}; load average "
-        f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f} during the runs",
+        f"RIGNet latency against multiply-adds (points: ui 1, 2, 4, ...): {first.get('cpu', '?')}, "
+        f"{first.get('cores', '?')} cores, {chosen[0]['threads'] if chosen else '?'} threads, "
+        f"{first.get('date', '?')}; load average {min(loads, default=0):.1f}-"
+        f"{max(loads, default=0):.1f} during the runs",
         fontsize=9,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04 + 0.035 * (len(handles) // 7), 1, 1))
     figure.savefig(png_path, dpi=120)
     plt.close(figure)
     return png_path
@@ -295,11 +356,16 @@ def main(argv=None):
     parser.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
     parser.add_argument(
+        "--summary", action="store_true", help="one row per backbone and size (Markdown)"
+    )
+    parser.add_argument(
         "--plot", metavar="PNG", help="write latency against GMACs of the runs in --out"
     )
     args = parser.parse_args(argv)
 
-    if args.report or args.plot:
+    if args.report or args.plot or args.summary:
+        if args.summary:
+            print(summary(args.out))
         if args.report:
             print(report(args.out, args.peak))
         if args.plot:
