@@ -225,24 +225,24 @@ def report(results_path, peak_path):
 
 
 def summary(results_path):
-    """Markdown: one row per backbone, the latest run at each size, median ms per ui for TFLite
-    float32, TFLite int8 and onnxruntime, with parameters and GMACs (which backbone a device
-    budget affords)."""
+    """Markdown: one row per model (backbone and mode) and size, the latest run of each, median
+    ms per ui for TFLite float32, TFLite int8 and onnxruntime, with parameters and GMACs (which
+    backbone a device budget affords)."""
     with open(results_path) as f:
         runs = json.load(f)["runs"]
     latest = {}
     for run_ in runs:
-        latest[(run_["model"]["backbone"], run_["input_size"][0])] = run_
+        latest[(_model_name(run_["model"]), run_["input_size"][0])] = run_
     columns = ["TFLite float32", "TFLite int8", "onnxruntime fp32"]
     lines = [
-        "| backbone | params | size | GMACs ui 1 / 2 / 4 | "
+        "| model | params | size | ui | GMACs | "
         + " | ".join(f"{c} ms" for c in columns)
         + " | load avg start / end |",
-        "|---|---|---|---|" + "---|" * len(columns) + "---|",
+        "|---|---|---|---|---|" + "---|" * len(columns) + "---|",
     ]
     order = sorted(latest, key=lambda k: (k[1], min(r["macs"] or 0 for r in latest[k]["rows"])))
-    for backbone, size in order:
-        run_ = latest[(backbone, size)]
+    for name, size in order:
+        run_ = latest[(name, size)]
         rows = [r for r in run_["rows"] if r.get("kind") != "stepwise"]
         uis = sorted({r["ui"] for r in rows})
         macs = {r["ui"]: r["macs"] for r in rows if r.get("macs")}
@@ -259,7 +259,9 @@ def summary(results_path):
             )
         load = (run_["machine"]["load_average"][0], run_["load_average_at_end"][0])
         lines.append(
-            f"| `{backbone}` | {run_['model']['parameter_count'] / 1e6:.1f} M | {size} | "
+            f"| {name} | {run_['model']['parameter_count'] / 1e6:.1f} M | {size} | "
+            + " / ".join(str(ui) for ui in uis)
+            + " | "
             + " / ".join(f"{macs[ui] / 1e9:.2f}" for ui in uis if ui in macs)
             + " | "
             + " | ".join(cells)
