@@ -411,10 +411,11 @@ def save_gate_maps(maps, image_rgb, path, index=0, title=None):
 
 
 def gate_map_file_names(stats):
-    """The names `save_gate_map_images` writes, in order: `{block}_ui{t}_spread.png` (t = 2..K),
-    `{block}_ui{t}_change.png` (t = 3..K), `{block}_ui{K}_channel{c}.png` (the selective
-    channels of sample `index`, so given by `gate_statistics`), `prediction_ui{t}_change.png`
-    (t = 2..K). Returns a list of (name, kind, key) with key the stats entry."""
+    """The maps of `gate_statistics` that `save_gate_map_images` writes one file each, in order:
+    `{block}_ui{t}_spread.png` (t = 2..K), `{block}_ui{t}_change.png` (t = 3..K) and
+    `prediction_ui{t}_change.png` (t = 2..K), as a list of (name, kind, key), key being the
+    entry of `stats[kind]`. (The selective channels' files depend on the sample; that function
+    names them itself.)"""
     names = []
     for name in stats["blocks"]:
         for t in range(2, stats["iterations"] + 1):
