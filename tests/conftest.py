@@ -1,15 +1,90 @@
-"""Shared test helpers: quiet TensorFlow, deterministic seeds, tiny models and NumPy references."""
+"""The test lanes, and the fixtures every test shares (deterministic seeds, a NumPy generator).
+
+Two lanes (docs/DESIGN.md, "Running the tests"):
+
+- the fast lane, `python -m pytest -q`: what a contributor runs before every commit. It leaves
+  out every test carrying one of the heavy markers below;
+- the full lane, `python -m pytest -q --all`: every test but the `slow` ones (what CI runs).
+
+`-m EXPR` replaces the lanes: pytest selects by the expression alone (`-m export`, `-m slow`).
+In the fast lane a test that starts a process without the `subprocess` marker fails, naming the
+marker, so a heavy test cannot slip into it unmarked. Helpers live in tests/harness.py.
+"""
 
 import os
 import subprocess
-import sys
-import textwrap
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the tests quiet TensorFlow for themselves
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# Marker -> what puts a test behind it. Each is left out of the fast lane.
+HEAVY_MARKERS = {
+    "subprocess": "starts a Python process (a TensorFlow import is seconds before any work)",
+    "export": "converts a model to SavedModel, TFLite or ONNX",
+    "large": "builds a network of ResNet-50 size or more, trains more than a few steps, or "
+    "takes more than a few seconds for another reason",
+}
+SLOW_MARKER = "minutes each (the largest conversions); only with -m slow"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--all",
+        action="store_true",
+        default=False,
+        help="run the full lane: every test but the slow ones (-m slow runs those); what CI runs",
+    )
+
+
+def pytest_configure(config):
+    for name, why in HEAVY_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {why}; not in the fast lane (--all runs it)")
+    config.addinivalue_line("markers", f"slow: {SLOW_MARKER}")
+
+
+def _lane(config):
+    """ "fast", "all", or None when -m chose the tests."""
+    if config.getoption("markexpr"):
+        return None
+    return "all" if config.getoption("--all") else "fast"
+
+
+def pytest_collection_modifyitems(config, items):
+    lane = _lane(config)
+    if lane is None:
+        return
+    left_out = {"slow"} if lane == "all" else {"slow", *HEAVY_MARKERS}
+    kept, deselected = [], []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        (deselected if marks & left_out else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _no_unmarked_process(request, monkeypatch):
+    """In the fast lane, a test that starts a process must carry the `subprocess` marker."""
+    if _lane(request.config) != "fast" or request.node.get_closest_marker("subprocess"):
+        yield
+        return
+    real = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **kwargs):
+        shown = args if isinstance(args, str) else " ".join(map(str, args))[:120]
+        pytest.fail(
+            f"{request.node.nodeid} starts a process ({shown}) without the subprocess marker: "
+            "mark it @pytest.mark.subprocess (it then runs in the full lane, --all)",
+            pytrace=False,
+        )
+        real(self, args, *rest, **kwargs)  # not reached
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -21,50 +96,3 @@ def _seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
-
-
-def tiny_model(**kwargs):
-    """A small RIGNet for tests: ResNet-18, 5 classes, gates on <6..4> unless overridden."""
-    from rignet_keras import RIGNet
-
-    config = dict(num_classes=5, backbone="resnet18", feedback_blocks=(4, 6), num_iterations=3)
-    config.update(kwargs)
-    return RIGNet(**config)
-
-
-def images(batch=2, height=65, width=71, seed=0):
-    """Random float images (odd sizes by default: RIGNet must take any H and W)."""
-    return np.random.default_rng(seed).normal(size=(batch, height, width, 3)).astype("float32")
-
-
-def assert_reloads_in_a_fresh_process(models, x, folder, atol=1e-5):
-    """Saves each of `models` ({name: model}) as `<folder>/<name>.keras`, loads it in safe mode
-    in a new Python process (which has imported rignet_keras and nothing of the test), and
-    requires its inference-mode outputs on `x` to equal the model's own within `atol`."""
-    for name, model in models.items():
-        np.save(os.path.join(folder, f"{name}.npy"), keras.ops.convert_to_numpy(model(x)))
-        model.save(os.path.join(folder, f"{name}.keras"))
-    np.save(os.path.join(folder, "x.npy"), x)
-    script = textwrap.dedent(
-        f"""
-        import os
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-        import keras, numpy as np
-        import rignet_keras  # registers the serializable classes
-        folder = {str(folder)!r}
-        x = np.load(os.path.join(folder, "x.npy"))
-        for name in {sorted(models)!r}:
-            model = keras.models.load_model(os.path.join(folder, name + ".keras"), safe_mode=True)
-            out = keras.ops.convert_to_numpy(model(x, training=False))
-            np.save(os.path.join(folder, name + "_loaded.npy"), out)
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=600)
-    for name in models:
-        np.testing.assert_allclose(
-            np.load(os.path.join(folder, f"{name}_loaded.npy")),
-            np.load(os.path.join(folder, f"{name}.npy")),
-            atol=atol,
-            rtol=0,
-            err_msg=name,
-        )

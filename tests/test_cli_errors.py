@@ -1,6 +1,9 @@
 """The command line refuses a user error in one line with exit status 2 (no traceback), before
-any work; a training stopped on a NaN is one line with exit status 1. Every test runs the real
-command in a subprocess (`python -m rignet_keras.cli`, what the `rignet` script calls)."""
+any work; a training stopped on a NaN is one line with exit status 1.
+
+The `subprocess` tests run the real command (`python -m rignet_keras.cli`, what the `rignet`
+script calls); the fast lane calls `rignet_keras.cli.main` in this process with the same flags
+and checks the same line and status (the error mapping itself is `report_errors`)."""
 
 import json
 import os
@@ -46,6 +49,7 @@ def image_dir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("ui", ["0", "-3"])
 def test_predict_refuses_a_ui_below_one(image_dir, tmp_path, ui):
     line = one_error_line(
@@ -64,6 +68,7 @@ def test_predict_refuses_a_ui_below_one(image_dir, tmp_path, ui):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 def test_predict_names_a_file_that_is_not_an_image(image_dir, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("not an image\n")
@@ -81,6 +86,7 @@ def test_predict_names_a_file_that_is_not_an_image(image_dir, tmp_path):
     assert str(fake) in line and "not an image" in line
 
 
+@pytest.mark.subprocess
 def test_predict_into_its_input_folder_refuses_to_overwrite_an_input(image_dir, tmp_path):
     before = (image_dir / "a.png").read_bytes()
     line = one_error_line(
@@ -91,6 +97,7 @@ def test_predict_into_its_input_folder_refuses_to_overwrite_an_input(image_dir, 
     assert sorted(os.listdir(image_dir)) == ["a.png"]
 
 
+@pytest.mark.subprocess
 def test_predict_names_a_model_file_keras_cannot_read(image_dir, tmp_path):
     (tmp_path / "m.keras").write_text("not a model\n")
     line = one_error_line(
@@ -102,6 +109,7 @@ def test_predict_names_a_model_file_keras_cannot_read(image_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 def test_evaluate_refuses_zero_iterations(tmp_path):
     line = one_error_line(
         rignet(
@@ -117,6 +125,7 @@ def test_evaluate_refuses_zero_iterations(tmp_path):
     assert "--iterations must be at least 1; received 0" in line
 
 
+@pytest.mark.subprocess
 def test_data_convert_refuses_zero_images_per_shard(tmp_path):
     line = one_error_line(
         rignet(
@@ -133,31 +142,33 @@ def test_data_convert_refuses_zero_images_per_shard(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
-@pytest.mark.parametrize(
-    "flags, named",
-    [
-        (["--steps", "0"], "--steps must be at least 1; received 0"),
-        (["--num-train", "-1"], "--num-train must be at least 1; received -1"),
-        (["--iterations", "0"], "--iterations must be at least 1; received 0"),
-        (["--steps", "x"], "--steps: invalid int value: 'x'"),
-    ],
-)
+QUICKSTART_NONSENSE = [
+    (["--steps", "0"], "--steps must be at least 1; received 0"),
+    (["--num-train", "-1"], "--num-train must be at least 1; received -1"),
+    (["--iterations", "0"], "--iterations must be at least 1; received 0"),
+    (["--steps", "x"], "--steps: invalid int value: 'x'"),
+]
+
+
+@pytest.mark.parametrize("flags, named", QUICKSTART_NONSENSE)
+@pytest.mark.subprocess
 def test_quickstart_refuses_a_nonsense_flag(tmp_path, flags, named):
     line = one_error_line(rignet("quickstart", "--fast", "--output-dir", tmp_path / "q", *flags))
     assert named in line
     assert not (tmp_path / "q").exists()
 
 
-@pytest.mark.parametrize(
-    "flags, named",
-    [
-        (["--steps", "10", "--warmup-steps", "50"], "warmup_steps (50) must be smaller than steps"),
-        (["--num-train-samples", "-1"], "data.num_train_samples must be at least 1; received -1"),
-        (["--warmup-steps", "-1"], "train.warmup_steps must be at least 0; received -1"),
-        (["--lr", "0"], "train.learning_rate must be positive; received 0.0"),
-        (["--set", "eval.iterations=[0]"], "eval.iterations must be at least 1"),
-    ],
-)
+TRAIN_NONSENSE = [
+    (["--steps", "10", "--warmup-steps", "50"], "warmup_steps (50) must be smaller than steps"),
+    (["--num-train-samples", "-1"], "data.num_train_samples must be at least 1; received -1"),
+    (["--warmup-steps", "-1"], "train.warmup_steps must be at least 0; received -1"),
+    (["--lr", "0"], "train.learning_rate must be positive; received 0.0"),
+    (["--set", "eval.iterations=[0]"], "eval.iterations must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("flags, named", TRAIN_NONSENSE)
+@pytest.mark.subprocess
 def test_train_refuses_a_nonsense_value_before_opening_data(tmp_path, flags, named):
     line = one_error_line(
         rignet(
@@ -212,6 +223,7 @@ def diverging_run(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.subprocess
 def test_a_nan_stop_is_one_line_naming_the_step_with_status_1(diverging_run):
     proc, out = diverging_run
     line = one_error_line(proc, status=1)
@@ -219,6 +231,7 @@ def test_a_nan_stop_is_one_line_naming_the_step_with_status_1(diverging_run):
     assert "last good checkpoint" in line
 
 
+@pytest.mark.subprocess
 def test_a_resnet18_run_records_that_no_imagenet_weights_were_loaded(diverging_run, tmp_path):
     proc, out = diverging_run
     recorded = json.loads((out / "run_config.json").read_text())
@@ -230,3 +243,97 @@ def test_a_resnet18_run_records_that_no_imagenet_weights_were_loaded(diverging_r
     )
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert json.loads(shown.stdout)["model"]["backbone_weights"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# The same refusals, in this process (fast lane)
+
+
+def in_process(capsys, *args):
+    """`rignet ARGS...` through `rignet_keras.cli.main` here; (exit status, stderr lines)."""
+    from rignet_keras.cli import main
+
+    status = main([str(a) for a in args])
+    return status, capsys.readouterr().err.strip().splitlines()
+
+
+def one_error_line_in_process(status, lines, expected=2):
+    assert status == expected, lines
+    assert lines and lines[-1].startswith("error: "), lines
+    assert all(line.startswith("note: ") for line in lines[:-1]), lines
+    return lines[-1]
+
+
+@pytest.mark.parametrize(
+    "raised, status, line",
+    [
+        (ValueError("bad\n  value"), 2, "error: bad value"),
+        (FileNotFoundError("no such file"), 2, "error: no such file"),
+        (FileExistsError("exists"), 2, "error: exists"),
+        (FloatingPointError("loss is NaN at step 3"), 1, "error: loss is NaN at step 3"),
+        (KeyboardInterrupt(), 130, "error: interrupted"),
+    ],
+)
+def test_report_errors_maps_each_error_to_one_line_and_a_status(capsys, raised, status, line):
+    from rignet_keras.cli import report_errors
+
+    def command():
+        raise raised
+
+    assert report_errors(command) == status
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_report_errors_lets_a_bug_raise():
+    from rignet_keras.cli import report_errors
+
+    def command():
+        raise KeyError("a bug, not a user error")
+
+    with pytest.raises(KeyError):
+        report_errors(command)
+
+
+@pytest.mark.parametrize("ui", ["0", "-3"])
+def test_predict_refuses_a_ui_below_one_in_process(capsys, image_dir, tmp_path, ui):
+    out = tmp_path / "out"
+    args = ("predict", image_dir, "--model", tmp_path / "m.keras", "--ui", ui, "--output-dir", out)
+    line = one_error_line_in_process(*in_process(capsys, *args))
+    assert f"--ui must be at least 1; received {ui}" in line
+    assert not out.exists()
+
+
+def test_predict_names_a_model_file_keras_cannot_read_in_process(capsys, image_dir, tmp_path):
+    (tmp_path / "m.keras").write_text("not a model\n")
+    out = tmp_path / "out"
+    args = ("predict", image_dir, "--model", tmp_path / "m.keras", "--output-dir", out)
+    line = one_error_line_in_process(*in_process(capsys, *args))
+    assert f"--model {str(tmp_path / 'm.keras')!r} is not a Keras model file" in line
+    assert not out.exists()
+
+
+def test_data_convert_refuses_zero_images_per_shard_in_process(capsys, tmp_path):
+    out = tmp_path / "s"
+    args = ("data", "convert", "synthetic", "--output-dir", out, "--images-per-shard", "0")
+    line = one_error_line_in_process(*in_process(capsys, *args))
+    assert "--images-per-shard must be at least 1; received 0" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, named", QUICKSTART_NONSENSE)
+def test_quickstart_refuses_a_nonsense_flag_in_process(capsys, tmp_path, flags, named):
+    out = tmp_path / "q"
+    line = one_error_line_in_process(
+        *in_process(capsys, "quickstart", "--fast", "--output-dir", out, *flags)
+    )
+    assert named in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, named", TRAIN_NONSENSE)
+def test_train_refuses_a_nonsense_value_in_process(capsys, tmp_path, flags, named):
+    out = tmp_path / "r"
+    args = ("train", "--source", "voc", "--data-dir", tmp_path / "none", "--output-dir", out)
+    line = one_error_line_in_process(*in_process(capsys, *args, *flags))
+    assert named in line
+    assert not out.exists()

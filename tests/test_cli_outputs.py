@@ -57,6 +57,7 @@ def predicted(tmp_path_factory):
     return proc, images, root / "out"
 
 
+@pytest.mark.subprocess
 def test_colliding_stems_give_one_set_of_outputs_per_input(predicted):
     proc, _, out = predicted
     assert sorted(os.listdir(out)) == sorted(
@@ -67,6 +68,7 @@ def test_colliding_stems_give_one_set_of_outputs_per_input(predicted):
     assert "wrote 3 masks and overlays (PNG) for 3 images" in proc.stdout
 
 
+@pytest.mark.subprocess
 def test_every_output_is_a_png_masks_with_the_voc_palette(predicted):
     _, _, out = predicted
     for name in os.listdir(out):
@@ -77,6 +79,7 @@ def test_every_output_is_a_png_masks_with_the_voc_palette(predicted):
                 assert image.getpalette()[3:6] == [128, 0, 0]  # VOC class 1
 
 
+@pytest.mark.subprocess
 def test_masks_follow_the_exif_orientation(predicted):
     _, images, out = predicted
     with Image.open(images / "phone.jpg") as stored:
@@ -88,6 +91,7 @@ def test_masks_follow_the_exif_orientation(predicted):
         assert image.size == (56, 40)  # no EXIF: as stored
 
 
+@pytest.mark.subprocess
 def test_inputs_are_left_untouched(predicted):
     _, images, _ = predicted
     assert sorted(os.listdir(images)) == ["a.jpg", "a.png", "phone.jpg"]

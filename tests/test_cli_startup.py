@@ -70,6 +70,7 @@ def _help(module, argv):
         ["quickstart", "--help"],
     ],
 )
+@pytest.mark.subprocess
 def test_help_imports_no_tensorflow_and_is_fast(argv):
     _help("rignet_keras.cli", argv)
 
@@ -78,6 +79,7 @@ def test_help_imports_no_tensorflow_and_is_fast(argv):
     "module, argv",
     [("rignet_keras.data.cli", ["--help"]), ("rignet_keras.cli", ["data", "--help"])],
 )
+@pytest.mark.subprocess
 def test_data_help_imports_no_tensorflow(module, argv):
     _help(module, argv)
 
@@ -119,6 +121,7 @@ def tensorflow_logs():
     return _tensorflow_prints_log_lines()
 
 
+@pytest.mark.subprocess
 def test_a_command_prints_no_tensorflow_log_lines(predict_command):
     proc, _ = python(predict_command([]))
     assert proc.returncode == 2, proc.stderr[-3000:]
@@ -128,6 +131,7 @@ def test_a_command_prints_no_tensorflow_log_lines(predict_command):
     assert "not_a_model.keras" in lines[0]
 
 
+@pytest.mark.subprocess
 def test_verbose_and_the_users_log_level_turn_the_lines_on(tensorflow_logs, predict_command):
     if not tensorflow_logs:
         pytest.skip("TensorFlow prints no log lines at import on this machine")
@@ -159,6 +163,7 @@ def saved_model(tmp_path_factory):
         "import rignet_keras.backbones.mit; import keras",
     ],
 )
+@pytest.mark.subprocess
 def test_load_model_finds_the_classes_whichever_import_comes_first(saved_model, imports):
     code = (
         f"{imports}; m = keras.models.load_model({str(saved_model)!r}, safe_mode=True); "
@@ -169,6 +174,7 @@ def test_load_model_finds_the_classes_whichever_import_comes_first(saved_model, 
     assert proc.stdout.split() == ["RIGNet", "2"]
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_alone_imports_no_keras():
     proc, _ = python(
         "import sys, rignet_keras; print(sorted(m for m in ('keras', 'tensorflow') "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rignet_keras.receptive_field import effective_receptive_field, mass_radius, support
-from tests.conftest import images, tiny_model
+from tests.harness import images, tiny_rignet
 
 
 def _convs(n, dilation=1):
@@ -74,7 +74,7 @@ def test_mass_radius_of_known_maps():
 
 
 def test_rignet_erf_at_ui1_is_its_feed_forward_path():
-    model = tiny_model(num_classes=3, width_multiplier=0.25, head_filters=16, output_stride=8)
+    model = tiny_rignet(num_classes=3, width_multiplier=0.25, head_filters=16, output_stride=8)
     x = images(2, 48, 48)
     model(x, training=False)
 

@@ -11,7 +11,7 @@ from rignet_keras.backbones import (
     transfer_weights_by_name,
 )
 from rignet_keras.backbones.common import stage_strides_and_dilations
-from tests.conftest import images
+from tests.harness import backbone_params, images
 
 SMALL = ["resnet18", "resnet34", "resnet50", "mobilenetv2"]
 
@@ -24,7 +24,7 @@ def _run_blocks(blocks, x):
     return outs
 
 
-@pytest.mark.parametrize("name", list(BACKBONES))
+@pytest.mark.parametrize("name", backbone_params(BACKBONES))
 def test_backbone_contract(name):
     """Every block returns its declared channels at its declared stride; no NaN."""
     if name.startswith("hub_"):
@@ -41,7 +41,7 @@ def test_backbone_contract(name):
     assert contracts[-1].stride == output_stride
 
 
-@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("name", backbone_params(SMALL))
 @pytest.mark.parametrize("output_stride", [8, 16])
 def test_dilated_backbones_keep_resolution_and_weight_shapes(name, output_stride):
     plain, _ = build_blocks(name, 3, output_stride=32)
@@ -54,6 +54,7 @@ def test_dilated_backbones_keep_resolution_and_weight_shapes(name, output_stride
     assert out.shape[1:3] == (64 // output_stride, 64 // output_stride)
 
 
+@pytest.mark.large
 def test_resnet_block_table_matches_spec():
     _, r50 = build_blocks("resnet50", 21)
     assert [(c.channels, c.stride) for c in r50] == [
@@ -103,7 +104,7 @@ STAGES = {
 }
 
 
-@pytest.mark.parametrize("name", list(STAGES))
+@pytest.mark.parametrize("name", backbone_params(STAGES))
 def test_keras_applications_weights_load_by_name(name, tmp_path):
     """Weights of a randomly initialised keras.applications model give the same stage outputs."""
     constructor, stage_names = STAGES[name]
@@ -127,6 +128,7 @@ def test_keras_applications_weights_load_by_name(name, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=f"B{k}")
 
 
+@pytest.mark.large
 def test_imagenet_weights_from_a_local_file(tmp_path):
     source = keras.applications.ResNet50(include_top=False, weights=None)
     path = tmp_path / "resnet50_notop.weights.h5"
@@ -150,6 +152,7 @@ def test_weights_errors_name_the_problem(tmp_path):
         transfer_weights_by_name(source, blocks[:5])
 
 
+@pytest.mark.subprocess
 def test_imagenet_weights_offline_fail_fast_naming_the_url_and_the_local_file(tmp_path):
     """A real failed download (a proxy on a closed loopback port refuses the connection; an
     empty KERAS_HOME has no cached file): one error naming the URL and the local-file option."""

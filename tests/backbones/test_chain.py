@@ -9,8 +9,12 @@ import pytest
 
 from rignet_keras.backbones.applications import APPLICATION_BACKBONES
 from rignet_keras.backbones.hub import HUB_BACKBONES
-from tests.conftest import assert_reloads_in_a_fresh_process, images
-from tests.export.conftest import SIZE, assert_tflite_and_onnx_match_keras
+from tests.harness import (
+    SIZE,
+    assert_exports_match_keras,
+    assert_reloads_in_a_fresh_process,
+    images,
+)
 
 NUM_CLASSES = 5
 SOURCES = ["resnet50v2"]
@@ -42,6 +46,7 @@ def _network(backbone, unroll_mode="parallel"):
     )
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("backbone", SOURCES)
 def test_every_unroll_mode_and_profile(backbone):
     from rignet_keras.models.arguments import UNROLL_MODES
@@ -63,6 +68,7 @@ def test_every_unroll_mode_and_profile(backbone):
     assert figures.parameters == model.count_params() > 0
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("backbone", SOURCES)
 def test_train_save_load_fresh_process_and_export(backbone, tmp_path):
     from rignet_keras.export import export_model
@@ -114,7 +120,7 @@ def test_train_save_load_fresh_process_and_export(backbone, tmp_path):
     assert set(PRECISIONS[backbone]) <= precisions
     assert any("step" in {s["name"] for s in a["signatures"]} for a in manifest["artifacts"])
 
-    assert_tflite_and_onnx_match_keras(model, folder, what=backbone)
+    assert_exports_match_keras(model, folder, what=backbone)
 
 
 # The 50-layer ResNets' conversions are the slowest (resnet50v2 also runs the whole chain above,
@@ -129,6 +135,7 @@ SLOW_PARITY = ("resnet50v2", "hub_resnet50")
         for name in CUT_BACKBONES
     ],
 )
+@pytest.mark.export
 def test_float32_tflite_parity_on_every_cut_backbone(backbone, tmp_path):
     """The exporter's own strict parity check (float32 TFLite, ui 1 and 2) on each backbone.
 
@@ -151,6 +158,7 @@ def test_float32_tflite_parity_on_every_cut_backbone(backbone, tmp_path):
 GROUPED_DEPTHWISE = {"convnext_tiny": 18, "hub_mobilenet_v3_small": 11}
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("backbone", [b for b in GROUPED_DEPTHWISE if b in CUT_BACKBONES])
 def test_onnx_parity_on_grouped_depthwise_backbones(backbone, tmp_path):
     """ConvNeXt (keras.applications) and keras-hub's MobileNet write their depthwise

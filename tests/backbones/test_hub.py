@@ -10,8 +10,7 @@ import pytest
 
 from rignet_keras.backbones import BACKBONES, build_blocks, load_imagenet_weights, split_model
 from rignet_keras.backbones.hub import HUB_BACKBONES, INSTALL_HINT
-from tests.backbones.test_split import _chained, _perturbed
-from tests.conftest import images
+from tests.harness import backbone_params, chained, images, perturbed
 
 CONTRACTS = {
     "hub_resnet18": [(64, 4), (64, 4), (128, 8), (256, 16), (512, 32)],
@@ -38,7 +37,7 @@ PRESET_CLASSIFIERS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(HUB_BACKBONES))
+@pytest.mark.parametrize("name", backbone_params(sorted(HUB_BACKBONES)))
 def test_recorded_architectures_are_the_published_presets(name):
     """Offline, against keras-hub's preset registry (its metadata ships with the package): the
     preset that `backbone_weights="imagenet"` downloads exists, and the keras-hub model built
@@ -70,17 +69,17 @@ def test_without_keras_hub_the_hub_backbones_say_how_to_install_it(monkeypatch):
     assert len(contracts) == 6
 
 
-@pytest.mark.parametrize("name", sorted(HUB_BACKBONES))
+@pytest.mark.parametrize("name", backbone_params(sorted(HUB_BACKBONES)))
 def test_blocks_chained_are_the_source_features(name):
     pytest.importorskip("keras_hub")
     backbone = HUB_BACKBONES[name]
-    source = _perturbed(backbone.source(None))
+    source = perturbed(backbone.source(None))
     cuts = backbone.cuts(source)
     blocks, contracts = split_model(source, cuts, check=False)
     ends = [source.get_layer(c).output if isinstance(c, str) else c for c in cuts]
     x = images(batch=1, height=45, width=53)
     expected = keras.Model(source.inputs[0], ends)(x, training=False)
-    for k, (ours, theirs) in enumerate(zip(_chained(blocks, x), expected, strict=True), start=1):
+    for k, (ours, theirs) in enumerate(zip(chained(blocks, x), expected, strict=True), start=1):
         np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs), err_msg=f"B{k}")
     assert [(c.channels, c.stride) for c in contracts] == CONTRACTS[name]
 
@@ -95,13 +94,14 @@ def _assert_same_weights(blocks, source):
     assert seen == len(reference)
 
 
+@pytest.mark.large
 def test_hub_weights_from_a_local_file_and_a_preset_folder(tmp_path):
     """Weights of a random keras-hub ResNet-18 load into the blocks tensor by tensor, from a
     `.weights.h5` file and from a preset folder written by keras-hub's `save_to_preset`."""
     pytest.importorskip("keras_hub")
     from rignet_keras import RIGNet
 
-    source = _perturbed(HUB_BACKBONES["hub_resnet18"].source(None))
+    source = perturbed(HUB_BACKBONES["hub_resnet18"].source(None))
     path = tmp_path / "resnet18.weights.h5"
     source.save_weights(path)
     blocks, _ = build_blocks("hub_resnet18", num_classes=3)

@@ -15,8 +15,7 @@ from rignet_keras.backbones.mit import (
     copy_hub_weights,
     mit_model,
 )
-from tests.backbones.test_split import _chained, _perturbed
-from tests.conftest import assert_reloads_in_a_fresh_process, images
+from tests.harness import assert_reloads_in_a_fresh_process, chained, images, perturbed
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -27,9 +26,10 @@ B0_CONTRACT = [(32, 4), (32, 4), (64, 8), (160, 16), (256, 32)]
 def _hub_mit(name="mit_b0", size=96, seed=5):
     """A keras-hub `MiTBackbone` with random weights moved off their initial values."""
     hub = keras_hub.models.MiTBackbone(**MIT_CONFIGS[name], image_shape=(size, size, 3))
-    return _perturbed(hub, seed=seed)
+    return perturbed(hub, seed=seed)
 
 
+@pytest.mark.large
 def test_blocks_chained_are_keras_hub_pyramid_outputs():
     """keras-hub's MiT runs on square images whose side is a multiple of 32 only (it recovers the
     map's side as sqrt of the token count and reshapes with floor division), so the comparison
@@ -41,7 +41,7 @@ def test_blocks_chained_are_keras_hub_pyramid_outputs():
     assert [(c.channels, c.stride) for c in contracts] == B0_CONTRACT
     x = images(batch=2, height=96, width=96)
     expected = keras.Model(hub.inputs[0], list(hub.pyramid_outputs.values()))(x, training=False)
-    ours = _chained(blocks, x)
+    ours = chained(blocks, x)
     for level, (a, b) in enumerate(zip(ours[1:], expected, strict=True), start=1):
         b = keras.ops.convert_to_numpy(b)
         assert a.shape == b.shape, f"P{level}"
@@ -53,7 +53,7 @@ def test_blocks_take_a_non_square_odd_size():
     """At 61x83 every stage rounds up (16x21, 8x11, 4x6, 2x3); the spatial reductions do not
     divide those maps (stage 1: 16x21 reduced by 8 to 2x2)."""
     blocks, contracts = build_blocks("hub_mit_b0", num_classes=NUM_CLASSES)
-    shapes = [o.shape for o in _chained(blocks, images(batch=1, height=61, width=83))]
+    shapes = [o.shape for o in chained(blocks, images(batch=1, height=61, width=83))]
     channels = [c for c, _ in B0_CONTRACT] + [NUM_CLASSES]
     sizes = [(16, 21), (16, 21), (8, 11), (4, 6), (2, 3), (2, 3)]
     assert shapes == [(1, h, w, c) for (h, w), c in zip(sizes, channels, strict=True)]
@@ -130,6 +130,7 @@ def hub_b0():
     return _hub_mit(size=64)
 
 
+@pytest.mark.large
 def test_weights_from_a_local_weights_file(hub_b0, tmp_path):
     """A random keras-hub MiT-B0's `.weights.h5` file loads into the blocks tensor by tensor."""
     path = tmp_path / "mit_b0.weights.h5"
@@ -141,6 +142,7 @@ def test_weights_from_a_local_weights_file(hub_b0, tmp_path):
         load_imagenet_weights("hub_mit_b0", blocks, "/nope.h5")
 
 
+@pytest.mark.large
 def test_weights_from_a_preset_folder(hub_b0, tmp_path):
     """A preset folder written by keras-hub's `save_to_preset` loads through `RIGNet`'s
     `backbone_weights`."""
@@ -152,6 +154,7 @@ def test_weights_from_a_preset_folder(hub_b0, tmp_path):
     _assert_same_weights(model.blocks, hub_b0)
 
 
+@pytest.mark.large
 def test_weights_of_another_configuration_are_refused_naming_block_and_layer():
     """MiT-B1 weights (a B1 preset folder, say) into MiT-B0 layers. (A B1 `.weights.h5` file is
     refused earlier, by Keras' own loader, which lists the layers it could not fill.)"""
@@ -180,6 +183,7 @@ def _network(unroll_mode="parallel", num_iterations=2):
     )
 
 
+@pytest.mark.large
 def test_every_unroll_mode():
     from rignet_keras.models.arguments import UNROLL_MODES
 
@@ -229,13 +233,14 @@ def _calibrated_network():
     from rignet_keras.export.samples import synthetic_images
     from rignet_keras.models.calibration import calibrate_batch_norm
     from rignet_keras.preprocessing import normalize
-    from tests.export.conftest import SIZE
+    from tests.harness import SIZE
 
     model = _network()
     calibrate_batch_norm(model, normalize(synthetic_images(4, SIZE, seed=100), model.preprocessing))
     return model
 
 
+@pytest.mark.subprocess
 def test_save_and_load_in_safe_mode_in_a_fresh_process(tmp_path):
     model = _calibrated_network()
     probe = images(batch=1, height=41, width=45)
@@ -249,7 +254,7 @@ def test_tflite_float32_and_onnx_exports_at_ui_1_and_2(tmp_path):
     to a graph that onnxruntime refuses to run."""
 
     from rignet_keras.export import export_model
-    from tests.export.conftest import SIZE, assert_tflite_and_onnx_match_keras
+    from tests.harness import SIZE, assert_exports_match_keras
 
     model = _calibrated_network()
     folder = tmp_path / "export"
@@ -265,4 +270,4 @@ def test_tflite_float32_and_onnx_exports_at_ui_1_and_2(tmp_path):
     )
     signatures = [s for a in manifest["artifacts"] for s in a["signatures"] if "parity" in s]
     assert signatures and all(s["parity"]["passed"] for s in signatures)
-    assert_tflite_and_onnx_match_keras(model, folder, what="hub_mit_b0")
+    assert_exports_match_keras(model, folder, what="hub_mit_b0")

@@ -15,7 +15,13 @@ from rignet_keras.backbones import (
     split_model,
 )
 from rignet_keras.backbones.applications import APPLICATION_BACKBONES
-from tests.conftest import assert_reloads_in_a_fresh_process, images
+from tests.harness import (
+    assert_reloads_in_a_fresh_process,
+    backbone_params,
+    chained,
+    images,
+    perturbed,
+)
 
 # (channels, stride) of B1-B5 of each backbone, from the published architectures.
 CONTRACTS = {
@@ -27,42 +33,23 @@ CONTRACTS = {
 }
 
 
-def _perturbed(model, seed=5):
-    """`model` with every weight (batch-norm statistics too) moved off its initial value."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.weights:
-            layer.set_weights(
-                [w + rng.normal(0.0, 0.05, w.shape).astype(w.dtype) for w in layer.get_weights()]
-            )
-    return model
-
-
-def _chained(blocks, x):
-    outs = []
-    for block in blocks:
-        x = block(x, training=False)
-        outs.append(keras.ops.convert_to_numpy(x))
-    return outs
-
-
 def test_every_application_backbone_has_a_contract_here():
     assert set(CONTRACTS) == set(APPLICATION_BACKBONES)
     assert set(APPLICATION_BACKBONES) <= set(BACKBONES)
 
 
-@pytest.mark.parametrize("name", sorted(APPLICATION_BACKBONES))
+@pytest.mark.parametrize("name", backbone_params(sorted(APPLICATION_BACKBONES)))
 def test_blocks_chained_are_the_source_features(name):
     """Blocks cut from a source with random weights give its features at every cut, bit for bit,
     at an odd input size; the contracts are the architecture's channels and strides."""
     backbone = APPLICATION_BACKBONES[name]
-    source = _perturbed(backbone.source(None))
+    source = perturbed(backbone.source(None))
     cuts = backbone.cuts(source)
     blocks, contracts = split_model(source, cuts, check=False)
     ends = [source.get_layer(c).output if isinstance(c, str) else c for c in cuts]
     x = images(batch=1, height=45, width=53)
     expected = keras.Model(source.inputs[0], ends)(x, training=False)
-    for k, (ours, theirs) in enumerate(zip(_chained(blocks, x), expected, strict=True), start=1):
+    for k, (ours, theirs) in enumerate(zip(chained(blocks, x), expected, strict=True), start=1):
         np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs), err_msg=f"B{k}")
     assert [(c.channels, c.stride) for c in contracts] == CONTRACTS[name]
     # The registry adds the head: six blocks, B6 at B5's stride with one channel per class.
@@ -130,16 +117,17 @@ def test_a_layer_shared_by_two_blocks_is_refused():
 
 
 def _toy_backbone(num_classes):
-    toy = _perturbed(_toy_model())
+    toy = perturbed(_toy_model())
     return split_backbone(toy, ["a", "skip_add", "d1", "d2", "d3"], num_classes=num_classes)
 
 
 def _application_backbone(name, num_classes):
     backbone = APPLICATION_BACKBONES[name]
-    source = _perturbed(backbone.source(None))
+    source = perturbed(backbone.source(None))
     return split_backbone(source, backbone.cuts(source), num_classes, head_filters=8)
 
 
+@pytest.mark.subprocess
 def test_split_backbone_blocks_load_in_safe_mode_in_a_fresh_process(tmp_path):
     """A list from `split_backbone` is a RIGNet backbone as it stands; its `.keras` file loads in
     safe mode in a new process that never sees the source models (a toy built here, MobileNetV3's
@@ -174,13 +162,14 @@ def test_sync_batch_norm_reaches_the_copied_layers():
     assert norms and all(n.synchronized for n in norms)
 
 
+@pytest.mark.large
 def test_application_weights_from_a_local_file(tmp_path):
     """Weights written from a random source load into the blocks, equal tensor by tensor, both
     through `load_imagenet_weights` and `RIGNet(backbone_weights=path)`."""
     from rignet_keras import RIGNet
 
     backbone = APPLICATION_BACKBONES["efficientnetv2b0"]
-    source = _perturbed(backbone.source(None))
+    source = perturbed(backbone.source(None))
     path = tmp_path / "efficientnetv2-b0_notop.weights.h5"
     source.save_weights(path)
     reference = {

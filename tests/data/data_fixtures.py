@@ -1,14 +1,19 @@
 """Writers of small datasets in the real layouts, for the data tests (imported by conftest.py)."""
 
+import hashlib
+import io
 import os
 import re
+import tarfile
 from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import scipy.io
 from PIL import Image
 
+from rignet_keras.data import write_synthetic_voc
 from rignet_keras.data.sbd import write_sbd_mask
+from rignet_keras.data.synthetic import SyntheticConfig
 from rignet_keras.data.voc import write_png_mask
 
 
@@ -158,3 +163,17 @@ def corrupt_jpeg_body(path, kind):
     assert data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")
     with open(path, "wb") as f:
         f.write(bytes(data))
+
+
+def md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def voc_tar(tmp_path):
+    """A .tar.gz holding VOCdevkit/VOC2012 (a small synthetic set in the VOC layout)."""
+    src = tmp_path / "src"
+    write_synthetic_voc(src, num_train=3, num_val=2, config=SyntheticConfig(image_size=(48, 48)))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src / "VOCdevkit", arcname="VOCdevkit")
+    return buf.getvalue()

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from rignet_keras.data import read_tfrecord_info, tfrecord_files
 from rignet_keras.data.cli import main
 
@@ -87,6 +89,7 @@ def test_grid(tmp_path):
     assert os.path.getsize(path) > 1000
 
 
+@pytest.mark.subprocess
 def test_python_dash_m(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(

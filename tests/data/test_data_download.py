@@ -1,7 +1,6 @@
 """The downloader against a local HTTP server on 127.0.0.1 (a thread of this process): success and
 extraction, checksum mismatch, interrupted transfers resumed with a Range request."""
 
-import hashlib
 import io
 import os
 import tarfile
@@ -18,27 +17,12 @@ from rignet_keras.data import (
     download_file,
     extract_archive,
     voc_records,
-    write_synthetic_voc,
 )
-from rignet_keras.data.synthetic import SyntheticConfig
-
-
-def md5(data):
-    return hashlib.md5(data).hexdigest()
+from tests.data.data_fixtures import md5, voc_tar
 
 
 def payload(n=300_000, seed=0):
     return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
-
-
-def voc_tar(tmp_path):
-    """A .tar.gz holding VOCdevkit/VOC2012 (a small synthetic set in the VOC layout)."""
-    src = tmp_path / "src"
-    write_synthetic_voc(src, num_train=3, num_val=2, config=SyntheticConfig(image_size=(48, 48)))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(src / "VOCdevkit", arcname="VOCdevkit")
-    return buf.getvalue()
 
 
 def test_download_and_extract(server, tmp_path):

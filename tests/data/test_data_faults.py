@@ -219,6 +219,7 @@ def _state(out):
         ("parent", 0, "old"),  # SIGKILL from outside while the new shards are written
     ],
 )
+@pytest.mark.subprocess
 def test_a_conversion_killed_partway_leaves_the_split_old_or_absent(
     voc_tree, tmp_path, where, n, expected
 ):
@@ -390,7 +391,7 @@ def test_a_server_that_accepts_no_connection_gives_up_after_the_connect_timeout(
 def test_a_file_put_in_place_by_hand_is_checked_and_used(tmp_path, monkeypatch):
     """The manual alternative that the offline message names works without network."""
     from rignet_keras.data import ARCHIVES, Archive
-    from tests.data.test_data_download import md5, voc_tar
+    from tests.data.data_fixtures import md5, voc_tar
 
     data = voc_tar(tmp_path)
     archive = ARCHIVES["voc"]

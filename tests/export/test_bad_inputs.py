@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rignet_keras.export import ParityError, export_model, load_rignet
-from tests.export.conftest import SIZE, make_model
+from tests.harness import SIZE, tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def saved(tmp_path_factory):
     """A RIGNet .keras file, and the same with its config edited so its weights do not fit."""
     folder = tmp_path_factory.mktemp("keras_files")
-    model = make_model("parallel", backbone="resnet18")
+    model = tiny_rignet("parallel", backbone="resnet18", head_filters=64, calibrate=True, seed=0)
     path = folder / "rignet.keras"
     model.save(path)
 
@@ -58,7 +58,9 @@ def test_weights_that_do_not_fit_the_architecture(saved, key):
 
 
 def test_weights_file_for_another_architecture(saved, tmp_path):
-    other = make_model("parallel")  # the tiny custom backbone
+    other = tiny_rignet(
+        "parallel", backbone="tiny", calibrate=True, seed=0
+    )  # the tiny custom backbone
     weights = tmp_path / "tiny.weights.h5"
     other.save_weights(weights)
     with pytest.raises(ValueError, match=r"tiny\.weights\.h5.*do not fit the RIGNet of"):
@@ -79,7 +81,7 @@ def test_missing_and_misnamed_files(tmp_path):
 
 
 def test_export_options_are_checked(tmp_path):
-    model = make_model("sequential")
+    model = tiny_rignet("sequential", backbone="tiny", calibrate=True, seed=0)
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"needs? a parallel, multi_range.*'sequential'"):
         export_model(model, out, input_size=SIZE, stepwise=True)
@@ -99,7 +101,7 @@ def test_export_options_are_checked(tmp_path):
 
 
 def test_representative_data_of_the_wrong_size_or_type(tmp_path):
-    model = make_model("parallel")
+    model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
     wrong_size = np.zeros((2, 64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match=r"representative data.*64x64.*71x65"):
         export_model(
@@ -128,7 +130,7 @@ def test_a_failed_export_leaves_nothing(tmp_path, monkeypatch):
 
     reference = exporter._probabilities
     monkeypatch.setattr(exporter, "_probabilities", lambda *args: 1.0 - reference(*args))
-    model = make_model("parallel")
+    model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
     out = tmp_path / "exported"
     with pytest.raises(ParityError, match=r"saved_model ui_1.*max \|probability difference\|"):
         export_model(
@@ -148,7 +150,12 @@ def test_existing_output_folder_needs_overwrite(tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="exported.*already exists.*overwrite"):
-        export_model(make_model("parallel"), out, input_size=SIZE, formats=("saved_model",))
+        export_model(
+            tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
+            out,
+            input_size=SIZE,
+            formats=("saved_model",),
+        )
     assert (out / "keep.txt").read_text() == "mine"
 
 

@@ -4,7 +4,9 @@ import importlib.util
 import json
 import os
 
-from tests.export.conftest import make_model
+import pytest
+
+from tests.harness import tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -18,9 +20,10 @@ def _script():
     return script
 
 
+@pytest.mark.subprocess
 def test_export_script_with_isolated_conversions(tmp_path):
     path = tmp_path / "tiny.keras"
-    make_model("parallel").save(path)
+    tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0).save(path)
     out = tmp_path / "exported"
     status = _script().main(
         [

@@ -17,7 +17,7 @@ from rignet_keras.export import export_model
 from rignet_keras.export.files import atomic_directory, remove_stale_partials
 from rignet_keras.export.manifest import flag_latency_order
 from rignet_keras.runtime import sha256_file
-from tests.export.conftest import SIZE, make_model
+from tests.harness import SIZE, tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,7 +39,11 @@ def default_export(tmp_path_factory):
     folder = tmp_path_factory.mktemp("default") / "out"
     previous = os.umask(0o022)
     try:
-        manifest = export_model(make_model("parallel"), folder, input_size=SIZE)
+        manifest = export_model(
+            tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
+            folder,
+            input_size=SIZE,
+        )
     finally:
         os.umask(previous)
     return manifest, folder
@@ -52,7 +56,13 @@ def default_export(tmp_path_factory):
 def test_a_stem_cannot_place_files_outside_the_export(tmp_path, stem):
     out = tmp_path / "exports" / "out"
     with pytest.raises(ValueError, match=r"stem must be a plain file name prefix"):
-        export_model(make_model("parallel"), out, input_size=SIZE, stem=stem, latency_runs=0)
+        export_model(
+            tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
+            out,
+            input_size=SIZE,
+            stem=stem,
+            latency_runs=0,
+        )
     assert os.listdir(tmp_path) == []  # nothing written, not even the parent folder
 
 
@@ -187,6 +197,7 @@ def test_latencies_out_of_mac_order_are_flagged():
     }
 
 
+@pytest.mark.export
 def test_manifest_latencies_are_warmed_up_and_follow_the_macs_or_say_so(default_export):
     manifest, _ = default_export
     latency = manifest["latency"]
@@ -209,6 +220,7 @@ def test_manifest_latencies_are_warmed_up_and_follow_the_macs_or_say_so(default_
 # -- what the default export writes -------------------------------------------------------------
 
 
+@pytest.mark.export
 def test_the_default_export_writes_what_a_device_needs(default_export):
     manifest, folder = default_export
     assert sorted(os.listdir(folder)) == [
@@ -227,6 +239,7 @@ def test_the_default_export_writes_what_a_device_needs(default_export):
             assert signature["macs"] > 0
 
 
+@pytest.mark.export
 def test_exported_files_are_readable_by_others_under_the_usual_umask(default_export):
     _, folder = default_export
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o755
@@ -234,9 +247,10 @@ def test_exported_files_are_readable_by_others_under_the_usual_umask(default_exp
         assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o644, name
 
 
+@pytest.mark.export
 def test_the_rest_is_written_on_request(tmp_path):
     manifest = export_model(
-        make_model("parallel"),
+        tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
         tmp_path / "out",
         input_size=SIZE,
         uis=(1, 2),
@@ -258,9 +272,9 @@ def test_the_rest_is_written_on_request(tmp_path):
 _KILLED_EXPORT = """
 import sys
 from rignet_keras.export import export_model
-from tests.export.conftest import SIZE, make_model
+from tests.harness import SIZE, tiny_rignet
 
-model = make_model("parallel")
+model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
 export_model(model, sys.argv[1], input_size=SIZE, uis=(1,), latency_runs=0, stepwise=False)
 print("first export done", flush=True)
 export_model(model, sys.argv[1], input_size=SIZE, formats=("keras", "saved_model", "tflite"),
@@ -273,6 +287,7 @@ def _partials(parent):
     return sorted(p for p in os.listdir(parent) if p.startswith(".out.partial-"))
 
 
+@pytest.mark.subprocess
 def test_an_export_killed_partway_leaves_the_previous_one_whole(tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(
@@ -305,7 +320,7 @@ def test_an_export_killed_partway_leaves_the_previous_one_whole(tmp_path):
         assert sha256_file(out / artifact["file"]) == artifact["sha256"]
     # The next export removes the killed one's temporary folder.
     export_model(
-        make_model("parallel"),
+        tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
         out,
         input_size=SIZE,
         uis=(1,),
@@ -317,6 +332,7 @@ def test_an_export_killed_partway_leaves_the_previous_one_whole(tmp_path):
     assert sorted(os.listdir(out)) == ["manifest.json", "model.keras"]
 
 
+@pytest.mark.subprocess
 def test_a_kill_between_the_two_moves_puts_the_previous_export_back(tmp_path):
     """Killed after the previous folder was moved aside and before the new one moved in: the
     next export finds the final path empty and the previous export in the dead process's

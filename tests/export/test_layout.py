@@ -97,6 +97,7 @@ def test_channel_groups_cover_the_channels():
         assert split == []
 
 
+@pytest.mark.export
 def test_tflite_export_splits_and_keeps_parity(tmp_path):
     """A custom head with a 3x3 conv over 256 channels, split at 64 in the TFLite graph only;
     the exporter's parity check (strict) compares it with the Keras model."""
@@ -106,7 +107,7 @@ def test_tflite_export_splits_and_keeps_parity(tmp_path):
     from rignet_keras.export import export_model
     from rignet_keras.models.calibration import calibrate_batch_norm
     from rignet_keras.preprocessing import normalize
-    from tests.export.conftest import NUM_CLASSES, SIZE, tiny_blocks
+    from tests.harness import NUM_CLASSES, SIZE, tiny_blocks
 
     blocks = tiny_blocks()
     blocks[4] = keras.Sequential(
@@ -168,6 +169,7 @@ def _tflite_ops(model, input_shape, path):
     return [op["op_name"] for op in interpreter._get_ops_details()]
 
 
+@pytest.mark.export
 def test_split_kernels_over_the_converters_folding_limit_stay_constant(tmp_path):
     """A 3x3 4096 -> 1024 kernel (151 MB, a multi-range gate's) is over the 2^30 bits up to
     which the converter folds a slice of a constant: each group must still reach TFLite as a

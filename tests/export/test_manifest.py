@@ -109,6 +109,7 @@ def test_other_formats_and_errors():
         find_stepwise(manifest, "int8")
 
 
+@pytest.mark.export
 def test_on_a_real_export(exports):
     _, manifest, folder = exports.get("parallel")
     tflite = [

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import tensorflow as tf
 
 from rignet_keras.export import onnx as onnx_export
@@ -27,6 +28,7 @@ def test_environment_sets_and_unsets_and_restores(monkeypatch):
     assert os.environ["TF2ONNX_CATCH_ERRORS"] == "before"
 
 
+@pytest.mark.export
 def test_a_graph_whose_optimiser_fails_converts_on_the_retry_and_matches_keras():
     import keras
 
@@ -47,6 +49,7 @@ def test_a_graph_whose_optimiser_fails_converts_on_the_retry_and_matches_keras()
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.export
 def test_the_exact_gelu_converts_and_matches_keras():
     """tf2onnx 1.17 has no `Erfc` (TensorFlow's exact GELU); `OP_HANDLERS` writes it as
     1 - Erf. A tiny RIGNet whose blocks use the exact GELU matches Keras through ONNX."""

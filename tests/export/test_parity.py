@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from tests.export.conftest import (
+from tests.harness import (
     ALL_MODES,
     NUM_CLASSES,
     SIZE,
@@ -32,6 +32,7 @@ def _artifact(manifest, fmt, **match):
     raise AssertionError(f"no {fmt} artefact matching {match}")
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("mode", ALL_MODES)
 def test_every_format_matches_keras(exports, mode):
     model, manifest, folder = exports.get(mode)
@@ -91,6 +92,7 @@ def test_every_format_matches_keras(exports, mode):
                 assert signature["parity"]["passed"], (artifact["file"], signature["name"])
 
 
+@pytest.mark.export
 def test_onnx_resizes_use_integer_sizes(exports):
     """No ONNX Resize is left with float scales other than 1 (3 * 21.666666 floored to 64 made
     the file declare 64 rows for 65 at odd sizes)."""
@@ -108,6 +110,7 @@ def test_onnx_resizes_use_integer_sizes(exports):
             np.testing.assert_array_equal(initializers[node.input[2]], 1.0, err_msg=node.name)
 
 
+@pytest.mark.export
 def test_manifest_describes_every_file(exports):
     model, manifest, folder = exports.get("parallel")
     assert manifest["model"]["unroll_mode"] == "parallel"
@@ -238,6 +241,7 @@ def test_channels_last_head_computes_the_same_outputs():
         assert channels_last_head(other).SerializeToString() == unchanged, change
 
 
+@pytest.mark.export
 def test_exported_onnx_runs_its_head_channels_last(exports):
     import onnx
 
@@ -249,13 +253,14 @@ def test_exported_onnx_runs_its_head_channels_last(exports):
     assert producer[producer[softmax.input[0]].input[0]].op_type == "Transpose"
 
 
+@pytest.mark.export
 def test_dynamic_size_saved_model_and_onnx(tmp_path):
     """input_size=None: one SavedModel signature and one ONNX file serve any height and width."""
     from rignet_keras.export import export_model
     from rignet_keras.export.samples import synthetic_images
-    from tests.export.conftest import make_model
+    from tests.harness import tiny_rignet
 
-    model = make_model("multi_range")
+    model = tiny_rignet("multi_range", backbone="tiny", calibrate=True, seed=0)
     manifest = export_model(
         model,
         tmp_path / "dynamic",
@@ -282,12 +287,13 @@ def test_dynamic_size_saved_model_and_onnx(tmp_path):
         assert_matches_keras(reference, probabilities, class_map, what=f"dynamic onnx {size}")
 
 
+@pytest.mark.export
 def test_onnx_opset_17_declares_odd_sizes_right():
     """Before opset 18 (no Resize `axes`), the sizes are Concat(Slice(Shape(X)), [h, w])."""
     from rignet_keras.export.onnx import convert_onnx, declared_shapes
-    from tests.export.conftest import make_model
+    from tests.harness import tiny_rignet
 
-    model = make_model("parallel")
+    model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
     proto = convert_onnx(model, 2, SIZE, opset=17)
     assert declared_shapes(proto)["probabilities"] == ["batch", *SIZE, NUM_CLASSES]
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -298,6 +304,7 @@ def test_onnx_opset_17_declares_odd_sizes_right():
     )
 
 
+@pytest.mark.export
 def test_saved_model_cli_lists_every_signature(exports):
     import shutil
     import subprocess

@@ -8,7 +8,7 @@ from rignet_keras.export import DEFAULT_TOLERANCES, PRECISIONS
 from rignet_keras.export.parity import compare
 from rignet_keras.export.tflite import tensor_types
 from rignet_keras.runtime import AnytimeSegmenter
-from tests.export.conftest import UIS, fresh_images, keras_probabilities
+from tests.harness import UIS, fresh_images, keras_probabilities
 
 
 def _run(path, signature, images):
@@ -20,6 +20,7 @@ def _run(path, signature, images):
     )
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_precision_within_its_tolerance_for_every_ui(exports, precision):
     model, manifest, folder = exports.get("parallel")
@@ -44,6 +45,7 @@ def test_precision_within_its_tolerance_for_every_ui(exports, precision):
         assert 0.0 <= signature["parity"]["miou_vs_keras"] <= 1.0
 
 
+@pytest.mark.export
 def test_smaller_precisions_make_smaller_files(exports):
     _, manifest, _ = exports.get("parallel")
     size = {
@@ -56,6 +58,7 @@ def test_smaller_precisions_make_smaller_files(exports):
     assert size["int8"] < size["int8_float_gates"]  # the gates' weights stay float32
 
 
+@pytest.mark.export
 def test_float_gates_stay_float_under_full_int8(exports):
     _, _, folder = exports.get("parallel")
     int8 = tensor_types((folder / "rignet_int8.tflite").read_bytes())
@@ -67,6 +70,7 @@ def test_float_gates_stay_float_under_full_int8(exports):
         assert set(gate_ops.values()) == {expected}, gate_ops
 
 
+@pytest.mark.export
 def test_int8_stepwise_graphs_track_the_float_model(exports):
     model, manifest, folder = exports.get("parallel")
     images = fresh_images(2, seed=11)
@@ -87,6 +91,7 @@ def test_int8_stepwise_graphs_track_the_float_model(exports):
     assert manifest["calibration_data"]["num_images"] == 8
 
 
+@pytest.mark.export
 def test_float_gates_of_a_graph_without_gates_is_plain_int8(exports):
     """ui 1 never gates: keeping "the gates" in float leaves a fully int8 graph, not an error."""
     from rignet_keras.export.tflite import convert_tflite, image_samples

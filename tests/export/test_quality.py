@@ -14,7 +14,7 @@ from PIL import Image
 from rignet_keras import runtime
 from rignet_keras.confusion import confusion_matrix, segmentation_scores
 from rignet_keras.runtime import RunnerError, select_graph
-from tests.export.conftest import NUM_CLASSES, SIZE, fresh_images, keras_probabilities, make_model
+from tests.harness import NUM_CLASSES, SIZE, fresh_images, keras_probabilities, tiny_rignet
 
 NUM_VAL = 6
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +39,7 @@ def _miou(labels, maps):
 def scored_export(tmp_path_factory):
     from rignet_keras.export import export_model
 
-    model = make_model("parallel")
+    model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
     images, labels = _validation(model)
     folder = tmp_path_factory.mktemp("quality") / "out"
     manifest = export_model(
@@ -65,6 +65,7 @@ def _signatures(manifest, file):
     raise AssertionError(f"no {file} in the manifest")
 
 
+@pytest.mark.export
 def test_every_tflite_ui_signature_scores_as_an_independent_run(scored_export):
     _, manifest, folder, images, labels = scored_export
     assert manifest["quality_data"]["source"] == "caller's arrays"
@@ -84,6 +85,7 @@ def test_every_tflite_ui_signature_scores_as_an_independent_run(scored_export):
             assert 0.05 < quality["miou"] < 0.99  # an informative figure, not 0 or 1
 
 
+@pytest.mark.export
 def test_stepwise_quality_per_iteration_scores_as_an_independent_run(scored_export):
     _, manifest, folder, images, labels = scored_export
     file = "rignet_stepwise_float32.tflite"
@@ -113,6 +115,7 @@ def test_stepwise_quality_per_iteration_scores_as_an_independent_run(scored_expo
         assert by_iterations[k]["miou"] == pytest.approx(ui[f"ui_{k + 1}"]["quality"]["miou"])
 
 
+@pytest.mark.export
 def test_onnx_quality_scores_as_an_independent_run(scored_export):
     import onnxruntime as ort
 
@@ -128,6 +131,7 @@ def test_onnx_quality_scores_as_an_independent_run(scored_export):
         )
 
 
+@pytest.mark.export
 def test_add_quality_to_an_existing_export_gives_the_same_figures(scored_export, tmp_path):
     import shutil
 
@@ -346,6 +350,7 @@ def test_runner_refuses_a_quality_choice_on_a_manifest_without_quality(tmp_path,
     assert "records no quality (mIoU) for ui_1 in f32.tflite" in err
 
 
+@pytest.mark.export
 def test_runner_prints_the_choice_with_its_quality_and_latency(
     scored_export, image, tmp_path, capsys
 ):
@@ -360,6 +365,7 @@ def test_runner_prints_the_choice_with_its_quality_and_latency(
     assert "the largest ui whose median latency" in line and "expected mIoU" in line
 
 
+@pytest.mark.subprocess
 def test_export_script_validation_flags(tmp_path):
     script = [sys.executable, "export/export_model.py", "no.keras", str(tmp_path / "o")]
     for extra, message in (

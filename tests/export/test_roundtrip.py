@@ -5,17 +5,18 @@ import resource
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import rignet_keras  # noqa: F401  (registers the classes for load_model)
 from rignet_keras.export import export_model
-from tests.export.conftest import (
+from tests.harness import (
     UIS,
     assert_matches_keras,
     fresh_images,
     keras_probabilities,
-    make_model,
+    tiny_rignet,
 )
 
 
@@ -28,6 +29,7 @@ def _outputs(path, signature, images):
     )
 
 
+@pytest.mark.export
 def test_reloaded_keras_file_reexports_to_the_same_tflite(exports, tmp_path):
     model, _, folder = exports.get("parallel")
     reloaded = keras.models.load_model(folder / "model.keras", safe_mode=True)
@@ -62,10 +64,11 @@ def _config(model):
     return json.loads(json.dumps(model.get_config(), default=list))
 
 
+@pytest.mark.export
 def test_resnet18_at_97x97_weights_stored_once(tmp_path):
     """A named backbone at another odd size: per-ui files and one all-ui file, float32."""
     peak_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    model = make_model("parallel", backbone="resnet18")
+    model = tiny_rignet("parallel", backbone="resnet18", head_filters=64, calibrate=True, seed=0)
     size = (97, 97)
     manifest = export_model(
         model,

@@ -5,8 +5,6 @@ tensorflow, keras (and the other frameworks): any import of them fails, and no m
 rignet_keras but the package itself and its `runtime` may be loaded.
 """
 
-import json
-import os
 import subprocess
 import sys
 
@@ -16,48 +14,14 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from rignet_keras import runtime
-from tests.export.conftest import SIZE, fresh_images, keras_probabilities
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
-
-# Runs the script with a meta-path finder that makes importing any of these fail.
-PRELUDE = """
-import json, runpy, sys
-BLOCKED = {"tensorflow", "keras", "tf_keras", "tf2onnx", "onnxruntime", "jax", "torch"}
-# The package itself, its lazy-attribute helper (pure Python) and the runtime.
-ALLOWED = ("rignet_keras", "rignet_keras.lazy", "rignet_keras.runtime")
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: the on-device runner must not import it")
-        return None
-sys.meta_path.insert(0, Block())
-script, args = json.loads(sys.argv[1])
-sys.argv = [script] + args
-try:
-    runpy.run_path(script, run_name="__main__")
-finally:
-    loaded = sorted(
-        m for m in sys.modules
-        if m.split(".")[0] in BLOCKED
-        or (m.startswith("rignet_keras") and m not in ALLOWED and not m.startswith(ALLOWED[2]))
-    )
-    print("BLOCKED_MODULES_LOADED=" + json.dumps(loaded))
-"""
-
-
-def run_script(*args):
-    """Runs export/run_tflite.py without TF; returns (exit status, stdout, stderr)."""
-    process = subprocess.run(
-        [sys.executable, "-c", PRELUDE, json.dumps([SCRIPT, [str(a) for a in args]])],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert "BLOCKED_MODULES_LOADED=[]" in process.stdout, process.stdout + process.stderr
-    return process.returncode, process.stdout, process.stderr
+from tests.harness import (
+    ROOT,
+    RUNNER_PRELUDE,
+    SIZE,
+    fresh_images,
+    keras_probabilities,
+    run_runner_script,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +39,13 @@ def _tflite(path, signature, image):
     return runner_(images=image[None])
 
 
+@pytest.mark.export
 def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(
     exports, image_folder, tmp_path
 ):
     _, manifest, folder = exports.get("parallel")
     images_dir, images = image_folder
-    status, out, err = run_script(
+    status, out, err = run_runner_script(
         images_dir,
         "--manifest",
         folder,
@@ -105,11 +70,12 @@ def test_budget_choice_on_a_folder_writes_palette_masks_and_overlays(
     assert not (tmp_path / "masks" / "notes.png").exists()
 
 
+@pytest.mark.export
 def test_model_file_and_ui(exports, image_folder, tmp_path):
     _, _, folder = exports.get("parallel")
     images_dir, images = image_folder
     model = folder / "rignet_float32.tflite"
-    status, out, err = run_script(
+    status, out, err = run_runner_script(
         images_dir / "a.png", "--model", model, "--ui", 1, "--output-dir", tmp_path, "--no-overlay"
     )
     assert status == 0, err
@@ -118,10 +84,11 @@ def test_model_file_and_ui(exports, image_folder, tmp_path):
     assert not (tmp_path / "a_overlay.png").exists()
 
 
+@pytest.mark.export
 def test_deadline_runs_the_stepwise_graph(exports, image_folder, tmp_path):
     model, _, folder = exports.get("parallel")
     images_dir, images = image_folder
-    status, out, err = run_script(
+    status, out, err = run_runner_script(
         images_dir / "b.png",
         "--manifest",
         folder / "manifest.json",
@@ -144,9 +111,10 @@ def test_deadline_runs_the_stepwise_graph(exports, image_folder, tmp_path):
     np.testing.assert_array_equal(mask[decided], reference.argmax(-1)[decided])
 
 
+@pytest.mark.export
 def test_benchmark_prints_median_and_p90_per_ui(exports):
     _, _, folder = exports.get("parallel")
-    status, out, err = run_script(
+    status, out, err = run_runner_script(
         "--manifest", folder, "--precision", "float32", "--benchmark", "--runs", 2, "--threads", 2
     )
     assert status == 0, err
@@ -155,16 +123,19 @@ def test_benchmark_prints_median_and_p90_per_ui(exports):
         assert f" {signature} " in out
 
 
+@pytest.mark.export
 def test_wrong_size_image_is_refused_or_resized(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     path = tmp_path / "big.png"
     Image.fromarray(fresh_images(1)[0]).resize((80, 60)).save(path)
     refused = tmp_path / "refused"
-    status, _, err = run_script(path, "--manifest", folder, "--ui", 2, "--output-dir", refused)
+    status, _, err = run_runner_script(
+        path, "--manifest", folder, "--ui", 2, "--output-dir", refused
+    )
     assert status == 2
     assert not (refused / "big.png").exists()
     assert "big.png" in err and "80x60" in err and "71x65" in err and "--resize" in err
-    status, _, err = run_script(
+    status, _, err = run_runner_script(
         path, "--manifest", folder, "--ui", 2, "--resize", "--output-dir", tmp_path / "out"
     )
     assert status == 0, err
@@ -179,6 +150,7 @@ def _main_error(capsys, *args):
     return capsys.readouterr().err
 
 
+@pytest.mark.export
 def test_ui_the_file_does_not_hold(exports, image_folder, capsys):
     _, _, folder = exports.get("parallel")
     images_dir, _ = image_folder
@@ -188,6 +160,7 @@ def test_ui_the_file_does_not_hold(exports, image_folder, capsys):
     assert "ui 7" in err
 
 
+@pytest.mark.export
 def test_non_image_file(exports, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     bad = tmp_path / "broken.png"
@@ -196,6 +169,7 @@ def test_non_image_file(exports, tmp_path, capsys):
     assert "broken.png" in err and "not an image" in err
 
 
+@pytest.mark.export
 def test_budget_nothing_fits_and_missing_files(exports, image_folder, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     images_dir, _ = image_folder
@@ -219,10 +193,11 @@ def test_budget_nothing_fits_and_missing_files(exports, image_folder, tmp_path, 
     assert "a.png" in err and "not JSON" in err
 
 
+@pytest.mark.subprocess
 def test_runtime_imports_without_tensorflow():
     """`import rignet_keras.runtime` works where TensorFlow and Keras cannot be imported, and the
     export package's lazy names are the runtime's own."""
-    code = PRELUDE.split("script, args")[0] + (
+    code = RUNNER_PRELUDE.split("script, args")[0] + (
         "import rignet_keras.runtime as runtime\n"
         "import rignet_keras.export as export\n"
         "assert export.select_graph is runtime.select_graph\n"

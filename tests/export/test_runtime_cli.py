@@ -70,6 +70,7 @@ def test_missing_source_and_inputs(capsys):
     assert "give an image or a folder of images" in capsys.readouterr().err
 
 
+@pytest.mark.export
 def test_unwritable_output_dir_is_one_line(exports, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     blocker = tmp_path / "a_file"

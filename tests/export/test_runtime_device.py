@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from rignet_keras import runtime
-from tests.export.conftest import fresh_images
+from tests.harness import fresh_images
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(runtime.__file__))
 
@@ -58,6 +59,7 @@ def run_device(device_dir, *args, module="rignet_runtime"):
     return process.returncode, process.stdout, process.stderr
 
 
+@pytest.mark.export
 def test_copied_runtime_folder_segments_an_image(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     device = copy_runtime(tmp_path / "device")
@@ -88,6 +90,7 @@ def test_copied_runtime_folder_segments_an_image(exports, tmp_path):
     assert (device / "masks" / "photo_overlay.png").exists()
 
 
+@pytest.mark.export
 def test_copied_runtime_reports_errors_in_one_line(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     device = copy_runtime(tmp_path / "device", name="segment")
@@ -99,6 +102,7 @@ def test_copied_runtime_reports_errors_in_one_line(exports, tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.export
 def test_package_module_and_script_run_the_same_command(exports, tmp_path):
     """`python -m rignet_keras.runtime` (the package, TensorFlow importable or not) and
     `export/run_tflite.py` write the same mask."""

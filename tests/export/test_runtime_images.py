@@ -69,6 +69,7 @@ def test_masks_and_overlays_are_png_only(tmp_path):
     assert not (tmp_path / "m.jpg").exists()
 
 
+@pytest.mark.export
 def test_folder_with_colliding_stems_end_to_end(exports, tmp_path):
     """Two inputs with one stem give two masks, each that of its own image."""
     _, _, folder = exports.get("parallel")
@@ -85,6 +86,7 @@ def test_folder_with_colliding_stems_end_to_end(exports, tmp_path):
         np.testing.assert_array_equal(np.array(Image.open(record["mask"])), segmenter(image)[0])
 
 
+@pytest.mark.export
 def test_warm_up_comes_before_the_first_timed_image(exports, tmp_path, monkeypatch):
     _, _, folder = exports.get("parallel")
     Image.fromarray(_random_image(65, 71)).save(tmp_path / "a.png")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from rignet_keras import runtime
-from tests.export.conftest import fresh_images
+from tests.harness import fresh_images
 
 
 @pytest.fixture()
@@ -35,6 +35,7 @@ def _main(capsys, *args):
     return status, captured.out, captured.err
 
 
+@pytest.mark.export
 def test_the_exporter_records_every_files_size_and_sha256(exports):
     _, manifest, folder = exports.get("parallel")
     files = [a for a in manifest["artifacts"] if (folder / a["file"]).is_file()]
@@ -47,6 +48,7 @@ def test_the_exporter_records_every_files_size_and_sha256(exports):
     assert [a.get("sha256") for a in written] == [a.get("sha256") for a in manifest["artifacts"]]
 
 
+@pytest.mark.export
 def test_a_file_replaced_after_the_export_is_refused(export_copy, capsys):
     folder, image = export_copy
     shutil.copyfile(folder / "rignet_float16.tflite", folder / "rignet_float32.tflite")
@@ -69,6 +71,7 @@ def test_a_file_replaced_after_the_export_is_refused(export_copy, capsys):
     assert status == 2 and "rignet_float32.tflite" in err
 
 
+@pytest.mark.export
 def test_same_size_edit_fails_the_hash(export_copy, capsys):
     folder, image = export_copy
     model = folder / "rignet_float32.tflite"
@@ -80,6 +83,7 @@ def test_same_size_edit_fails_the_hash(export_copy, capsys):
     assert "rignet_float32.tflite" in err and "SHA-256" in err
 
 
+@pytest.mark.export
 def test_manifest_without_hashes_still_runs(export_copy, capsys):
     """Exports written before hashes were recorded are checked by size only."""
     folder, image = export_copy
@@ -105,6 +109,7 @@ def test_manifest_without_hashes_still_runs(export_copy, capsys):
         ("/etc/passwd", "is absolute"),
     ],
 )
+@pytest.mark.export
 def test_artifact_names_cannot_leave_the_export_folder(export_copy, name, message):
     folder, _ = export_copy
 
@@ -119,6 +124,7 @@ def test_artifact_names_cannot_leave_the_export_folder(export_copy, name, messag
     assert repr(name) in str(error.value)
 
 
+@pytest.mark.export
 def test_device_latencies_go_into_a_copy_that_budgets_then_use(export_copy, capsys):
     folder, image = export_copy
     device = folder / "device_manifest.json"
@@ -174,6 +180,7 @@ def test_device_latencies_go_into_a_copy_that_budgets_then_use(export_copy, caps
     assert "measured by the runtime's benchmark on" in out.splitlines()[0]
 
 
+@pytest.mark.export
 def test_write_manifest_refuses_other_folders_and_the_original(export_copy, capsys):
     folder, _ = export_copy
     for target, message in (

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rignet_keras.runtime import AnytimeSegmenter
-from tests.export.conftest import (
+from tests.harness import (
     STEPWISE_MODES,
     assert_matches_keras,
     fresh_images,
@@ -24,6 +24,7 @@ def _signature(manifest, file, name):
     raise AssertionError(f"{file} has no signature {name}")
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("mode", STEPWISE_MODES)
 def test_tflite_steps_reproduce_every_iteration(exports, mode):
     model, manifest, folder = exports.get(mode)
@@ -48,6 +49,7 @@ def test_tflite_steps_reproduce_every_iteration(exports, mode):
         )
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("mode", ["parallel", "network_gated"])
 def test_saved_model_steps_reproduce_every_iteration(exports, mode):
     model, _, folder = exports.get(mode)
@@ -69,6 +71,7 @@ def test_saved_model_steps_reproduce_every_iteration(exports, mode):
         )
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("mode", STEPWISE_MODES)
 def test_a_step_never_recomputes_the_last_iteration(exports, mode):
     """init + step costs what ui 2 costs, and the parallel modes' step skips B1-B3."""
@@ -87,6 +90,7 @@ def test_a_step_never_recomputes_the_last_iteration(exports, mode):
     assert "images" not in anytime.state_inputs
 
 
+@pytest.mark.export
 def test_anytime_run_stops_at_deadline_when_stable_or_at_max(exports):
     model, _, folder = exports.get("parallel")
     image = fresh_images(1)[0]
@@ -121,6 +125,7 @@ def test_anytime_run_stops_at_deadline_when_stable_or_at_max(exports):
         ("network_gated", ["state_0", "state_6"]),
     ],
 )
+@pytest.mark.export
 def test_the_step_state_keeps_its_wire_layout(exports, mode, state_inputs):
     """Exports made before keep running: the step's state tensors are named as they were."""
     _, manifest, folder = exports.get(mode)

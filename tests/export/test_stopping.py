@@ -8,7 +8,7 @@ from PIL import Image
 from rignet_keras import runtime
 from rignet_keras.runtime import RunnerError
 from rignet_keras.runtime.stopping import DEFAULT_STOPPING, StoppingRule
-from tests.export.conftest import SIZE, fresh_images, make_model
+from tests.harness import SIZE, fresh_images, tiny_rignet
 
 
 def _probs(top, num_classes=3, shape=(2, 5)):
@@ -161,7 +161,7 @@ def stepwise_export(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("stopping") / "out"
     manifest = export_model(
-        make_model("parallel"),
+        tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
         folder,
         input_size=SIZE,
         uis=(1, 2),
@@ -183,6 +183,7 @@ def stepwise_export(tmp_path_factory):
         (StoppingRule("none"), 4, "max_iterations"),
     ],
 )
+@pytest.mark.export
 def test_tflite_anytime_run_stops_by_each_test(stepwise_export, rule, iterations, reason):
     _, folder = stepwise_export
     anytime = runtime.AnytimeSegmenter(folder / "rignet_stepwise_float32.tflite")
@@ -196,6 +197,7 @@ def test_tflite_anytime_run_stops_by_each_test(stepwise_export, rule, iterations
     assert result.uncertain[-1] == pytest.approx(expected)
 
 
+@pytest.mark.export
 def test_tflite_statistics_match_a_replay_of_the_same_outputs(stepwise_export):
     _, folder = stepwise_export
     anytime = runtime.AnytimeSegmenter(folder / "rignet_stepwise_float32.tflite")
@@ -215,6 +217,7 @@ def test_tflite_statistics_match_a_replay_of_the_same_outputs(stepwise_export):
     assert (live.iterations, live.stop_reason) == (k, reason)
 
 
+@pytest.mark.export
 def test_old_stability_arguments_still_work_but_not_with_a_rule(stepwise_export):
     _, folder = stepwise_export
     anytime = runtime.AnytimeSegmenter(folder / "rignet_stepwise_float32.tflite")
@@ -225,6 +228,7 @@ def test_old_stability_arguments_still_work_but_not_with_a_rule(stepwise_export)
         anytime.run(image, stopping=DEFAULT_STOPPING, stable_tolerance=0.5)
 
 
+@pytest.mark.export
 def test_runner_command_line_stops_by_the_flags(stepwise_export, tmp_path, capsys):
     _, folder = stepwise_export
     inputs = tmp_path / "in"

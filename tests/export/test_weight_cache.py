@@ -19,8 +19,7 @@ from PIL import Image
 
 from rignet_keras import runtime
 from rignet_keras.runtime import litert_cache
-from tests.export.conftest import fresh_images
-from tests.export.test_runner import PRELUDE, ROOT, SCRIPT, run_script
+from tests.harness import ROOT, RUNNER_PRELUDE, RUNNER_SCRIPT, fresh_images, run_runner_script
 
 UI_FILE = "rignet_float32.tflite"
 STEPWISE_FILE = "rignet_stepwise_float32.tflite"
@@ -47,6 +46,7 @@ def _ui_outputs(interpreter, images):
     return outputs
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("precision", ["float32", "float16"])
 def test_cached_outputs_equal_the_interpreter_when_written_and_when_read(
     exports, tmp_path, precision
@@ -81,6 +81,7 @@ def test_cached_outputs_equal_the_interpreter_when_written_and_when_read(
     assert os.path.getsize(expected) > 0
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("name", ["rignet_int8.tflite", "rignet_stepwise_int8.tflite"])
 def test_graphs_with_quantized_activations_get_no_cache(exports, tmp_path, caplog, name):
     """XNNPACK's weight cache changes an int8 graph's labels (LiteRT 2.3), so it is not used."""
@@ -105,6 +106,7 @@ def test_graphs_with_quantized_activations_get_no_cache(exports, tmp_path, caplo
             _assert_same(outputs[key], reference[key], f"{name} {key}")
 
 
+@pytest.mark.export
 def test_int8_weights_shared_at_two_scales_get_no_cache(exports, tmp_path, caplog):
     """The ungated and gated passes' folded weights quantise to one int8 buffer at two scales;
     XNNPACK's weight cache would pack it once (LiteRT 2.3), so the graph runs without one."""
@@ -124,15 +126,16 @@ def test_int8_weights_shared_at_two_scales_get_no_cache(exports, tmp_path, caplo
         _assert_same(outputs[key], reference[key], f"dynamic_int8 {key}")
 
 
+@pytest.mark.export
 def test_dynamic_int8_without_gated_passes_uses_the_cache(tmp_path):
     """A ui 1 graph has no gated pass, hence no rescaled shared buffer: its cache is used and
     gives the Interpreter's outputs."""
     from rignet_keras.export import export_model
-    from tests.export.conftest import SIZE, make_model
+    from tests.harness import SIZE, tiny_rignet
 
     folder = tmp_path / "out"
     export_model(
-        make_model("parallel"),
+        tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
         folder,
         input_size=SIZE,
         uis=(1,),
@@ -153,6 +156,7 @@ def test_dynamic_int8_without_gated_passes_uses_the_cache(tmp_path):
             _assert_same(outputs[key], reference[key], f"dynamic_int8 {key} ({expected_state})")
 
 
+@pytest.mark.export
 def test_cache_name_changes_with_the_model_file(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     model = tmp_path / "model.tflite"
@@ -184,6 +188,7 @@ def test_cache_name_changes_with_the_model_file(exports, tmp_path):
     assert litert_cache.cache_file_for(model, cache_dir) != first
 
 
+@pytest.mark.export
 def test_a_replaced_model_never_reads_the_old_cache(exports, tmp_path):
     """The file at one path is replaced by another model: a second cache file is written, and
     the outputs are the new model's."""
@@ -207,6 +212,7 @@ def test_a_replaced_model_never_reads_the_old_cache(exports, tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.export
 def test_stepwise_graph_with_and_without_cache(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     model = folder / STEPWISE_FILE
@@ -237,19 +243,20 @@ def test_stepwise_graph_with_and_without_cache(exports, tmp_path):
     assert [r["signature"] for r in rows] == ["init", "step"]
 
 
+@pytest.mark.export
 def test_cli_weight_cache_writes_masks_without_tensorflow(exports, tmp_path):
     _, _, folder = exports.get("parallel")
     image = fresh_images(1, seed=21)[0]
     Image.fromarray(image).save(tmp_path / "a.png")
     cache_dir = tmp_path / "cache"
-    status, _, err = run_script(
+    status, _, err = run_runner_script(
         tmp_path / "a.png", "--manifest", folder, "--ui", 2, "--output-dir", tmp_path / "plain"
     )
     assert status == 0, err
     expected = np.array(Image.open(tmp_path / "plain" / "a.png"))
     for run in ("first", "second"):
         out_dir = tmp_path / run
-        status, out, err = run_script(
+        status, out, err = run_runner_script(
             tmp_path / "a.png",
             "--manifest",
             folder,
@@ -268,7 +275,7 @@ def test_cli_weight_cache_writes_masks_without_tensorflow(exports, tmp_path):
         assert _cache_files(cache_dir) == [
             os.path.basename(litert_cache.cache_file_for(folder / UI_FILE, cache_dir))
         ]
-    status, out, err = run_script(
+    status, out, err = run_runner_script(
         tmp_path / "a.png",
         "--manifest",
         folder,
@@ -288,6 +295,7 @@ def test_cli_weight_cache_writes_masks_without_tensorflow(exports, tmp_path):
     assert len(_cache_files(cache_dir)) == 2  # the step-wise file has its own
 
 
+@pytest.mark.export
 def test_concurrent_first_runs_leave_one_valid_cache(exports, tmp_path):
     """Three processes build the same cache at once (each into its own temporary file)."""
     _, _, folder = exports.get("parallel")
@@ -297,14 +305,14 @@ def test_concurrent_first_runs_leave_one_valid_cache(exports, tmp_path):
 
     def args(out):
         return [
-            SCRIPT,
+            RUNNER_SCRIPT,
             [str(tmp_path / "a.png"), "--manifest", str(folder), "--ui", "3", "--output-dir"]
             + [str(tmp_path / out), "--weight-cache", str(cache_dir), "--no-overlay"],
         ]
 
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", PRELUDE, json.dumps(args(f"out{i}"))],
+            [sys.executable, "-c", RUNNER_PRELUDE, json.dumps(args(f"out{i}"))],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -328,6 +336,7 @@ def test_concurrent_first_runs_leave_one_valid_cache(exports, tmp_path):
         )
 
 
+@pytest.mark.export
 def test_unusable_cache_folder_is_logged_not_raised(exports, tmp_path, caplog):
     _, _, folder = exports.get("parallel")
     model = folder / UI_FILE
@@ -343,6 +352,7 @@ def test_unusable_cache_folder_is_logged_not_raised(exports, tmp_path, caplog):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.export
 def test_errors_name_the_file(exports, tmp_path, capsys):
     _, _, folder = exports.get("parallel")
     not_tflite = tmp_path / "model.tflite"

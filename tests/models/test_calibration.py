@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from rignet_keras import RIGNet
 from rignet_keras.layers.pass_statistics import batch_norms
 from rignet_keras.models.calibration import calibrate_batch_norm
+from tests.harness import tiny_rignet
 
 SHAPE = (2, 17, 19, 3)
 
@@ -29,8 +29,9 @@ def _blocks():
 
 def _model(mode="parallel", **kwargs):
     keras.utils.set_random_seed(5)  # the same initial weights at every call
-    model = RIGNet(3, backbone=_blocks(), unroll_mode=mode, feedback_blocks=(3, 6), **kwargs)
-    model.build(SHAPE)
+    model = tiny_rignet(
+        mode, _blocks(), 2, num_classes=3, feedback_blocks=(3, 6), input_shape=SHAPE[1:], **kwargs
+    )
     rng = np.random.default_rng(3)
     for gate in model.gates:  # gates that visibly change the gated passes
         for w in gate.weights:

@@ -50,6 +50,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.subprocess
 def test_trains_predicts_and_reloads_on_jax(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
     result = subprocess.run(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rignet_keras import normalize
-from tests.conftest import tiny_model
+from tests.harness import tiny_rignet
 
 
 def _np(x):
@@ -18,7 +18,7 @@ def _pixels(seed=0, shape=(2, 33, 41, 3)):
 
 @pytest.mark.parametrize("preprocessing", ["caffe", "torch", "tf"])
 def test_uint8_images_equal_the_same_images_normalised_by_hand(preprocessing):
-    model = tiny_model(preprocessing=preprocessing, num_iterations=2)
+    model = tiny_rignet(preprocessing=preprocessing, num_iterations=2)
     pixels = _pixels()
     expected = _np(model(_np(normalize(pixels, preprocessing)), num_iterations=2))
     np.testing.assert_allclose(_np(model(pixels, num_iterations=2)), expected, atol=1e-5)
@@ -29,7 +29,7 @@ def test_uint8_images_equal_the_same_images_normalised_by_hand(preprocessing):
 
 @pytest.mark.parametrize("mode", ["sequential", "parallel", "network_gated"])
 def test_every_entry_point_of_the_driver_normalises_pixels(mode):
-    model = tiny_model(unroll_mode=mode, feedback_blocks=(5, 6), num_iterations=2)
+    model = tiny_rignet(unroll_mode=mode, feedback_blocks=(5, 6), num_iterations=2)
     pixels = _pixels(1)
     floats = _np(normalize(pixels, model.preprocessing))
     from_pixels = [_np(s.logits) for s in model.iterate(pixels, 2)]
@@ -46,13 +46,13 @@ def test_every_entry_point_of_the_driver_normalises_pixels(mode):
 
 
 def test_int64_pixels_from_numpy_are_pixels_too():
-    model = tiny_model(num_iterations=1)
+    model = tiny_rignet(num_iterations=1)
     pixels = _pixels(2)
     np.testing.assert_allclose(_np(model(pixels.astype("int64"))), _np(model(pixels)), atol=1e-6)
 
 
 def test_a_functional_model_on_uint8_inputs_saves_and_reloads(tmp_path):
-    model = tiny_model(num_iterations=2)
+    model = tiny_rignet(num_iterations=2)
     inputs = keras.Input((33, 41, 3), dtype="uint8")
     wrapped = keras.Model(inputs, model(inputs))
     pixels = _pixels(3)

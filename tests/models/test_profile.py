@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rignet_keras.profile import count_graph_macs, count_macs, profile
-from tests.conftest import tiny_model
+from tests.harness import tiny_rignet
 
 
 class IterationsWrapper(keras.Model):
@@ -54,8 +54,8 @@ def test_dynamic_spatial_shape_raises_naming_the_op():
 
 
 def test_ui_cost_is_linear_and_ui1_is_the_baseline():
-    model = tiny_model(feedback_blocks=(4, 6), num_iterations=3)
-    baseline = tiny_model(feedback_blocks=None, num_iterations=1)
+    model = tiny_rignet(feedback_blocks=(4, 6), num_iterations=3)
+    baseline = tiny_rignet(feedback_blocks=None, num_iterations=1)
     prof = profile(model, (64, 64))
     assert set(prof.macs) == {1, 2, 3}
     assert prof.macs[1] == count_macs(baseline, (64, 64))

@@ -2,14 +2,15 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from tests.conftest import images, tiny_model
+from tests.harness import images, tiny_rignet
 
 
 def _train_step_gradients(recompute):
     keras.utils.set_random_seed(0)
-    model = tiny_model(num_iterations=3, head_filters=32, recompute_blocks=recompute)
+    model = tiny_rignet(num_iterations=3, head_filters=32, recompute_blocks=recompute)
     x = images(batch=2, height=48, width=48)
     y = np.random.default_rng(0).integers(0, 5, size=(2, 48, 48))
     model(x)
@@ -27,6 +28,7 @@ def _train_step_gradients(recompute):
     return [g.numpy() for g in grads], moving_mean
 
 
+@pytest.mark.large
 def test_recomputed_blocks_give_the_same_gradients():
     plain, plain_mean = _train_step_gradients(False)
     remat, remat_mean = _train_step_gradients(True)
@@ -39,6 +41,6 @@ def test_recomputed_blocks_give_the_same_gradients():
 
 
 def test_recompute_is_kept_in_the_config():
-    model = tiny_model(recompute_blocks=True)
+    model = tiny_rignet(recompute_blocks=True)
     assert model.get_config()["recompute_blocks"] is True
     assert type(model).from_config(model.get_config()).recompute_blocks

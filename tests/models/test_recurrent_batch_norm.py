@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rignet_keras.layers.pass_statistics import batch_norms
-from tests.conftest import images, tiny_model
+from tests.harness import images, tiny_rignet
 
 
 def _np(x):
@@ -15,7 +15,7 @@ def _np(x):
 def _twins(recurrent_batch_norm):
     """Two models with the same weights, head dropout off (so training calls are deterministic)."""
     keras.utils.set_random_seed(0)
-    model = tiny_model(recurrent_batch_norm=recurrent_batch_norm, head_filters=32)
+    model = tiny_rignet(recurrent_batch_norm=recurrent_batch_norm, head_filters=32)
     x = images(batch=4, height=48, width=48)
     model(x)
     rng = np.random.default_rng(3)
@@ -61,6 +61,7 @@ def test_training_call_matches_a_hand_unrolled_reference(option, later_passes_tr
     np.testing.assert_allclose(_moving_mean(model), _moving_mean(twin), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.large
 def test_first_pass_updates_the_moving_statistics_once():
     first, once, x = _twins("first_pass")
     every, _, _ = _twins("every_pass")
@@ -93,11 +94,11 @@ def test_inference_does_not_depend_on_the_option():
 
 
 def test_option_is_saved_and_checked():
-    model = tiny_model(recurrent_batch_norm="every_pass")
+    model = tiny_rignet(recurrent_batch_norm="every_pass")
     assert type(model).from_config(model.get_config()).recurrent_batch_norm == "every_pass"
-    assert tiny_model().recurrent_batch_norm == "gated_passes"
+    assert tiny_rignet().recurrent_batch_norm == "gated_passes"
     with pytest.raises(ValueError, match="recurrent_batch_norm must be one of .* 'both'"):
-        tiny_model(recurrent_batch_norm="both")
+        tiny_rignet(recurrent_batch_norm="both")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +191,7 @@ def test_gated_passes_train_with_batch_statistics_in_every_pass():
     np.testing.assert_allclose(out, _reference(twin, x, True), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.large
 def test_each_set_is_updated_by_its_own_passes():
     """Against "every_pass", whose one set sees every pass: with momentum m and start s0,
     every_pass ends at m^3 s0 + m^2 (1-m) mu1 + m (1-m) mu2 + (1-m) mu3, where mu_t is pass t's
@@ -226,6 +228,7 @@ def test_steps_match_the_unrolled_call():
         )
 
 
+@pytest.mark.large
 def test_gated_statistics_are_saved_and_do_not_depend_on_ui(tmp_path):
     model, _, x = _twins("gated_passes")
     _randomise_statistics(model)
@@ -243,9 +246,9 @@ def test_gated_statistics_are_saved_and_do_not_depend_on_ui(tmp_path):
 
 
 def test_statistics_exist_only_for_repeated_blocks():
-    assert tiny_model(feedback_blocks=None).pass_statistics is None
-    assert tiny_model(recurrent_batch_norm="first_pass").pass_statistics is None
-    su = tiny_model(unroll_mode="sequential", feedback_blocks=(4, 5))
+    assert tiny_rignet(feedback_blocks=None).pass_statistics is None
+    assert tiny_rignet(recurrent_batch_norm="first_pass").pass_statistics is None
+    su = tiny_rignet(unroll_mode="sequential", feedback_blocks=(4, 5))
     assert su.repeated_blocks == [4, 5]  # B6 runs once after them
-    network = tiny_model(unroll_mode="network_gated")
+    network = tiny_rignet(unroll_mode="network_gated")
     assert network.repeated_blocks == [1, 2, 3, 4, 5, 6]

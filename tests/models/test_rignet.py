@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from rignet_keras import RIGNet
 from rignet_keras.models.arguments import BLOCKWISE_MODES, UNROLL_MODES
-from tests.conftest import images, tiny_model
+from tests.harness import images, tiny_rignet
 
 
 def _np(x):
@@ -33,7 +33,7 @@ def _randomise_gates(model, scale=0.05):
 
 @pytest.mark.parametrize("mode", UNROLL_MODES)
 def test_one_iteration_is_the_feed_forward_network(mode):
-    model = tiny_model(unroll_mode=mode, feedback_blocks=(2, 6))
+    model = tiny_rignet(unroll_mode=mode, feedback_blocks=(2, 6))
     x = images()
     np.testing.assert_allclose(
         _np(model(x, num_iterations=1)), _feed_forward(model, x), rtol=1e-5, atol=1e-5
@@ -41,7 +41,7 @@ def test_one_iteration_is_the_feed_forward_network(mode):
 
 
 def test_parallel_matches_a_hand_unrolled_reference():
-    model = tiny_model(unroll_mode="parallel", feedback_blocks=(4, 6))
+    model = tiny_rignet(unroll_mode="parallel", feedback_blocks=(4, 6))
     x = images()
     model(x)
     _randomise_gates(model)
@@ -59,7 +59,7 @@ def test_parallel_matches_a_hand_unrolled_reference():
 
 
 def test_sequential_matches_a_hand_unrolled_reference():
-    model = tiny_model(unroll_mode="sequential", feedback_blocks=(5, 6))
+    model = tiny_rignet(unroll_mode="sequential", feedback_blocks=(5, 6))
     x = images()
     model(x)
     _randomise_gates(model)
@@ -78,7 +78,7 @@ def test_sequential_matches_a_hand_unrolled_reference():
 
 
 def test_multi_range_matches_a_hand_unrolled_reference():
-    model = tiny_model(unroll_mode="multi_range", feedback_blocks=(5, 6))
+    model = tiny_rignet(unroll_mode="multi_range", feedback_blocks=(5, 6))
     x = images()
     model(x)
     _randomise_gates(model)
@@ -95,7 +95,7 @@ def test_multi_range_matches_a_hand_unrolled_reference():
 
 
 def test_network_gated_matches_a_hand_unrolled_reference():
-    model = tiny_model(unroll_mode="network_gated")
+    model = tiny_rignet(unroll_mode="network_gated")
     x = images()
     model(x)
     _randomise_gates(model)
@@ -110,18 +110,18 @@ def test_network_gated_matches_a_hand_unrolled_reference():
 
 def test_sequential_and_parallel_differ_and_iterations_are_returned():
     x = images()
-    parallel = tiny_model(unroll_mode="parallel", return_all_iterations=True)
+    parallel = tiny_rignet(unroll_mode="parallel", return_all_iterations=True)
     parallel(x)
     _randomise_gates(parallel, scale=0.3)
     outputs = [_np(o) for o in parallel(x)]
-    sequential = tiny_model(unroll_mode="sequential")
+    sequential = tiny_rignet(unroll_mode="sequential")
     sequential(x)
     sequential.set_weights(parallel.get_weights())  # same variables, same order
     assert len(outputs) == 3
     np.testing.assert_allclose(outputs[0], _np(sequential(x, num_iterations=1)), atol=1e-5)
     scale = np.abs(outputs[-1]).max()
     assert np.abs(outputs[-1] - _np(sequential(x))).max() > 0.05 * scale
-    last_only = tiny_model(unroll_mode="parallel")
+    last_only = tiny_rignet(unroll_mode="parallel")
     last_only(x)
     last_only.set_weights(parallel.get_weights())
     np.testing.assert_allclose(outputs[-1], _np(last_only(x)), rtol=1e-5, atol=1e-5)
@@ -131,7 +131,7 @@ def test_sequential_and_parallel_differ_and_iterations_are_returned():
 
 @pytest.mark.parametrize("mode", UNROLL_MODES)
 def test_every_variable_gets_a_gradient(mode):
-    model = tiny_model(unroll_mode=mode, feedback_blocks=(1, 6), num_iterations=2)
+    model = tiny_rignet(unroll_mode=mode, feedback_blocks=(1, 6), num_iterations=2)
     x = images(batch=2, height=48, width=48)
     target = np.random.default_rng(1).integers(0, 5, size=(2, 48, 48))
     with tf.GradientTape() as tape:
@@ -148,11 +148,11 @@ def test_every_variable_gets_a_gradient(mode):
 
 
 def test_weights_do_not_depend_on_ui_and_gates_add_what_spec_implies():
-    counts = {ui: tiny_model(num_iterations=ui) for ui in (1, 2, 6)}
+    counts = {ui: tiny_rignet(num_iterations=ui) for ui in (1, 2, 6)}
     for model in counts.values():
         model.build((None, None, None, 3))
     assert len({m.count_params() for m in counts.values()}) == 1
-    baseline = tiny_model(feedback_blocks=None)
+    baseline = tiny_rignet(feedback_blocks=None)
     baseline.build((None, None, None, 3))
     gated = counts[2]
     # ResNet-18: B3 -> 128, B4 -> 256, B5 -> 512, B6 -> 5 channels.
@@ -169,7 +169,7 @@ def test_weights_do_not_depend_on_ui_and_gates_add_what_spec_implies():
 
 def test_default_num_iterations_one_still_saves_every_gate(tmp_path):
     """The default call never reaches the gates; they must still save and reload."""
-    model = tiny_model(num_iterations=1)
+    model = tiny_rignet(num_iterations=1)
     x = images(batch=1)
     model(x)
     _randomise_gates(model)
@@ -182,14 +182,14 @@ def test_default_num_iterations_one_still_saves_every_gate(tmp_path):
 
 @pytest.mark.parametrize("size", [(33, 47), (64, 64), (97, 31)])
 def test_any_input_size_gives_logits_at_that_size(size):
-    model = tiny_model()
+    model = tiny_rignet()
     out = model(images(batch=1, height=size[0], width=size[1]))
     assert tuple(out.shape) == (1, *size, 5)
     assert out.dtype == "float32"
 
 
 def test_one_graph_serves_every_size():
-    model = tiny_model()
+    model = tiny_rignet()
     fn = tf.function(
         lambda x: model(x, num_iterations=2),
         input_signature=[tf.TensorSpec((None, None, None, 3))],
@@ -201,7 +201,7 @@ def test_one_graph_serves_every_size():
 def test_mixed_precision_keeps_float32_logits():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model = tiny_model(unroll_mode="multi_range")
+        model = tiny_rignet(unroll_mode="multi_range")
         out = model(images(batch=1, height=40, width=40))
         assert out.dtype == "float32"
         assert model.gates[0].compute_dtype == "bfloat16"
@@ -296,18 +296,18 @@ def test_preset_builds_the_papers_model():
 )
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        tiny_model(**kwargs)
+        tiny_rignet(**kwargs)
 
 
 def test_bad_num_iterations_at_call_time():
-    model = tiny_model()
+    model = tiny_rignet()
     with pytest.raises(ValueError, match="num_iterations must be an int >= 1; received -1"):
         model(images(batch=1), num_iterations=-1)
 
 
 @pytest.mark.parametrize("shape", [(1, 32, 32), (1, 32, 32, 1), (1, 32, 32, 4)])
 def test_bad_image_shapes_are_named(shape):
-    model = tiny_model()
+    model = tiny_rignet()
     with pytest.raises(ValueError, match=r"images must be \(batch, height, width, 3\)"):
         model(np.zeros(shape, "float32"))
 

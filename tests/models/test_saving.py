@@ -10,7 +10,7 @@ import pytest
 
 from rignet_keras import RIGNet
 from rignet_keras.models.arguments import UNROLL_MODES
-from tests.conftest import images, tiny_model
+from tests.harness import images, tiny_rignet
 
 CASES = [dict(unroll_mode=mode) for mode in UNROLL_MODES] + [
     dict(gate_pooling="max", gate_combine="mul_tanh"),
@@ -41,7 +41,7 @@ def _outputs(model, x):
 @pytest.mark.parametrize("kwargs", CASES, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()))
 def test_keras_file_round_trip_in_safe_mode(kwargs, tmp_path):
     x = images(batch=1, height=49, width=53)
-    model = _randomised(tiny_model(**kwargs), x)
+    model = _randomised(tiny_rignet(**kwargs), x)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
@@ -51,12 +51,13 @@ def test_keras_file_round_trip_in_safe_mode(kwargs, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.subprocess
 def test_fresh_process_loads_identical_outputs(tmp_path):
     """Every case of CASES, loaded in a new Python process in safe mode, gives the same outputs."""
     x = images(batch=1, height=41, width=45)
     np.save(tmp_path / "x.npy", x)
     for i, kwargs in enumerate(CASES):
-        model = _randomised(tiny_model(**kwargs), x)
+        model = _randomised(tiny_rignet(**kwargs), x)
         model.save(tmp_path / f"model{i}.keras")
         np.save(tmp_path / f"expected{i}.npy", np.stack(_outputs(model, x)))
     script = textwrap.dedent(
@@ -88,7 +89,7 @@ def test_fresh_process_loads_identical_outputs(tmp_path):
 
 def test_config_and_weights_file_round_trip(tmp_path):
     x = images(batch=1, height=33, width=35)
-    model = _randomised(tiny_model(unroll_mode="sequential", gate_combine="mul_tanh"), x)
+    model = _randomised(tiny_rignet(unroll_mode="sequential", gate_combine="mul_tanh"), x)
     clone = RIGNet.from_config(model.get_config())
     clone.build(x.shape)
     model.save_weights(tmp_path / "model.weights.h5")
@@ -98,11 +99,11 @@ def test_config_and_weights_file_round_trip(tmp_path):
 
 def test_weights_of_another_architecture_are_refused(tmp_path):
     x = images(batch=1, height=33, width=35)
-    tiny_model(feedback_blocks=(4, 6))(x)
-    model = tiny_model(feedback_blocks=(4, 6))
+    tiny_rignet(feedback_blocks=(4, 6))(x)
+    model = tiny_rignet(feedback_blocks=(4, 6))
     model(x)
     model.save_weights(tmp_path / "a.weights.h5")
-    other = tiny_model(feedback_blocks=(2, 6))
+    other = tiny_rignet(feedback_blocks=(2, 6))
     other(x)
     with pytest.raises(ValueError):
         other.load_weights(tmp_path / "a.weights.h5")

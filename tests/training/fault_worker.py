@@ -21,11 +21,10 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.experimental.enable_op_determinism()
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conftest import NUM_CLASSES, make_dataset, tiny_blocks  # noqa: E402
-
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from rignet_keras import RIGNet  # noqa: E402
 from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
+from tests.harness import TRAIN_CLASSES, learnable_dataset, trainable_blocks  # noqa: E402
 
 CONFIG = dict(
     steps=12,
@@ -45,11 +44,11 @@ CONFIG = dict(
 def main(output_dir, result_path):
     trainer = Trainer(TrainConfig(**CONFIG), output_dir)
     trainer.build(
-        lambda: RIGNet(NUM_CLASSES, backbone=tiny_blocks(dropout=0.1), num_iterations=2),
+        lambda: RIGNet(TRAIN_CLASSES, backbone=trainable_blocks(dropout=0.1), num_iterations=2),
         (None, 32, 32, 3),
     )
     # 6 training batches: the stream wraps around within the run.
-    result = trainer.fit(make_dataset(num=24), val_data=make_dataset(num=8, seed=1))
+    result = trainer.fit(learnable_dataset(num=24), val_data=learnable_dataset(num=8, seed=1))
     weights = {v.path: np.asarray(v.numpy()) for v in trainer.network.weights}
     np.savez(result_path, final_step=result.final_step, start_step=result.start_step, **weights)
 

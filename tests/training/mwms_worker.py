@@ -16,11 +16,10 @@ from rignet_keras.training.strategy import build_strategy, is_chief  # noqa: E40
 # The strategy must exist before any other TensorFlow op in the process.
 strategy = build_strategy("auto")
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conftest import NUM_CLASSES, make_arrays, tiny_blocks  # noqa: E402
-
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from rignet_keras import RIGNet  # noqa: E402
 from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
+from tests.harness import TRAIN_CLASSES, learnable_arrays, trainable_blocks  # noqa: E402
 
 
 def main(output_dir, result_path):
@@ -40,10 +39,12 @@ def main(output_dir, result_path):
     # Synchronised batch norm: the batch statistics (and so the moving averages, which are not
     # variables the optimizer all-reduces) are the same on every worker.
     trainer.build(
-        lambda: RIGNet(NUM_CLASSES, backbone=tiny_blocks(sync_batch_norm=True), num_iterations=2),
+        lambda: RIGNet(
+            TRAIN_CLASSES, backbone=trainable_blocks(sync_batch_norm=True), num_iterations=2
+        ),
         (None, 32, 32, 3),
     )
-    images, masks = make_arrays(16)
+    images, masks = learnable_arrays(16)
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-from conftest import SMALL_VOC_RUN, VOC_RECIPE
 
 from rignet_keras.cli import load_recipe
 from rignet_keras.cli import main as rignet
@@ -22,6 +21,7 @@ from rignet_keras.config import (
 )
 from rignet_keras.models import RIGNet
 from rignet_keras.presets import PRESETS
+from tests.harness import SMALL_VOC_RUN, VOC_RECIPE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLES = [os.path.join(ROOT, "recipes", f"table{n}.py") for n in range(1, 9)]
@@ -213,6 +213,7 @@ def test_check_resume_names_the_changed_field():
 # On a finished run (the tiny VOC fixture, shared with test_recipes_cli.py)
 
 
+@pytest.mark.large
 def test_recipe_to_resolved_config_file_to_the_same_run(voc_run, tmp_path, capsys):
     data_dir, out = voc_run
     recorded = RunConfig.load(str(out / CONFIG_NAME))
@@ -294,6 +295,7 @@ def test_evaluate_refuses_a_model_with_another_class_count(voc_run, capsys):
     assert code == 2 and "predicts 21 classes" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["evaluate", "--help"]])
 def test_help_imports_no_tensorflow(argv):
     """With Keras and TensorFlow unimportable (a device with the runtime only), `--help`

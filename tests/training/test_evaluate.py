@@ -6,45 +6,44 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import NUM_CLASSES, make_arrays, tiny_blocks
 from PIL import Image
 
-from rignet_keras import RIGNet
 from rignet_keras.training.evaluate import evaluate, logits_per_iteration
 from rignet_keras.training.metrics import confusion_matrix
 from rignet_keras.training.visualize import gate_maps, save_predictions, voc_palette
+from tests.harness import TRAIN_CLASSES, learnable_arrays, tiny_rignet
 
 
 def tiny(mode="parallel", ui=3, blocks=(4, 6)):
-    net = RIGNet(
-        NUM_CLASSES,
-        backbone=tiny_blocks(),
-        unroll_mode=mode,
-        num_iterations=ui,
+    return tiny_rignet(
+        mode,
+        "trainable",
+        ui,
+        num_classes=TRAIN_CLASSES,
         feedback_blocks=blocks,
+        input_shape=(32, 32, 3),
     )
-    net.build((None, 32, 32, 3))
-    return net
 
 
 @pytest.mark.parametrize("mode", ["parallel", "multi_range", "sequential", "network_gated"])
 def test_every_ui_equals_a_call_at_that_ui(mode):
     net = tiny(mode)
-    x = make_arrays(2)[0]
+    x = learnable_arrays(2)[0]
     got = logits_per_iteration(net, x, [1, 2, 3])
     for k in (1, 2, 3):
         np.testing.assert_allclose(got[k], net(x, num_iterations=k), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.large
 def test_evaluate_accumulates_one_matrix_per_ui():
     net = tiny()
-    images, masks = make_arrays(6)
+    images, masks = learnable_arrays(6)
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)  # batches of 4 and 2
     result = evaluate(net, data, progress=False, class_names=["a", "b", "c"])
     assert result.iterations == [1, 2, 3] and result.num_images == 6
     for k in (1, 2, 3):
         preds = tf.argmax(net(images, num_iterations=k), axis=-1)
-        expected = confusion_matrix(masks, preds, NUM_CLASSES).numpy()
+        expected = confusion_matrix(masks, preds, TRAIN_CLASSES).numpy()
         np.testing.assert_array_equal(result.matrices[k], expected)
         assert result.matrices[k].sum() == (masks != 255).sum()
         assert 0 <= result.scores[k]["mIoU"] <= 1
@@ -54,9 +53,10 @@ def test_evaluate_accumulates_one_matrix_per_ui():
     assert "ui" in result.table()
 
 
+@pytest.mark.large
 def test_results_plot_predictions_and_gate_maps(tmp_path):
     net = tiny(ui=3)
-    images, masks = make_arrays(3)
+    images, masks = learnable_arrays(3)
     maps = gate_maps(net, images)
     assert sorted(maps) == sorted((f"block{k}", t) for k in (4, 5, 6) for t in (2, 3))
     for (name, _), m in maps.items():

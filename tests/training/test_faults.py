@@ -23,8 +23,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_arrays, make_dataset
-from test_trainer import make_trainer
 
 from rignet_keras.training.callbacks import (
     FAULT_POINT_ENV,
@@ -35,6 +33,7 @@ from rignet_keras.training.callbacks import (
     remove_stale_files,
 )
 from rignet_keras.training.trainer import NaNLossError, NonFiniteTrainingError, read_history
+from tests.harness import learnable_arrays, learnable_dataset, make_trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "fault_worker.py")
@@ -94,7 +93,7 @@ def temporaries(run_dir):
 
 
 def test_nan_training_loss_stops_with_one_line_naming_the_step_and_the_last_good_state(tmp_path):
-    images, masks = make_arrays(16)
+    images, masks = learnable_arrays(16)
     images[8:12] = np.nan  # the third batch: step 3
     data = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)
     trainer = make_trainer(tmp_path, steps=6, steps_per_epoch=2, train_iterations=None)
@@ -121,12 +120,12 @@ def _history_epochs(run_dir):
 
 
 def test_nan_validation_loss_with_a_finite_training_loss_stops_the_run(tmp_path):
-    images, masks = make_arrays(8, seed=1)
+    images, masks = learnable_arrays(8, seed=1)
     images[:4] = np.nan
     val = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)
     trainer = make_trainer(tmp_path, steps=6, steps_per_epoch=2, train_iterations=None)
     with pytest.raises(NonFiniteTrainingError, match=r"at step 2 \(epoch 1\): val_loss became nan"):
-        trainer.fit(make_dataset(), val_data=val)
+        trainer.fit(learnable_dataset(), val_data=val)
     # The epoch's end wrote nothing: no checkpoint, no history row.
     assert not os.path.exists(tmp_path / "checkpoints" / "last.keras")
     assert not os.path.exists(tmp_path / "history.csv")
@@ -144,9 +143,9 @@ def test_a_diverging_run_stops_and_leaves_only_finite_checkpoints(tmp_path):
         warmup_steps=0,
         train_iterations=None,
     )
-    val = make_dataset(num=8, seed=1)
+    val = learnable_dataset(num=8, seed=1)
     with pytest.raises(NonFiniteTrainingError) as error:
-        trainer.fit(make_dataset(), val_data=val)
+        trainer.fit(learnable_dataset(), val_data=val)
     assert error.value.step > 2, str(error.value)
     files = assert_all_finite(tmp_path)
     assert {"checkpoints/best.keras", "checkpoints/last.keras"} <= set(files)
@@ -173,7 +172,7 @@ class PoisonMovingVariance(keras.callbacks.Callback):
 def test_a_non_finite_weight_refuses_the_backup_and_stops_the_run(tmp_path):
     trainer = make_trainer(tmp_path, steps=8, steps_per_epoch=4, train_iterations=None)
     with pytest.raises(NonFiniteTrainingError) as error:
-        trainer.fit(make_dataset(), callbacks=[PoisonMovingVariance(3)])
+        trainer.fit(learnable_dataset(), callbacks=[PoisonMovingVariance(3)])
     message = str(error.value)
     assert "at step 4: non-finite weights or optimizer state in " in message
     assert (
@@ -290,6 +289,7 @@ KILLS = {
 }
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("point", list(KILLS))
 def test_a_kill_then_resume_ends_as_the_uninterrupted_run(point, uninterrupted, tmp_path):
     fault, resume_step, leftover_in = KILLS[point]

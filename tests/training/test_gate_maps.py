@@ -9,10 +9,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import NUM_CLASSES, make_arrays, tiny_blocks
 from PIL import Image
 
-from rignet_keras import RIGNet
 from rignet_keras.training.evaluate import logits_per_iteration
 from rignet_keras.training.visualize import (
     channel_spread,
@@ -28,21 +26,21 @@ from rignet_keras.training.visualize import (
     save_gate_map_images,
     save_predictions,
 )
+from tests.harness import TRAIN_CLASSES, learnable_arrays, tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def tiny(mode="parallel", ui=3, blocks=(4, 6), combine="mul_sigmoid"):
-    net = RIGNet(
-        NUM_CLASSES,
-        backbone=tiny_blocks(),
-        unroll_mode=mode,
-        num_iterations=ui,
+    return tiny_rignet(
+        mode,
+        "trainable",
+        ui,
+        num_classes=TRAIN_CLASSES,
         feedback_blocks=blocks,
+        input_shape=(32, 32, 3),
         gate_combine=combine,
     )
-    net.build((None, 32, 32, 3))
-    return net
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +109,7 @@ def test_gate_and_prediction_changes_against_numpy():
 
 def test_statistics_of_a_tiny_rignet_match_its_gates_and_predictions():
     net = tiny(ui=3)
-    images = make_arrays(2)[0]
+    images = learnable_arrays(2)[0]
     gates = gate_activations(net, images)
     assert sorted(gates) == sorted((f"block{k}", t) for k in (4, 5, 6) for t in (2, 3))
     assert gates[("block4", 2)].shape == (2, 4, 4, 16)  # block 4's input: stride 8, 16 channels
@@ -146,7 +144,7 @@ def test_statistics_of_a_tiny_rignet_match_its_gates_and_predictions():
 @pytest.mark.parametrize("mode", ["sequential", "multi_range", "network_gated"])
 def test_statistics_in_every_gated_mode(mode):
     net = tiny(mode, ui=3, combine="mul_tanh" if mode == "multi_range" else "mul_sigmoid")
-    stats = gate_statistics(net, make_arrays(1)[0], top_k=2)
+    stats = gate_statistics(net, learnable_arrays(1)[0], top_k=2)
     assert stats["blocks"] == (
         ["network"] if mode == "network_gated" else ["block4", "block5", "block6"]
     )
@@ -162,7 +160,7 @@ def test_statistics_in_every_gated_mode(mode):
 
 def test_figure_and_map_files_have_the_expected_names_and_sizes(tmp_path):
     net = tiny(ui=3)
-    images = make_arrays(2)[0]
+    images = learnable_arrays(2)[0]
     stats = gate_statistics(net, images, top_k=2)
     path = save_gate_figure(stats, np.zeros((32, 32, 3), np.uint8), str(tmp_path / "f" / "a.png"))
     with Image.open(path) as im:
@@ -188,9 +186,10 @@ def test_figure_and_map_files_have_the_expected_names_and_sizes(tmp_path):
             assert im.size == sizes[os.path.basename(p).split("_")[0]], p
 
 
+@pytest.mark.large
 def test_save_predictions_writes_the_new_gate_maps(tmp_path):
     net = tiny(ui=2)
-    images, masks = make_arrays(3)
+    images, masks = learnable_arrays(3)
     ids = tf.constant([b"img_a", b"img_b", b"img_c"])
     data = tf.data.Dataset.from_tensor_slices((images, masks, ids)).batch(2)
     out = save_predictions(net, data, str(tmp_path), num_images=3, preprocessing="torch")
@@ -211,8 +210,9 @@ def test_save_predictions_writes_the_new_gate_maps(tmp_path):
 # The command line, end to end
 
 
+@pytest.mark.subprocess
 def test_rignet_predict_gate_maps_end_to_end(tmp_path):
-    model = RIGNet(NUM_CLASSES, backbone="resnet18", feedback_blocks=(4, 6), num_iterations=3)
+    model = tiny_rignet(num_classes=TRAIN_CLASSES)
     model(np.zeros((1, 64, 64, 3), np.uint8))
     model.save(tmp_path / "m.keras")
     inputs = tmp_path / "in"

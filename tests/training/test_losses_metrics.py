@@ -107,6 +107,7 @@ print(mean_iou([0, 1, 255], [0, 0, 1], 2))
 """
 
 
+@pytest.mark.subprocess
 def test_numpy_scores_import_without_tensorflow():
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_TENSORFLOW], capture_output=True, text=True, timeout=120

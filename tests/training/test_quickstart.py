@@ -3,10 +3,12 @@
 import json
 
 import keras
+import pytest
 
 from rignet_keras.quickstart import QuickstartConfig, format_table, run_quickstart
 
 
+@pytest.mark.export
 def test_quickstart_fast(tmp_path, capsys):
     results = run_quickstart(QuickstartConfig.fast(), str(tmp_path), progress=False)
     out = capsys.readouterr().out

@@ -8,8 +8,6 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_dataset
-from test_trainer import Interrupt, InterruptAt, make_trainer, tiny_net
 
 import rignet_keras.training.trainer as trainer_module
 from rignet_keras.cli import main as rignet
@@ -20,6 +18,7 @@ from rignet_keras.config import (
 from rignet_keras.config_flags import add_override_arguments, overrides_from_args
 from rignet_keras.training.task import TrainingModel
 from rignet_keras.training.trainer import TrainConfig
+from tests.harness import Interrupt, InterruptAt, learnable_dataset, make_trainer, tiny_net
 
 STEPS = 8
 # The ui each step of a recording model trained, by the model's id: {id: tf.Variable [STEPS]}.
@@ -57,9 +56,10 @@ def test_draws_lie_in_the_range_and_follow_the_seed_and_the_step():
     assert draws(a, [150, 7, 3]) == [first[150], first[7], first[3]]
 
 
+@pytest.mark.large
 def test_each_step_trains_its_draw_and_a_resumed_run_the_uninterrupted_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer_module, "TrainingModel", RecordingModel)
-    data = make_dataset(num=16)
+    data = learnable_dataset(num=16)
     straight = make_trainer(tmp_path / "straight", steps=STEPS, seed=3)
     straight.fit(data)
     expected = TRAINED_UI[id(straight.task)].numpy()

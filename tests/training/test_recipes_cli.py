@@ -8,15 +8,17 @@ import sys
 import time
 
 import numpy as np
-from conftest import VOC_RECIPE
+import pytest
 from PIL import Image
 
 from rignet_keras.cli import load_recipe
 from rignet_keras.cli import main as rignet
+from tests.harness import VOC_RECIPE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.subprocess
 def test_voc_recipe_without_data_fails_fast_with_the_data_layers_message(tmp_path):
     missing = tmp_path / "no-data-here"
     t0 = time.time()
@@ -64,6 +66,7 @@ def test_voc_recipe_runs_end_to_end_on_a_fixture(voc_run):
     assert "val_mIoU" in history.splitlines()[0]
 
 
+@pytest.mark.large
 def test_rignet_predict_and_evaluate_commands(voc_run, tmp_path):
     data_dir, out = voc_run
     model = str(out / "checkpoints" / "best.keras")

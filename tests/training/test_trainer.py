@@ -11,61 +11,25 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import NUM_CLASSES, make_arrays, make_dataset, tiny_blocks
 
-from rignet_keras import RIGNet
 from rignet_keras.training.callbacks import ResumableBackup
 from rignet_keras.training.losses import segmentation_loss
 from rignet_keras.training.task import TrainingModel
-from rignet_keras.training.trainer import TrainConfig, Trainer
+from tests.harness import (
+    Interrupt,
+    InterruptAt,
+    learnable_arrays,
+    learnable_dataset,
+    make_trainer,
+    tiny_net,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def tiny_net(num_iterations=3, dropout=0.1, **kwargs):
-    return RIGNet(
-        NUM_CLASSES, backbone=tiny_blocks(dropout=dropout), num_iterations=num_iterations, **kwargs
-    )
-
-
-def make_trainer(output_dir, net_kwargs=None, **overrides):
-    config = dict(
-        steps=8,
-        steps_per_epoch=4,
-        batch_size=4,
-        learning_rate=0.05,
-        save_freq=2,
-        train_iterations=(1, 3),
-        warmup_steps=2,
-        weight_decay=1e-4,
-        backbone_lr_multiplier=0.5,
-        tensorboard=False,
-        verbose=0,
-    )
-    config.update(overrides)
-    trainer = Trainer(TrainConfig(**config), output_dir)
-    trainer.build(lambda: tiny_net(**(net_kwargs or {})), (None, 32, 32, 3))
-    return trainer
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAt(keras.callbacks.Callback):
-    """Raises at the end of optimizer step `step` (after the backup callback has run)."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) == self.step:
-            raise Interrupt(f"killed at step {self.step}")
-
-
+@pytest.mark.large
 def test_a_few_steps_reduce_the_loss(tmp_path):
-    data = make_dataset(num=16)
+    data = learnable_dataset(num=16)
     trainer = make_trainer(
         tmp_path, steps=16, train_iterations=None, warmup_steps=0, learning_rate=0.2
     )
@@ -78,13 +42,14 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     for name in ("best.keras", "best.weights.h5", "last.keras", "last.weights.h5"):
         assert os.path.isfile(tmp_path / "checkpoints" / name)
     reloaded = keras.models.load_model(tmp_path / "checkpoints" / "last.keras", safe_mode=True)
-    x = make_arrays(2)[0]
+    x = learnable_arrays(2)[0]
     np.testing.assert_allclose(reloaded(x), trainer.network(x), atol=1e-5)
     assert not [f for f in os.listdir(tmp_path / "checkpoints") if f.startswith(".tmp")]
 
 
+@pytest.mark.large
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
-    data = make_dataset(num=24)  # 6 batches: the stream wraps around within the run
+    data = learnable_dataset(num=24)  # 6 batches: the stream wraps around within the run
     straight = make_trainer(tmp_path / "straight")
     straight.fit(data)
     expected = straight.network.get_weights()
@@ -109,8 +74,9 @@ def gate_variables(network):
     return [v for v in network.trainable_variables if "gate" in v.path]
 
 
+@pytest.mark.large
 def test_random_ui_switch_case_gives_every_gate_its_gradient():
-    x, y = make_arrays(2)
+    x, y = learnable_arrays(2)
     task = TrainingModel(tiny_net(3, dropout=0.0), train_iterations=(1, 3))
     task.build(x.shape)
     gates = gate_variables(task.network)
@@ -143,6 +109,7 @@ def test_random_ui_switch_case_gives_every_gate_its_gradient():
             np.testing.assert_allclose(g, 0 if e is None else e, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.large
 def test_random_ui_training_updates_the_gates_when_ui_is_drawn_above_one(tmp_path):
     trainer = make_trainer(tmp_path, steps=6, steps_per_epoch=6, weight_decay=0.0, seed=3)
     task = trainer.task
@@ -155,7 +122,7 @@ def test_random_ui_training_updates_the_gates_when_ui_is_drawn_above_one(tmp_pat
         def on_train_batch_end(self, batch, logs=None):
             seen.append(np.concatenate([g.numpy().ravel() for g in gates]))
 
-    trainer.fit(make_dataset(), callbacks=[Snapshot()])
+    trainer.fit(learnable_dataset(), callbacks=[Snapshot()])
     for step, k in enumerate(draws):
         moved = not np.array_equal(seen[step], seen[step + 1])
         # SGD momentum keeps moving the gates after a ui >= 2 step, so only the steps before the
@@ -167,7 +134,7 @@ def test_random_ui_training_updates_the_gates_when_ui_is_drawn_above_one(tmp_pat
 
 
 def test_per_iteration_loss_reaches_every_gate():
-    x, y = make_arrays(2)
+    x, y = learnable_arrays(2)
     net = tiny_net(3, dropout=0.0, return_all_iterations=True)
     task = TrainingModel(net, iteration_loss_weights="uniform")
     task.build(x.shape)
@@ -184,7 +151,7 @@ def test_per_iteration_loss_reaches_every_gate():
 
 
 def test_recompute_gives_the_same_gradients():
-    x, y = make_arrays(2)
+    x, y = learnable_arrays(2)
     net = tiny_net(3, dropout=0.0)
     net.build(x.shape)
     variables = net.trainable_variables
@@ -209,6 +176,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.subprocess
 def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     procs = []
