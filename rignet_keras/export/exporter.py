@@ -46,7 +46,7 @@ from rignet_keras.export.defaults import (
     DEFAULT_TFLITE_LAYOUTS,
     DEFAULT_THREADS,
 )
-from rignet_keras.export.files import atomic_directory
+from rignet_keras.export.files import atomic_directory, previous_export_reason
 from rignet_keras.export.layout import (
     DEFAULT_MAX_INPUT_CHANNELS,
     split_wide_convolutions,
@@ -751,7 +751,7 @@ def export_model(
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         machine=platform.platform(),
     )
-    with atomic_directory(output_dir, overwrite) as root:
+    with atomic_directory(output_dir, overwrite, previous_export_reason) as root:
         manifest = _Export(model, root, options).run()
     manifest["_dir"] = options["output_dir"]
     return manifest

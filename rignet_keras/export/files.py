@@ -101,8 +101,26 @@ def remove_stale_partials(path):
     return removed
 
 
+def unreplaceable_reason(path, is_previous_output):
+    """Why the existing folder `path` must not be replaced by a new output, or None if it may.
+
+    Only a previous output of the same kind may be replaced: `is_previous_output(path)` returns
+    None for such a folder and otherwise a short description of what it found. The working
+    folder, any folder above it, the home folder and the file-system root are never replaced.
+    """
+    if not os.path.isdir(path):
+        return "it is not a folder"
+    real = os.path.realpath(path)
+    cwd = os.path.realpath(os.getcwd())
+    if real == cwd or cwd.startswith(real.rstrip(os.sep) + os.sep):
+        return "it is the working folder or holds it"
+    if real in (os.path.realpath(os.path.expanduser("~")), os.path.abspath(os.sep)):
+        return "it is the home folder or the file-system root"
+    return is_previous_output(path)
+
+
 @contextlib.contextmanager
-def atomic_directory(path, overwrite=False):
+def atomic_directory(path, overwrite=False, is_previous_output=None):
     """Yields a temporary folder that becomes `path` when the block ends without an exception.
 
     Stale temporary siblings of earlier, killed exports are removed first
@@ -110,10 +128,15 @@ def atomic_directory(path, overwrite=False):
 
     Args:
         path: the final folder.
-        overwrite: replace an existing `path`; otherwise an existing `path` is an error.
+        overwrite: replace an existing `path`, if it is a previous output of the same kind
+            (`is_previous_output`); otherwise an existing `path` is an error.
+        is_previous_output: `folder -> None | str`: None when `folder` is a previous output
+            that `overwrite` may replace, else what it found there (see
+            `unreplaceable_reason`). Required with `overwrite`.
 
     Raises:
-        FileExistsError: `path` exists and `overwrite` is False, or is not a folder.
+        FileExistsError: `path` exists and `overwrite` is False, or it is not a previous
+            output of the same kind (the message says what it found); nothing is touched.
     """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
@@ -121,8 +144,15 @@ def atomic_directory(path, overwrite=False):
     remove_stale_partials(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path!r} already exists; pass overwrite=True (--overwrite)")
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise FileExistsError(f"{path!r} exists and is not a folder")
+    if os.path.exists(path):
+        if is_previous_output is None:
+            raise ValueError("atomic_directory(overwrite=True) needs is_previous_output")
+        reason = unreplaceable_reason(path, is_previous_output)
+        if reason is not None:
+            raise FileExistsError(
+                f"{path!r} exists and is not a previous export ({reason}); --overwrite only "
+                "replaces a folder an export wrote: choose a new output folder"
+            )
     tmp = tempfile.mkdtemp(prefix=_own_prefix(path), dir=parent)
     try:
         apply_umask(tmp)
@@ -137,6 +167,51 @@ def atomic_directory(path, overwrite=False):
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def previous_export_reason(folder):
+    """None when `folder` is a previous export (a readable `manifest.json` of this format, and
+    nothing in the folder that its artifacts do not name), else what was found instead."""
+    import json
+
+    from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
+
+    path = os.path.join(folder, MANIFEST_NAME)
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        return f"no {MANIFEST_NAME}"
+    except (OSError, ValueError) as error:
+        return f"{MANIFEST_NAME} is unreadable: {error}"
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        return f"{MANIFEST_NAME} is not an export manifest"
+    named = {MANIFEST_NAME}
+    for artifact in manifest.get("artifacts") or []:
+        if isinstance(artifact, dict) and isinstance(artifact.get("file"), str):
+            named.add(artifact["file"].replace("\\", "/").split("/")[0])
+    foreign = sorted(set(os.listdir(folder)) - named)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        return f"it holds {shown}, which the export did not write"
+    return None
+
+
+SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb"}
+
+
+def previous_saved_model_reason(folder):
+    """None when `folder` is a previous SavedModel (`saved_model.pb` and SavedModel entries
+    only), else what was found instead."""
+    entries = set(os.listdir(folder))
+    if "saved_model.pb" not in entries:
+        return "no saved_model.pb"
+    foreign = sorted(entries - SAVED_MODEL_ENTRIES)
+    if foreign:
+        return f"it holds {', '.join(foreign[:3])}, which a SavedModel does not"
+    return None
 
 
 def atomic_write_bytes(path, data):

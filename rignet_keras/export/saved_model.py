@@ -9,7 +9,7 @@ import os
 
 import keras
 
-from rignet_keras.export.files import atomic_directory
+from rignet_keras.export.files import atomic_directory, previous_saved_model_reason
 from rignet_keras.export.layout import plain_depthwise_convolutions
 from rignet_keras.export.signatures import (
     SERVING_DEFAULT,
@@ -107,6 +107,6 @@ def export_saved_model(
         {signature name: tf.function} of the endpoints (traced; usable for MAC counts).
     """
     archive, endpoints = build_archive(model, uis, input_size, serving_ui, stepwise, batch_size)
-    with atomic_directory(path, overwrite) as tmp:
+    with atomic_directory(path, overwrite, previous_saved_model_reason) as tmp:
         archive.write_out(os.path.join(tmp, ""), verbose=False)
     return endpoints
