@@ -63,7 +63,92 @@ def load_manifest(path):
     manifest["_path"] = os.path.abspath(path)
     for artifact in artifacts:
         artifact_path(manifest, artifact)
+    faults = manifest_faults(manifest)
+    if faults:
+        more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+        raise RunnerError(f"manifest {path!r}: {faults[0]}{more}")
     return manifest
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _range_fault(where, name, value, low, high=None, low_open=False):
+    """A fault line when `value` is not a finite number in [low, high] ((low, high] with
+    `low_open`), else None."""
+    if not _number(value):
+        return f"{where}: {name} must be a number; found {value!r}"
+    if not math.isfinite(value):
+        return f"{where}: {name} must be finite; found {value!r}"
+    below = value <= low if low_open else value < low
+    if below or (high is not None and value > high):
+        bounds = f"{'above' if low_open else 'at least'} {low:g}"
+        bounds += f" and at most {high:g}" if high is not None else ""
+        return f"{where}: {name} must be {bounds}; found {value!r}"
+    return None
+
+
+def _quality_faults(where, quality):
+    if quality is None:
+        return []
+    if not isinstance(quality, dict):
+        return [f"{where}: quality must be an object; found {quality!r}"]
+    faults = [
+        _range_fault(where, f"quality.{key}", quality.get(key), 0.0, 1.0)
+        for key in ("miou", "pixel_accuracy")
+        if key in quality
+    ]
+    if "images" in quality:
+        images = quality["images"]
+        if not isinstance(images, int) or isinstance(images, bool) or images < 1:
+            faults.append(f"{where}: quality.images must be a whole number >= 1; found {images!r}")
+    return [f for f in faults if f]
+
+
+def manifest_faults(manifest):
+    """Every impossible number in a manifest, one line each: a signature's ui (a whole number
+    >= 1), latencies (`latency_ms.*_ms`: finite, > 0 for the median, >= 0 otherwise), quality
+    (`miou` and `pixel_accuracy` finite fractions in 0..1, `images` >= 1), per iteration too,
+    and artifact sizes (whole numbers >= 0). The runner refuses such a manifest rather than
+    choosing or printing by its numbers."""
+    faults = []
+    for artifact in manifest.get("artifacts", []):
+        name = artifact["file"]
+        size = artifact.get("size_bytes")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            faults.append(f"{name}: size_bytes must be a whole number >= 0; found {size!r}")
+        signatures = artifact.get("signatures", [])
+        if not isinstance(signatures, list):
+            faults.append(f"{name}: signatures must be a list; found {signatures!r}")
+            continue
+        for signature in signatures:
+            if not isinstance(signature, dict):
+                faults.append(f"{name}: a signature must be an object; found {signature!r}")
+                continue
+            where = f"{name} signature {signature.get('name', '?')}"
+            ui = signature.get("ui")
+            if ui is not None and (not isinstance(ui, int) or isinstance(ui, bool) or ui < 1):
+                faults.append(f"{where}: ui must be a whole number >= 1; found {ui!r}")
+            latency = signature.get("latency_ms")
+            if latency is not None and not isinstance(latency, dict):
+                faults.append(f"{where}: latency_ms must be an object; found {latency!r}")
+            elif latency:
+                for key, value in latency.items():
+                    if key.endswith("_ms"):
+                        median = key == "median_ms"
+                        fault = _range_fault(where, f"latency_ms.{key}", value, 0.0, None, median)
+                        if fault:
+                            faults.append(fault)
+            faults += _quality_faults(where, signature.get("quality"))
+            by_iterations = signature.get("quality_by_iterations")
+            if by_iterations is not None:
+                if not isinstance(by_iterations, list):
+                    faults.append(f"{where}: quality_by_iterations must be a list")
+                    continue
+                for k, quality in enumerate(by_iterations, start=1):
+                    faults += _quality_faults(f"{where} iteration {k}", quality)
+    return faults
 
 
 def as_manifest(manifest):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from rignet_keras import runtime
-from tests.harness import fresh_images
+from tests.harness import fresh_images, run_runner_script
 
 
 @pytest.fixture()
@@ -193,3 +193,78 @@ def test_write_manifest_refuses_other_folders_and_the_original(export_copy, caps
         )
         assert status == 2 and message in err and str(target) in err, err
         assert out == ""  # refused before any benchmark ran
+
+
+# --------------------------------------------------------------------------------------------
+# Impossible numbers in a manifest are refused on load, one line naming the entry
+
+
+def _manifest_with(signature_fields, tmp_path):
+    """A minimal manifest folder whose one tflite artifact has a ui_1 signature with fields."""
+    from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_VERSION
+
+    signature = {"name": "ui_1", "ui": 1, "latency_ms": {"median_ms": 4.0}}
+    signature.update(signature_fields)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "artifacts": [{"file": "rignet_float32.tflite", "signatures": [signature]}],
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+QUALITY = {"miou": 0.4, "pixel_accuracy": 0.8, "images": 8, "source": "synthetic"}
+
+IMPOSSIBLE = [
+    (
+        {"quality": dict(QUALITY, miou=5.0)},
+        "quality.miou must be at least 0 and at most 1",
+    ),
+    ({"latency_ms": {"median_ms": -5.0}}, "latency_ms.median_ms must be above 0; found -5.0"),
+    ({"quality": dict(QUALITY, miou=float("nan"))}, "quality.miou must be finite; found nan"),
+    ({"quality": dict(QUALITY, miou="high")}, "quality.miou must be a number; found 'high'"),
+    ({"ui": 0}, "ui must be a whole number >= 1; found 0"),
+    ({"quality": dict(QUALITY, images=0)}, "quality.images must be a whole number >= 1"),
+    ({"quality_by_iterations": [QUALITY, dict(QUALITY, pixel_accuracy=-0.1)]}, "iteration 2"),
+]
+
+
+@pytest.mark.parametrize("fields, fault", IMPOSSIBLE)
+def test_impossible_manifest_numbers_are_refused_on_load(tmp_path, fields, fault):
+    folder = _manifest_with(fields, tmp_path)
+    with pytest.raises(runtime.RunnerError) as error:
+        runtime.load_manifest(folder)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "rignet_float32.tflite signature ui_1" in message and fault in message, message
+
+
+def test_possible_manifest_numbers_load(tmp_path):
+    folder = _manifest_with({"quality": QUALITY, "latency_ms": {"median_ms": 4.0}}, tmp_path)
+    assert runtime.load_manifest(folder)["artifacts"][0]["signatures"][0]["quality"] == QUALITY
+
+
+@pytest.mark.export
+@pytest.mark.subprocess
+@pytest.mark.parametrize("fields, fault", IMPOSSIBLE[:4])
+def test_the_runner_refuses_impossible_manifest_numbers(export_copy, fields, fault):
+    """The runner chose by an mIoU of 5.0 ("expected mIoU 500.0"), printed -5 ms, skipped NaN
+    and raised a TypeError on a string; now it exits 2 with one line naming the entry."""
+    folder, image = export_copy
+
+    def change(manifest):
+        for artifact in manifest["artifacts"]:
+            for signature in artifact.get("signatures", []):
+                if signature.get("name") == "ui_1" and artifact["file"].endswith("float32.tflite"):
+                    quality = signature.get("quality") or dict(QUALITY)
+                    signature.update(json.loads(json.dumps(fields)))
+                    if "quality" in fields:
+                        signature["quality"] = {**quality, **fields["quality"]}
+
+    _edit_manifest(folder, change)
+    status, out, err = run_runner_script(image, "--manifest", folder, "--quality-floor", "1")
+    assert status == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "rignet_float32.tflite signature ui_1" in lines[0] and fault in lines[0], lines[0]
