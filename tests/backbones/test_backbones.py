@@ -11,17 +11,9 @@ from rignet_keras.backbones import (
     transfer_weights_by_name,
 )
 from rignet_keras.backbones.common import stage_strides_and_dilations
-from tests.harness import backbone_params, images
+from tests.harness import backbone_params, chained, images
 
 SMALL = ["resnet18", "resnet34", "resnet50", "mobilenetv2"]
-
-
-def _run_blocks(blocks, x):
-    outs = []
-    for block in blocks:
-        x = block(x, training=False)
-        outs.append(keras.ops.convert_to_numpy(x))
-    return outs
 
 
 @pytest.mark.parametrize("name", backbone_params(BACKBONES))
@@ -33,7 +25,7 @@ def test_backbone_contract(name):
     blocks, contracts = build_blocks(name, num_classes=7)
     assert len(blocks) == len(contracts) == 6
     size = 64
-    outs = _run_blocks(blocks, images(batch=1, height=size, width=size))
+    outs = chained(blocks, images(batch=1, height=size, width=size))
     for k, (out, contract) in enumerate(zip(outs, contracts, strict=True), start=1):
         assert out.shape[-1] == contract.channels, f"{name} block {k}"
         assert out.shape[1] == -(-size // contract.stride), f"{name} block {k}"
@@ -50,7 +42,7 @@ def test_dilated_backbones_keep_resolution_and_weight_shapes(name, output_stride
     assert [w.shape for b in plain for w in b.weights] == [
         w.shape for b in dilated for w in b.weights
     ]
-    out = _run_blocks(dilated, images(batch=1, height=64, width=64))[-1]
+    out = chained(dilated, images(batch=1, height=64, width=64))[-1]
     assert out.shape[1:3] == (64 // output_stride, 64 // output_stride)
 
 
@@ -123,7 +115,7 @@ def test_keras_applications_weights_load_by_name(name, tmp_path):
     # sizes, unlike its own fixed-size build; at even sizes all three agree with 'same'.
     x = images(batch=1, height=67, width=61) if name == "resnet50" else images(1, 64, 96)
     expected = [keras.ops.convert_to_numpy(o) for o in stages(x, training=False)]
-    ours = _run_blocks(blocks[:5], x)
+    ours = chained(blocks[:5], x)
     for k, (a, b) in enumerate(zip(ours, expected, strict=True), start=1):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max(), err_msg=f"B{k}")
 
