@@ -12,10 +12,13 @@ not the 0600 / 0700 of `tempfile`.
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import tempfile
+
+from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
 
 PARTIAL_MARK = ".partial-"
 OLD_MARK = "old-"
@@ -172,10 +175,6 @@ def atomic_directory(path, overwrite=False, is_previous_output=None):
 def previous_export_reason(folder):
     """None when `folder` is a previous export (a readable `manifest.json` of this format, and
     nothing in the folder that its artifacts do not name), else what was found instead."""
-    import json
-
-    from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
-
     path = os.path.join(folder, MANIFEST_NAME)
     try:
         with open(path) as f:
