@@ -2,6 +2,7 @@
 indices) by `mask_format`, and the checks that make a sample valid (readable files, mask the size
 of the image, labels in range)."""
 
+import os
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ from rignet_keras.data.errors import DatasetError
 from rignet_keras.data.info import IGNORE_LABEL
 from rignet_keras.data.sbd import read_sbd_mask
 from rignet_keras.data.voc import read_png_mask
+from rignet_keras.runtime.jpeg import jpeg_fault
 
 
 def decode_mask(mask_path, mask_format):
@@ -29,12 +31,13 @@ def decode_mask(mask_path, mask_format):
     raise ValueError(f"unknown mask_format {mask_format!r}")
 
 
-def decode_image_bytes(data, image_path):
+def decode_image_bytes(data, image_path, check_scans=True):
     """RGB uint8 (H, W, 3) of an image file's bytes, decoded by TensorFlow's decoder.
 
     This is the decoder of the TFRecord path (`tf.io.decode_image`), so a sample that passes here
     decodes in training too: JPEG, PNG, BMP or GIF (first frame). A corrupt body that other
-    decoders accept with a warning is refused.
+    decoders accept with a warning is refused, and so is JPEG scan data that libjpeg decodes
+    with only a "Corrupt JPEG data" warning (`rignet_keras.runtime.jpeg.jpeg_fault`).
 
     Raises:
         DatasetError: naming `image_path`, if the bytes do not decode.
@@ -45,17 +48,29 @@ def decode_image_bytes(data, image_path):
         reason = str(getattr(e, "message", e)).split("\n")[0]
         reason = re.sub(r"^\{\{[^}]*\}\}\s*", "", reason)  # TensorFlow's op prefix
         raise DatasetError(f"cannot read image {image_path}: {reason}") from e
+    fault = jpeg_fault(data) if check_scans else None
+    if fault:
+        raise DatasetError(f"cannot read image {image_path}: corrupt JPEG data: {fault}")
     return image.numpy()
 
 
+_WHOLE_FILES = set()  # (path, size, mtime) of files whose scans passed `jpeg_fault`
+
+
 def read_image(image_path):
-    """The image as RGB uint8 (H, W, 3), fully decoded (see `decode_image_bytes`)."""
+    """The image as RGB uint8 (H, W, 3), fully decoded (see `decode_image_bytes`). A file's
+    JPEG scans are checked once per process while its size and time stamp stay the same (the
+    direct pipeline reads every file again each epoch)."""
     try:
         with open(image_path, "rb") as f:
+            stat = os.fstat(f.fileno())
             data = f.read()
     except OSError as e:
         raise DatasetError(f"cannot read image {image_path}: {e}") from e
-    return decode_image_bytes(data, image_path)
+    key = (image_path, stat.st_size, stat.st_mtime_ns)
+    image = decode_image_bytes(data, image_path, check_scans=key not in _WHOLE_FILES)
+    _WHOLE_FILES.add(key)
+    return image
 
 
 def check_labels(mask, num_classes, mask_path, ignore_label=IGNORE_LABEL):

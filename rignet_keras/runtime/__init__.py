@@ -13,6 +13,7 @@ manifest's identity) that the exporter imports. Modules, one job each:
     errors        RunnerError, the user-facing error
     manifest      reading a manifest, checking its files (size, SHA-256), choosing a graph
                   (by latency budget and/or recorded quality)
+    jpeg          jpeg_fault: corrupt JPEG scan data that libjpeg only warns about
     images        image files in, palette PNG masks and overlays out
     latency       measure_latency, the one latency-statistics helper
     segmenters    LiteRT interpreters, Segmenter (ui graphs), AnytimeSegmenter (step-wise)
@@ -34,6 +35,7 @@ from .images import (
     load_image,
     output_paths,
     overlay,
+    read_image_file,
     resize_mask,
     voc_palette,
     write_mask,
@@ -116,6 +118,7 @@ __all__ = [
     "latency_source",
     "list_images",
     "load_image",
+    "read_image_file",
     "load_manifest",
     "main",
     "make_interpreter",

@@ -5,12 +5,14 @@ overlays (and gate-map pictures) are RGB PNGs. `output_paths` names one mask (an
 gate-map picture) per input and refuses names that would overwrite an input or another output.
 """
 
+import io
 import os
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import RunnerError
+from .jpeg import jpeg_fault
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 MASK_SUFFIX = ".png"
@@ -49,14 +51,37 @@ def list_images(path):
     return [path]
 
 
-def load_image(path):
-    """Reads an image file as uint8 RGB (H, W, 3), upright (its EXIF orientation applied).
+def read_image_file(path):
+    """The bytes of an image file, checked: readable, an image Pillow identifies, and for a
+    JPEG, scan data that is whole (`jpeg_fault`; libjpeg would decode a corrupt body with a
+    warning and garbage pixels). Reads no pixels.
 
     Raises:
-        RunnerError: naming the file, when Pillow cannot read it.
+        RunnerError: naming the file and the fault.
     """
     try:
-        with Image.open(path) as image:
+        with open(path, "rb") as f:
+            data = f.read()
+        with Image.open(io.BytesIO(data)):
+            pass
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise RunnerError(f"{path!r} is not an image Pillow can read ({error})") from None
+    fault = jpeg_fault(data)
+    if fault:
+        raise RunnerError(f"{path!r} has corrupt JPEG data: {fault}")
+    return data
+
+
+def load_image(path):
+    """Reads an image file as uint8 RGB (H, W, 3), upright (its EXIF orientation applied),
+    after the checks of `read_image_file`.
+
+    Raises:
+        RunnerError: naming the file, when it is not a whole image Pillow can read.
+    """
+    data = read_image_file(path)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
             upright = ImageOps.exif_transpose(image)
             return np.asarray(upright.convert("RGB"), np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

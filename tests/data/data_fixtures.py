@@ -146,7 +146,9 @@ def corrupt_jpeg_body(path, kind):
 
     kind "huffman": a Huffman table's codes are broken (Pillow and TensorFlow both refuse it);
     "scan": a segment inside the scan data overruns the file (Pillow decodes it, TensorFlow's
-    decoder, the one training uses, refuses it).
+    decoder, the one training uses, refuses it); "random": the scan data is replaced by random
+    bytes with no marker in them (both decoders return garbage pixels, with only libjpeg's
+    "Corrupt JPEG data" warning on stderr).
     """
     with open(path, "rb") as f:
         data = bytearray(f.read())
@@ -158,6 +160,11 @@ def corrupt_jpeg_body(path, kind):
         start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
         mid = (start + len(data) - 2) // 2
         data[mid : mid + 4] = b"\xff\xfe\xff\xf0"
+    elif kind == "random":
+        sos = data.index(b"\xff\xda")
+        start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+        noise = np.random.default_rng(0).integers(0, 255, len(data) - 2 - start, np.uint8)
+        data[start:-2] = noise.tobytes()
     else:
         raise ValueError(kind)
     assert data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9")

@@ -67,7 +67,7 @@ def _read_ids(source, split):
 # -- bad samples ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["huffman", "scan"])
+@pytest.mark.parametrize("kind", ["huffman", "scan", "random"])
 @pytest.mark.parametrize("path", ["validate", "convert", "evaluation", "training"])
 def test_corrupt_jpeg_body_is_caught_and_named_in_every_path(voc_tree, tmp_path, kind, path):
     culprit = _bad_image(voc_tree, kind)

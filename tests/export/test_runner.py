@@ -210,3 +210,24 @@ def test_runtime_imports_without_tensorflow():
     )
     assert process.returncode == 0, process.stderr
     assert "BLOCKED_MODULES_LOADED=[]" in process.stdout
+
+
+@pytest.mark.export
+def test_random_scan_data_is_refused_naming_the_file(exports, image_folder, tmp_path):
+    """A JPEG whose scan data is random bytes decodes in Pillow with no error (libjpeg only
+    warns); the runner refuses it in one line and writes no mask."""
+    from tests.data.data_fixtures import corrupt_jpeg_body
+
+    _, _, folder = exports.get("parallel")
+    _, images = image_folder
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(images[0]).save(path, quality=90)
+    corrupt_jpeg_body(path, "random")
+    status, out, err = run_runner_script(
+        path, "--model", folder / "rignet_float32.tflite", "--output-dir", tmp_path / "masks"
+    )
+    assert status == 2, out + err
+    fault = runtime.jpeg.jpeg_fault(path.read_bytes())
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {str(path)!r} has corrupt JPEG data: {fault}"]
+    assert not (tmp_path / "masks" / "photo.png").exists()
