@@ -117,18 +117,42 @@ def _ints(text, flag):
         raise UsageError(f"{flag} must be comma-separated integers; received {text!r}") from None
 
 
+# `rignet evaluate`'s evaluation flags and the run configuration keys they set: with --run they
+# override what the run recorded; with --model they fill a configuration of their own whose
+# other values are the configuration classes' defaults.
+EVALUATE_FLAG_KEYS = {
+    "source": "data.eval_source",
+    "split": "data.eval_split",
+    "data_dir": "data.data_dir",
+    "label_convention": "data.label_convention",
+    "eval_mode": "data.eval_mode",
+    "batch_size": "data.eval_batch_size",
+    "num_samples": "data.num_eval_samples",
+    "on_bad_sample": "data.on_bad_sample",
+    "iterations": "eval.iterations",
+    "flip": "eval.flip",
+    "scales": "eval.scales",
+    "num_visualize": "eval.num_visualize",
+}
+MODEL_FILE_SOURCE = "voc"  # --source of `rignet evaluate --model` when not given
+
+
 def check_evaluate_flags(args):
-    """`rignet evaluate`'s flags, checked before anything is loaded: (iterations, scales)."""
+    """`rignet evaluate`'s flags, checked before anything is loaded: the (key, value) pairs of
+    the run configuration that the flags given set (see `EVALUATE_FLAG_KEYS`)."""
     from rignet_keras.config_flags import floats
 
     if bool(args.run) == bool(args.model):
         raise UsageError("rignet evaluate needs one of --run DIR or --model FILE")
-    iterations = _ints(args.iterations, "--iterations") if args.iterations else None
-    for k in iterations or ():
-        check_at_least("--iterations", k, 1)
-    scales = floats(args.scales, "--scales", UsageError) if args.scales else (1.0,)
-    if min(scales) <= 0:
-        raise UsageError(f"--scales must be positive; received {args.scales!r}")
+    values = {flag: getattr(args, flag) for flag in EVALUATE_FLAG_KEYS}
+    if args.iterations is not None:
+        values["iterations"] = tuple(_ints(args.iterations, "--iterations"))
+        for k in values["iterations"]:
+            check_at_least("--iterations", k, 1)
+    if args.scales is not None:
+        values["scales"] = tuple(floats(args.scales, "--scales", UsageError))
+        if min(values["scales"]) <= 0:
+            raise UsageError(f"--scales must be positive; received {args.scales!r}")
     check_at_least("--batch-size", args.batch_size, 1)
     check_at_least("--num-samples", args.num_samples, 1)
     check_at_least("--num-visualize", args.num_visualize, 0)
@@ -137,71 +161,29 @@ def check_evaluate_flags(args):
             raise FileNotFoundError(f"no such run folder: {args.run}")
     elif not os.path.isfile(args.model):
         raise FileNotFoundError(f"no such model file: {args.model}")
-    return iterations, scales
+    return [(EVALUATE_FLAG_KEYS[f], v) for f, v in values.items() if v is not None]
 
 
 def cmd_evaluate(args):
-    iterations, scales = check_evaluate_flags(args)
+    overrides = check_evaluate_flags(args)
     if args.run:
         from rignet_keras.training.experiment import evaluate_run
 
         output_dir = args.output_dir or os.path.join(args.run, "eval")
-        result = evaluate_run(args.run, output_dir=output_dir, progress=not args.quiet)
-        print(result.table())
-        print(f"wrote {output_dir}/results.json and anytime_miou.png")
-        return 0
+        result = evaluate_run(
+            args.run, output_dir=output_dir, progress=not args.quiet, overrides=overrides
+        )
+    else:
+        from rignet_keras.config import RunConfig
+        from rignet_keras.training.experiment import evaluate_model
 
-    from rignet_keras.data import build_dataset
-    from rignet_keras.training.evaluate import evaluate
-    from rignet_keras.training.experiment import check_num_classes
-    from rignet_keras.training.visualize import save_predictions
-
-    output_dir = args.output_dir or "eval"
-    model = load_rignet(args.model)
-    common = dict(
-        data_dir=args.data_dir,
-        preprocessing=model.preprocessing,
-        label_convention=args.label_convention,
-        on_bad_sample=args.on_bad_sample,
-    )
-    dataset, info = build_dataset(
-        args.source,
-        args.split,
-        batch_size=args.batch_size,
-        training=False,
-        eval_mode=args.eval_mode,
-        num_samples=args.num_samples,
-        with_info=True,
-        **common,
-    )
-    check_num_classes(model, info, args.model)
-    result = evaluate(
-        model,
-        dataset,
-        info.num_classes,
-        iterations=iterations,
-        flip=args.flip,
-        scales=scales,
-        class_names=info.class_names,
-        progress=not args.quiet,
-        info={"model": args.model, "dataset": info.to_dict()},
-    )
-    result.save(output_dir, title=os.path.basename(args.model))
+        output_dir = args.output_dir or "eval"
+        model = load_rignet(args.model)
+        config = RunConfig().override([("data.source", MODEL_FILE_SOURCE), *overrides])
+        result = evaluate_model(
+            model, config, args.model, output_dir=output_dir, progress=not args.quiet
+        )
     print(result.table())
-    if args.num_visualize:
-        vis = build_dataset(
-            args.source,
-            args.split,
-            batch_size=1,
-            training=False,
-            eval_mode=args.eval_mode,
-            num_samples=args.num_visualize,
-            return_ids=True,
-            **common,
-        )
-        save_predictions(
-            model, vis, os.path.join(output_dir, "predictions"), num_images=args.num_visualize
-        )
     print(f"wrote {output_dir}/results.json and anytime_miou.png")
     return 0
 
@@ -238,18 +220,12 @@ def list_images(inputs):
 
 
 def check_images(paths):
-    """Refuses, naming it, a file Pillow cannot identify as an image (e.g. text named `.png`),
-    before any model is loaded; reads headers only."""
-    from PIL import Image, UnidentifiedImageError
-
-    from rignet_keras.runtime import RunnerError
+    """Refuses, naming it, a file that is not a whole image (text named `.png`, a JPEG with
+    corrupt scan data: `rignet_keras.runtime.read_image_file`), before any model is loaded."""
+    from rignet_keras.runtime import read_image_file
 
     for path in paths:
-        try:
-            with Image.open(path):
-                pass
-        except (UnidentifiedImageError, OSError) as error:
-            raise RunnerError(f"{path!r} is not an image Pillow can read ({error})") from None
+        read_image_file(path)
 
 
 def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps=False):
@@ -355,23 +331,27 @@ def build_parser():
     ev = sub.add_parser("evaluate", help="evaluate a run or a saved model for every ui")
     ev.add_argument("--run", help="a run folder: its checkpoint on the data it recorded")
     ev.add_argument("--model", help="a .keras file")
-    ev.add_argument("--source", default="voc")
-    ev.add_argument("--split", default="val")
-    ev.add_argument("--data-dir")
-    ev.add_argument("--label-convention", default="171")
-    ev.add_argument("--eval-mode", default="pad", choices=("pad", "resize", "none"))
-    ev.add_argument("--batch-size", type=int, default=1)
+    ev.add_argument(
+        "--source",
+        help=f"evaluation dataset (default: the run's, or {MODEL_FILE_SOURCE} with --model)",
+    )
+    ev.add_argument("--split", help="its split (default: the run's, or val)")
+    ev.add_argument("--data-dir", help="the data folder (default: the run's, or the default)")
+    ev.add_argument("--label-convention", help='COCO-Stuff "171" or "182" (default: 171)')
+    ev.add_argument(
+        "--eval-mode", choices=("pad", "resize", "none"), help="batching of eval images"
+    )
+    ev.add_argument("--batch-size", type=int, help="evaluation batch size (default 1)")
     ev.add_argument("--iterations", help="ui values, e.g. 1,2,4,6 (default 1..model's)")
-    ev.add_argument("--flip", action="store_true")
-    ev.add_argument("--scales", help="e.g. 0.75,1,1.25")
-    ev.add_argument("--num-samples", type=int)
+    ev.add_argument("--flip", action="store_true", default=None, help="flip testing")
+    ev.add_argument("--scales", help="multi-scale testing, e.g. 0.75,1,1.25")
+    ev.add_argument("--num-samples", type=int, help="evaluate only the first N samples")
     ev.add_argument(
         "--on-bad-sample",
-        default="raise",
         choices=("raise", "skip"),
-        help="an unreadable sample: stop naming it, or leave it out",
+        help="an unreadable sample: stop naming it (default), or leave it out",
     )
-    ev.add_argument("--num-visualize", type=int, default=8)
+    ev.add_argument("--num-visualize", type=int, help="images drawn (default 8)")
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
     ev.add_argument("--quiet", action="store_true")
     add_verbose_argument(ev)

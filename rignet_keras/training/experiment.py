@@ -336,10 +336,15 @@ def run_experiment(
     return RunResult(summary=summary, network=network, evaluation=result, info=info, train=fit)
 
 
-def _evaluate(network, config, dataset, info, strategy, progress, weights):
+def _evaluate(network, config, dataset, info, strategy, progress, weights, label=None):
+    """`evaluate` with `config.eval`; `label` names a model that no run configured (a model
+    file), whose record then holds the data and eval sections only."""
     from rignet_keras.training.evaluate import evaluate
 
     ev = config.eval
+    recorded = config.to_dict()
+    if label is not None:
+        recorded = {section: recorded[section] for section in ("data", "eval")}
     return evaluate(
         network,
         dataset,
@@ -354,8 +359,8 @@ def _evaluate(network, config, dataset, info, strategy, progress, weights):
         info={
             "checkpoint": weights,
             "dataset": info.to_dict(),
-            "model": config.label(),
-            "run": config.to_dict(),
+            "model": label or config.label(),
+            "run": recorded,
         },
     )
 
@@ -416,14 +421,17 @@ def quality_source(data):
     return data.data_dir or data_layer().default_data_dir()  # a VOC-layout folder
 
 
-def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True):
+def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True, overrides=()):
     """Evaluates a run's checkpoint on the data and with the evaluation recorded in its
-    `run_config.json`: the run's own numbers, reproduced.
+    `run_config.json`: the run's own numbers, reproduced; `overrides` change what is evaluated.
 
     Args:
         run_dir: the run folder.
         output_dir: where results.json goes; None for `<run>/eval`.
         checkpoint: "best" or "last"; None for the recorded `eval.checkpoint`.
+        overrides: (key, value) pairs or "section.key=value" strings applied to the recorded
+            configuration (`RunConfig.override`), e.g. `[("eval.flip", True)]`; the results
+            record the configuration evaluated.
 
     Returns:
         `EvaluationResult`.
@@ -432,7 +440,7 @@ def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True):
 
     import rignet_keras  # noqa: F401  (registers the classes)
 
-    config = RunConfig.load(os.path.join(run_dir, CONFIG_NAME))
+    config = RunConfig.load(os.path.join(run_dir, CONFIG_NAME)).override(overrides)
     name = checkpoint or config.eval.checkpoint
     path = os.path.join(run_dir, "checkpoints", f"{name}.keras")
     if not os.path.isfile(path):
@@ -442,10 +450,27 @@ def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True):
             f"no checkpoint to evaluate in {os.path.join(run_dir, 'checkpoints')}"
         )
     model = keras.models.load_model(path, safe_mode=True)
+    output_dir = output_dir or os.path.join(run_dir, "eval")
+    return evaluate_model(model, config, path, output_dir=output_dir, progress=progress, run=True)
+
+
+def evaluate_model(model, config, weights, *, output_dir, progress=True, run=False):
+    """Evaluates `model` on the data and with the evaluation of `config` (a `RunConfig`):
+    results.json and the anytime curve in `output_dir`, and `eval.num_visualize` pictures in
+    its `predictions/`. `weights` is the model's file, named in messages and in the results;
+    `run`: whether `config` is the run configuration the model was trained by (else only its
+    data and eval sections are recorded, and the file names the model).
+
+    Returns:
+        `EvaluationResult`.
+    """
     dataset, info = eval_dataset(config.data, model.preprocessing)
-    check_num_classes(model, info, path)
-    result = _evaluate(model, config, dataset, info, None, progress, path)
-    result.save(output_dir or os.path.join(run_dir, "eval"), title=config.label())
+    check_num_classes(model, info, weights)
+    label = None if run else weights
+    result = _evaluate(model, config, dataset, info, None, progress, weights, label)
+    result.save(output_dir, title=config.label() if run else os.path.basename(weights))
+    if config.eval.num_visualize:
+        _visualize(model, config, model.preprocessing, os.path.join(output_dir, "predictions"))
     return result
 
 

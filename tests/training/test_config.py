@@ -5,6 +5,8 @@ import inspect
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -21,9 +23,8 @@ from rignet_keras.config import (
 )
 from rignet_keras.models import RIGNet
 from rignet_keras.presets import PRESETS
-from tests.harness import SMALL_VOC_RUN, VOC_RECIPE
+from tests.harness import ROOT, SMALL_VOC_RUN, VOC_RECIPE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLES = [os.path.join(ROOT, "recipes", f"table{n}.py") for n in range(1, 9)]
 
 
@@ -337,3 +338,40 @@ def test_a_model_section_rignet_refuses_fails_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "unroll_mode must be one of" in err[-1] and "'paralel'" in err[-1]
     assert not any("Traceback" in line for line in err)
+
+
+@pytest.mark.subprocess
+def test_evaluate_run_honours_every_flag(voc_run, tmp_path):
+    """`rignet evaluate --run` applies its flags to the run's recorded configuration, and the
+    results record what was evaluated."""
+    data_dir, out = voc_run
+    flags = ["--iterations", "2,5", "--num-samples", "2", "--flip", "--scales", "1,0.75"]
+    flags += ["--split", "train", "--data-dir", data_dir, "--eval-mode", "none"]
+    flags += ["--num-visualize", "1", "--output-dir", str(tmp_path / "e"), "--quiet"]
+    process = subprocess.run(
+        [sys.executable, "-m", "rignet_keras.cli", "evaluate", "--run", str(out), *flags],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert results["iterations"] == [2, 5] and sorted(results["scores"]) == ["2", "5"]
+    assert results["num_images"] == 2 and results["flip"] is True
+    assert results["scales"] == [1.0, 0.75]
+    recorded = results["info"]["run"]["data"]
+    assert (recorded["eval_split"], recorded["eval_mode"]) == ("train", "none")
+    assert len(os.listdir(tmp_path / "e" / "predictions")) >= 1
+
+
+def test_evaluate_run_refuses_data_of_another_class_count(voc_run, tmp_path, capsys):
+    from rignet_keras.data import write_synthetic_voc
+
+    _, out = voc_run
+    write_synthetic_voc(str(tmp_path), num_train=2, num_val=2)
+    argv = ["evaluate", "--run", str(out), "--source", "synthetic", "--num-samples", "2"]
+    argv += ["--data-dir", str(tmp_path)]
+    code = rignet([*argv, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "predicts 21 classes" in err and len(err.strip().splitlines()) == 1
