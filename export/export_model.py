@@ -121,8 +121,8 @@ def build_parser():
         "--validation",
         metavar="DIR",
         help="score every exported file on this validation set and record its mIoU in the "
-        "manifest: a VOC-layout folder (its val split) or 'synthetic' (the built-in synthetic "
-        "set at the input size)",
+        "manifest: a VOC-layout folder (its val split) or 'synthetic' (the synthetic task the "
+        "model's run trained on, read from RUN/run_config.json beside RUN/checkpoints/)",
     )
     parser.add_argument(
         "--validation-images",
@@ -200,6 +200,11 @@ def main(argv=None):
         check_export_options(**options)
         if args.validation not in (None, "synthetic") and not os.path.isdir(args.validation):
             raise ValueError(f"--validation folder {args.validation!r} does not exist")
+        validation = args.validation
+        if validation == "synthetic":  # the run's own synthetic task, or a refusal
+            from rignet_keras.training.experiment import synthetic_quality_source
+
+            validation = synthetic_quality_source(args.model)
         model = load_rignet(args.model, args.weights)
         size = tuple(args.input_size) if args.input_size else None
         data_size = size or (97, 89)
@@ -223,7 +228,7 @@ def main(argv=None):
             isolate=not args.no_isolate,
             overwrite=args.overwrite,
             source=os.path.abspath(args.model),
-            validation=args.validation,
+            validation=validation,
             num_validation_images=args.validation_images or DEFAULT_VALIDATION_IMAGES,
             **options,
         )

@@ -15,9 +15,12 @@ Validation sources (`collect_validation`):
     a folder in the VOC layout (`VOCdevkit/VOC2012` with `ImageSets/Segmentation/val.txt`, as
         `rignet_keras.data.synthetic.write_synthetic_voc` writes): its "val" split;
     "synthetic": the built-in synthetic dataset's validation split, generated at the export's
-        input size with the model's classes (or a `SyntheticConfig` for other settings);
+        input size with the model's classes and the default settings; a `SyntheticConfig` for
+        the task a model was trained on (`export/export_model.py --validation synthetic`
+        reads it from the model's run folder); the manifest records the configuration;
     arrays: `(images, labels)`, uint8 (N, H, W, 3) and int (N, H, W) with 255 for void.
-Images of another size are resized to the export's input size (bilinear), and their labels
+Labels the model cannot predict (a class >= its class count) are refused. Images of another
+size are resized to the export's input size (bilinear), and their labels
 with nearest neighbours, so the figures are those of the graph as a device runs it.
 """
 
@@ -90,6 +93,7 @@ def collect_validation(validation, input_size, num_classes, limit=DEFAULT_VALIDA
     if input_size is None:
         raise ValueError("a validation source needs a fixed input_size (height, width)")
     size = tuple(int(v) for v in input_size)
+    synthetic = None
     if isinstance(validation, str) and validation == "synthetic":
         validation = SyntheticConfig(image_size=size, num_classes=num_classes)
     if isinstance(validation, SyntheticConfig):
@@ -99,8 +103,10 @@ def collect_validation(validation, input_size, num_classes, limit=DEFAULT_VALIDA
                 f"predicts {num_classes}"
             )
         images, labels = make_synthetic(limit, 0, validation, "val")
+        synthetic = validation.to_dict()
         h, w = validation.image_size
-        source = f"synthetic val split (rignet_keras.data.synthetic, seed 0, {w}x{h})"
+        fields = ", ".join(f"{k}={v}" for k, v in synthetic.items() if k != "image_size")
+        source = f"synthetic val split (rignet_keras.data.synthetic, seed 0, {w}x{h}, {fields})"
         images, labels = _fit(images, labels, size, "the synthetic validation set")
     elif isinstance(validation, (str, os.PathLike)):
         images, labels = _voc_folder(os.fspath(validation), size, limit)
@@ -113,7 +119,19 @@ def collect_validation(validation, input_size, num_classes, limit=DEFAULT_VALIDA
             "validation must be a VOC-layout folder, 'synthetic', a SyntheticConfig or "
             f"(images, labels); received {type(validation).__name__}"
         )
-    return {"images": images, "labels": labels, "source": source}
+    _check_classes(labels, num_classes, source)
+    return {"images": images, "labels": labels, "source": source, "synthetic": synthetic}
+
+
+def _check_classes(labels, num_classes, source):
+    """Refuses labels the model cannot predict: an mIoU over them would mean nothing."""
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+    foreign = present[(present >= num_classes) & (present != IGNORE_LABEL)]
+    if foreign.size:
+        raise ValueError(
+            f"validation data ({source}) holds classes {foreign.tolist()[:10]}; the model "
+            f"predicts {num_classes} (0..{num_classes - 1}): score it on data of its own task"
+        )
 
 
 def _voc_folder(folder, size, limit):
@@ -277,12 +295,15 @@ def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1
 
 def quality_data(data):
     """The manifest's top-level record of the validation data."""
-    return {
+    record = {
         "source": data["source"],
         "num_images": int(len(data["images"])),
         "size": list(data["images"].shape[1:3]),
         "metric": "mIoU and pixel accuracy (rignet_keras.confusion), void (255) left out",
     }
+    if data.get("synthetic") is not None:
+        record["synthetic"] = data["synthetic"]  # the SyntheticConfig scored on
+    return record
 
 
 def add_quality(export_dir, validation, num_validation_images=DEFAULT_VALIDATION_IMAGES, threads=1):

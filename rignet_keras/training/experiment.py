@@ -421,6 +421,35 @@ def quality_source(data):
     return data.data_dir or data_layer().default_data_dir()  # a VOC-layout folder
 
 
+def synthetic_quality_source(model_path):
+    """`quality_source` of the synthetic task a run's checkpoint was trained on: what
+    `export/export_model.py --validation synthetic` scores. The run is the checkpoint's folder
+    (`RUN/checkpoints/NAME.keras` beside `RUN/run_config.json`).
+
+    Raises:
+        ConfigError: naming the file, when it is not a run's checkpoint or the run's evaluation
+            data is not the synthetic set.
+    """
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(model_path)))
+    config_path = os.path.join(run_dir, CONFIG_NAME)
+    if os.path.basename(os.path.dirname(os.path.abspath(model_path))) != "checkpoints" or (
+        not os.path.isfile(config_path)
+    ):
+        raise ConfigError(
+            f"--validation synthetic scores a model on the synthetic task its run recorded; "
+            f"{model_path} is not a run's checkpoint (RUN/checkpoints/NAME.keras beside "
+            f"RUN/{CONFIG_NAME}): pass a VOC-layout folder of its task as --validation"
+        )
+    data = RunConfig.load(config_path).data
+    source = data.eval_source or data.source
+    if source != "synthetic":
+        raise ConfigError(
+            f"--validation synthetic: the run {run_dir} was evaluated on {source!r}, not the "
+            f"synthetic set; pass that data's VOC-layout folder as --validation"
+        )
+    return quality_source(data)
+
+
 def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True, overrides=()):
     """Evaluates a run's checkpoint on the data and with the evaluation recorded in its
     `run_config.json`: the run's own numbers, reproduced; `overrides` change what is evaluated.

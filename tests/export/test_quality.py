@@ -397,3 +397,73 @@ def test_export_validation_options_are_checked_before_the_model_is_loaded(
     options = {"input_size": SIZE, "formats": ("onnx",), **kwargs}
     with pytest.raises(ValueError, match=message):
         export_model(str(tmp_path / "missing.keras"), tmp_path / "out", **options)
+
+
+# -- scoring a model on its own task (real processes) --------------------------------------------
+
+EXPORT_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "export", "export_model.py")
+QUICK_EXPORT = ["--formats", "tflite", "--precisions", "float32", "--no-stepwise"]
+QUICK_EXPORT += ["--latency-runs", "0", "--input-size", str(SIZE[0]), str(SIZE[1])]
+
+
+def _export_process(model_path, output_dir, *flags):
+    return subprocess.run(
+        [sys.executable, EXPORT_SCRIPT, str(model_path), str(output_dir), *QUICK_EXPORT, *flags],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _one_error_line(process):
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert process.returncode == 2 and len(errors) == 1, process.stderr
+    assert "Traceback" not in process.stderr, process.stderr
+    return errors[0]
+
+
+@pytest.mark.subprocess
+def test_validation_labels_the_model_cannot_predict_are_refused(tmp_path):
+    from rignet_keras.data.synthetic import SyntheticConfig, write_synthetic_voc
+
+    model = tiny_rignet("parallel", backbone="tiny", num_classes=3, seed=0)
+    model.save(tmp_path / "m.keras")
+    config = SyntheticConfig(image_size=SIZE, num_classes=5)
+    write_synthetic_voc(tmp_path / "voc", num_train=1, num_val=6, config=config)
+    process = _export_process(
+        tmp_path / "m.keras", tmp_path / "out", "--validation", tmp_path / "voc"
+    )
+    error = _one_error_line(process)
+    assert "holds classes [3, 4]" in error and "predicts 3 (0..2)" in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.subprocess
+def test_validation_synthetic_scores_the_runs_own_task(tmp_path):
+    """`--validation synthetic` reads the synthetic task from the model's run folder, scores on
+    it and records it; a model outside a run folder is refused."""
+    from rignet_keras.config import RunConfig
+    from rignet_keras.data.synthetic import SyntheticConfig
+
+    model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
+    task = {"image_size": list(SIZE), "num_classes": NUM_CLASSES, "object_shape": "bar"}
+    config = RunConfig().override([("data.source", "synthetic"), ("data.synthetic", task)])
+    run = tmp_path / "run"
+    config.save(str(run / "run_config.json"))
+    os.makedirs(run / "checkpoints")
+    model.save(run / "checkpoints" / "best.keras")
+
+    process = _export_process(
+        run / "checkpoints" / "best.keras", tmp_path / "out", "--validation", "synthetic"
+    )
+    assert process.returncode == 0, process.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    recorded = manifest["quality_data"]
+    assert SyntheticConfig(**recorded["synthetic"]) == SyntheticConfig(**task)
+    assert "object_shape=bar" in recorded["source"]
+
+    model.save(tmp_path / "loose.keras")
+    error = _one_error_line(
+        _export_process(tmp_path / "loose.keras", tmp_path / "out2", "--validation", "synthetic")
+    )
+    assert "loose.keras is not a run's checkpoint" in error
