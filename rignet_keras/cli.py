@@ -408,6 +408,23 @@ def report_errors(command):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        inner = _user_error_inside(error)
+        if inner is None:
+            raise
+        print(f"error: {_one_line(inner)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _user_error_inside(error):
+    """The user's error that a TensorFlow op error carries (a bad sample found by `tf.data`,
+    whose reader raised a `DatasetError`), or None."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(error, tf.errors.OpError):
+        return None
+    from rignet_keras.data import dataset_error_from
+
+    return dataset_error_from(error)
 
 
 def main(argv=None):

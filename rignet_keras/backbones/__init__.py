@@ -169,8 +169,26 @@ def load_imagenet_weights(name, blocks, weights="imagenet"):
                 "internet and pass its local path as backbone_weights (docs/BACKBONES.md says "
                 "which file)"
             ) from None
+        if weights != "imagenet":
+            raise _foreign_weights_error(name, weights, error) from None
         raise
-    return transfer_weights_by_name(source, blocks[:5])
+    try:
+        return transfer_weights_by_name(source, blocks[:5])
+    except Exception as error:  # noqa: BLE001  (the source model's layers do not fit)
+        if weights == "imagenet":
+            raise
+        raise _foreign_weights_error(name, weights, error) from None
+
+
+def _foreign_weights_error(name, path, error):
+    """One line naming a weights file that does not load into backbone `name`."""
+    reason = " ".join(str(error).split())
+    if len(reason) > 160:
+        reason = reason[:160] + "..."
+    return ValueError(
+        f"backbone weights {path!r} do not load into backbone {name!r} (not its weights file, "
+        f"or damaged: {reason}); docs/BACKBONES.md names the file each backbone takes"
+    )
 
 
 class WeightsDownloadError(ValueError):

@@ -42,15 +42,15 @@ def decode_image_bytes(data, image_path, check_scans=True):
     Raises:
         DatasetError: naming `image_path`, if the bytes do not decode.
     """
+    fault = jpeg_fault(data) if check_scans else None  # first: libjpeg would print a warning
+    if fault:
+        raise DatasetError(f"cannot read image {image_path}: corrupt JPEG data: {fault}")
     try:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError) as e:
         reason = str(getattr(e, "message", e)).split("\n")[0]
         reason = re.sub(r"^\{\{[^}]*\}\}\s*", "", reason)  # TensorFlow's op prefix
         raise DatasetError(f"cannot read image {image_path}: {reason}") from e
-    fault = jpeg_fault(data) if check_scans else None
-    if fault:
-        raise DatasetError(f"cannot read image {image_path}: corrupt JPEG data: {fault}")
     return image.numpy()
 
 

@@ -168,10 +168,21 @@ def remove_stale_files(folder):
 
 
 def read_json(path, default=None):
+    """The JSON value in the file at `path`, or `default` when there is no such file.
+
+    Raises:
+        ValueError: naming the file, when it is not whole JSON (a damaged run folder).
+    """
     if not os.path.isfile(path):
         return default
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is damaged (not valid JSON: {error}); restore it, or start the run afresh "
+            "in another folder"
+        ) from None
 
 
 def weights_are_finite(model):
@@ -386,7 +397,15 @@ class ResumableBackup(keras.callbacks.Callback):
         state = cls.read_state(backup_dir)
         if state is None:
             return None
-        model.load_weights(os.path.join(backup_dir, state["weights"]))
+        weights = os.path.join(backup_dir, state["weights"])
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # noqa: BLE001  (h5py and Keras raise many kinds)
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(
+                f"backup {weights} cannot be loaded ({reason}); restore it, or start the run "
+                "afresh in another folder"
+            ) from None
         restore_seed_states(model, state.get("seed_states"))
         step = global_step(model)
         if step != state["step"]:

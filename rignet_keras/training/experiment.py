@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from rignet_keras.cli import OneLineParser, shown_path
+from rignet_keras.cli import OneLineParser, report_errors, shown_path
 from rignet_keras.config import (
     CONFIG_NAME,
     ConfigError,
@@ -541,20 +541,17 @@ def resolve(config, args, recipe=None, variants=None):
 
 
 def run_guarded(config, output_dir, **kwargs):
-    """`run_experiment`, turning a missing dataset or a refused configuration into a one-line
-    message and exit status 2, and a training stopped on a NaN or an infinity (the trainer's
-    `NonFiniteTrainingError`, a `FloatingPointError`, naming the step and the last good
-    checkpoint) into a one-line message and exit status 1."""
-    try:
+    """`run_experiment` under `rignet_keras.cli.report_errors`: a user's error (a missing
+    dataset, a bad sample, a refused configuration, a damaged run folder) is one line and exit
+    status 2, a training stopped on a NaN or an infinity one line (naming the step and the last
+    good checkpoint) and exit status 1; success prints the summary as one JSON line."""
+
+    def run():
         summary = run_experiment(config, output_dir, **kwargs).summary
-    except (data_layer().DatasetError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except FloatingPointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps({k: summary[k] for k in ("name", "label", "ui", "mIoU", "pAcc", "mAcc")}))
-    return 0
+        print(json.dumps({k: summary[k] for k in ("name", "label", "ui", "mIoU", "pAcc", "mAcc")}))
+        return 0
+
+    return report_errors(run)
 
 
 def recipe_main(experiments, argv=None, default=None, description=None, recipe=None):
