@@ -243,7 +243,10 @@ def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps
     from rignet_keras.training.visualize import gate_statistics, save_gate_figure
 
     k = num_iterations or getattr(model, "num_iterations", 1)
-    with_gate_maps = with_gate_maps and k > 1
+    if with_gate_maps and getattr(model, "feedback_blocks", None) is None:
+        raise UsageError("--gate-maps: the model has no feedback gates (a feed-forward network)")
+    if with_gate_maps and k < 2:
+        raise UsageError("--gate-maps: ui 1 runs no gate (the gates act from ui 2); pass --ui 2+")
     plans = output_paths(paths, output_dir, overlays=True, gate_maps=with_gate_maps)
     os.makedirs(output_dir, exist_ok=True)
     predict = tf.function(

@@ -301,6 +301,17 @@ class ExportConfig:
 
     def __post_init__(self):
         check_numbers("export", self, {"input_size": 1, "quality_images": 0})
+        if self.formats:  # the export's own check, before any training
+            from rignet_keras.export.options import check_export_options
+
+            try:
+                check_export_options(
+                    formats=self.formats,
+                    precisions=self.precisions,
+                    tflite_layouts=self.tflite_layouts,
+                )
+            except ValueError as error:
+                raise ConfigError(f"export.{error}") from None
 
 
 # The evaluation sources whose val split the export's quality scores can read.
@@ -358,6 +369,13 @@ def check_training_ui(model, train):
         raise ConfigError(
             f"train.train_iterations={list(ui)} needs feedback gates: model.feedback_blocks is "
             "None, so every ui is the same feed-forward network; set model.feedback_blocks"
+        )
+    model_ui = resolved_model_kwargs(model)["num_iterations"]
+    if ui[1] > model_ui and not is_baseline(model):
+        raise ConfigError(
+            f"train.train_iterations={list(ui)} trains up to ui {ui[1]} but "
+            f"model.num_iterations is {model_ui}, the largest ui evaluated and exported; raise "
+            f"model.num_iterations to {ui[1]} or lower the range"
         )
     mode = resolved_model_kwargs(model)["unroll_mode"]
     if ui[0] < ui[1] and train.random_ui_method == "prefix" and mode == "sequential":
@@ -483,6 +501,8 @@ class RunConfig:
         except ConfigError:
             raise
         except (TypeError, ValueError) as error:  # a section's own check (TrainConfig's)
+            if str(error).split(" ", 1)[0] in {f.name for f in dataclasses.fields(self.train)}:
+                raise ConfigError(f"train.{error}") from None  # it names its field
             shown = " ".join(f"{k}={v!r}" for k, v in pairs)
             raise ConfigError(f"overrides {shown}: {error}") from None
 

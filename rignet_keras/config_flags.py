@@ -4,7 +4,7 @@ Each flag of `OVERRIDE_FLAGS` is one configuration field (`rignet_keras.config`)
 parser: `--steps 100` is `--set train.steps=100`, `--feedback-blocks 4` is
 `--set model.feedback_blocks=[4,6]`. `add_override_arguments` puts them on a parser and
 `overrides_from_args` turns parsed arguments back into (key, value) overrides, the aliases
-first, then `--set`, so that the last word is the explicit one.
+first, then `--set`; two flags that set the same key are refused, naming both.
 """
 
 import argparse
@@ -127,11 +127,17 @@ def add_override_arguments(parser):
             parser.add_argument(flag, dest=_dest(flag), action="store_true", help=f"{text} ({key})")
         else:  # absent flags leave no attribute, so that "none" (None) is an override too
             parser.add_argument(
-                flag, dest=_dest(flag), type=kind, default=argparse.SUPPRESS, help=f"{text} ({key})"
+                flag,
+                dest=_dest(flag),
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar=key.split(".")[1].upper(),
+                help=f"{text} ({key})",
             )
     parser.add_argument(
         "--deep-supervision",
         dest="override_deep_supervision",
+        metavar="WEIGHTS",
         help="uniform or linear: a loss on every iteration (train.iteration_loss_weights, "
         "model.return_all_iterations)",
     )
@@ -139,17 +145,31 @@ def add_override_arguments(parser):
 
 
 def overrides_from_args(args):
-    """The (key, value) overrides of parsed arguments, the aliases first, then `--set`."""
-    pairs = []
+    """The (key, value) overrides of parsed arguments, the aliases first, then `--set`.
+
+    Raises:
+        ConfigError: naming both, when two flags set the same key (`--source` and
+            `--set data.source=...`, or one `--set` key twice): neither silently wins.
+    """
+    given = []  # (key, value, the flag that set it)
     for flag, key, kind, _ in OVERRIDE_FLAGS:
         if kind == "flag":
             if getattr(args, _dest(flag), False):
-                pairs.append((key, True))
+                given.append((key, True, flag))
         elif hasattr(args, _dest(flag)):
-            pairs.append((key, getattr(args, _dest(flag))))
+            given.append((key, getattr(args, _dest(flag)), f"{flag} {getattr(args, _dest(flag))}"))
     weights = getattr(args, "override_deep_supervision", None)
     if weights:
-        pairs += [("train.iteration_loss_weights", weights), ("model.return_all_iterations", True)]
+        flag = f"--deep-supervision {weights}"
+        given += [("train.iteration_loss_weights", weights, flag)]
+        given += [("model.return_all_iterations", True, flag)]
     for group in getattr(args, "override_set", None) or []:
-        pairs += [parse_assignment(text) for text in group]
-    return pairs
+        for text in group:
+            key, value = parse_assignment(text)
+            given.append((key, value, f"--set {text}"))
+    origins = {}
+    for key, _, origin in given:
+        if key in origins:
+            raise ConfigError(f"{key} is set twice, by {origins[key]} and by {origin}; keep one")
+        origins[key] = origin
+    return [(key, value) for key, value, _ in given]

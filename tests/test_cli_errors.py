@@ -337,3 +337,41 @@ def test_train_refuses_a_nonsense_value_in_process(capsys, tmp_path, flags, name
     line = one_error_line_in_process(*in_process(capsys, *args, *flags))
     assert named in line
     assert not out.exists()
+
+
+QUICK_TRAIN = ["train", "--source", "synthetic", "--backbone", "resnet18", "--steps", "2"]
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--set", 'export.formats=["pdf"]'],
+            "export.formats must be a non-empty subset of",
+        ),
+        (
+            ["--set", "train.random_ui_method=bogus"],
+            "train.random_ui_method must be one of ('auto', 'switch', 'prefix'); received 'bogus'",
+        ),
+        (
+            ["--feedback-blocks", "4", "--iterations", "3", "--random-ui", "4"],
+            "train.train_iterations=[1, 4] trains up to ui 4 but model.num_iterations is 3",
+        ),
+        (
+            ["--source", "voc", "--set", "data.source=synthetic"],
+            "data.source is set twice, by --source voc and by --set data.source=synthetic",
+        ),
+        (
+            ["--set", "train.seed=1", "--set", "train.seed=2"],
+            "train.seed is set twice, by --set train.seed=1 and by --set train.seed=2",
+        ),
+    ],
+)
+def test_the_whole_configuration_is_checked_before_any_work(tmp_path, flags, message):
+    """Each of these used to fail after training (or never): now one line, exit 2, and no run
+    folder was made."""
+    quick = QUICK_TRAIN[3:] if flags[0] == "--source" else QUICK_TRAIN[1:]
+    line = one_error_line(rignet("train", *quick, *flags, "--output-dir", tmp_path / "run"))
+    assert message in line
+    assert not (tmp_path / "run").exists()

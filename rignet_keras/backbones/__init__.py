@@ -41,6 +41,7 @@ class BackboneSpec:
         default_head: used when the caller gives None.
         load_weights: `load_weights(blocks, weights) -> layers filled`, for backbones whose
             weights do not load by layer name (those cut from a model); None to load by name.
+        weights_from: where `weights="imagenet"` comes from, in words (for messages and docs).
     """
 
     build: object
@@ -49,12 +50,17 @@ class BackboneSpec:
     default_output_stride: int = 32
     default_head: str = "fcn"
     load_weights: object = None
+    weights_from: str = ""
 
 
 def _split_spec(backbone):
     """The registry entry of a `SplitBackbone` (a backbone cut from a functional model)."""
     return BackboneSpec(
-        backbone.build, backbone.preprocessing, backbone.source, load_weights=backbone.load_weights
+        backbone.build,
+        backbone.preprocessing,
+        backbone.source,
+        load_weights=backbone.load_weights,
+        weights_from=backbone.weights_from,
     )
 
 
@@ -163,11 +169,13 @@ def load_imagenet_weights(name, blocks, weights="imagenet"):
         )
     except Exception as error:
         if weights == "imagenet" and _is_fetch_failure(error):
+            reason = " ".join(str(error).split())
+            reason = reason if len(reason) <= 160 else reason[:160] + "..."
+            where = spec.weights_from or "docs/BACKBONES.md"
             raise WeightsDownloadError(
-                f"could not download the ImageNet weights of backbone {name!r} "
-                f"({' '.join(str(error).split())}); offline, fetch the file on a machine with "
-                "internet and pass its local path as backbone_weights (docs/BACKBONES.md says "
-                "which file)"
+                f"could not download the published weights of backbone {name!r} ({reason}); "
+                f"they come from {where}: offline, fetch them on a machine with internet and "
+                "pass the local file (or keras-hub preset folder) as backbone_weights"
             ) from None
         if weights != "imagenet":
             raise _foreign_weights_error(name, weights, error) from None

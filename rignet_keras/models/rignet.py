@@ -5,6 +5,7 @@ docs/DESIGN.md describes the model as the project defines it."""
 import functools
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
@@ -22,6 +23,28 @@ from rignet_keras.models.state import GateInput, RecurrentState
 from rignet_keras.ops import resize_bilinear, spatial_size
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_mode
 from rignet_keras.presets import preset_kwargs
+
+# The integer dtypes taken as RGB pixels 0-255; other integer (and bool) images are refused.
+PIXEL_DTYPES = ("uint8", "int32", "int64")
+
+
+def check_finite(images):
+    """Refuses float images holding a NaN or an infinity where their values are at hand (NumPy,
+    an eager tensor); a traced call (inside `fit` or an export) is not checked."""
+    if isinstance(images, keras.KerasTensor):
+        return
+    if isinstance(images, np.ndarray):
+        values = images
+    else:
+        try:
+            values = ops.convert_to_numpy(images)
+        except Exception:  # noqa: BLE001  (a symbolic tensor: no values to check)
+            return
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise ValueError(
+            f"images hold {bad} non-finite values (NaN or infinity); every output would be NaN"
+        )
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -107,11 +130,13 @@ class RIGNet(keras.Model):
             synthetic task.
 
     Call arguments:
-        images: (B, H, W, 3), any H and W: uint8 (or any integer dtype) RGB pixels 0-255,
-            which the model normalises with its `preprocessing` (`normalize_pixels`), or floats
+        images: (B, H, W, 3), any H and W: uint8 (or int32 / int64) RGB pixels 0-255, which
+            the model normalises with its `preprocessing` (`normalize_pixels`), or floats
             already normalised with it (what the data pipeline delivers). A float image on the
             0-255 scale is not recognised as pixels: cast it to uint8 or call
-            `rignet_keras.normalize(images, model.preprocessing)` first.
+            `rignet_keras.normalize(images, model.preprocessing)` first. Other dtypes (bool,
+            int8, uint16, ...) are refused, and so are non-finite floats where the call runs
+            eagerly (a NaN pixel would turn every output NaN).
         training: bool, training mode of batch norm and dropout.
         num_iterations: int >= 1 overriding ui for this call, with the same weights.
 
@@ -418,7 +443,14 @@ class RIGNet(keras.Model):
         Returns:
             Float images (B, H, W, 3) normalised with `preprocessing`.
         """
-        if "int" not in keras.backend.standardize_dtype(images.dtype):
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if dtype not in PIXEL_DTYPES and "float" not in dtype:
+            raise ValueError(
+                f"images of dtype {dtype} are neither pixels ({', '.join(PIXEL_DTYPES)}, RGB "
+                "0-255) nor normalised floats; convert them (e.g. 16-bit images to uint8) first"
+            )
+        if "float" in dtype:
+            check_finite(images)
             return images
         x = ops.cast(images, "float32")
         if self.preprocessing == "caffe":
@@ -603,6 +635,12 @@ class RIGNet(keras.Model):
     def upsample(self, logits, size):
         """B6 logits (B, h, w, C) -> float32 logits at the input size (B, H, W, C)."""
         return ops.cast(resize_bilinear(logits, size), "float32")
+
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict`, refusing NumPy float images that hold a NaN or an infinity."""
+        if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+            check_finite(x)
+        return super().predict(x, *args, **kwargs)
 
     def call(self, images, training=None, num_iterations=None):
         size = spatial_size(images)

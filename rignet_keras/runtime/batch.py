@@ -308,6 +308,11 @@ def run(
                 if plan["mode"] == "stepwise"
                 else f"ui {record['ui']}"
             )
+            if plan["mode"] == "stepwise" and deadline_ms is not None:
+                missed = result.elapsed_ms > deadline_ms
+                record["deadline_missed"] = missed
+                if missed:  # even the first pass did not fit: say so, never a silent overrun
+                    detail += f", missed the {deadline_ms:g} ms deadline"
             log(f"{path}: {detail}, {record['milliseconds']:.1f} ms -> {record['mask']}")
         results.append(record)
     return results

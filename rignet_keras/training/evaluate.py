@@ -208,7 +208,13 @@ def evaluate(
     Returns:
         `EvaluationResult`.
     """
-    num_classes = num_classes or model.num_classes
+    model_classes = getattr(model, "num_classes", None)
+    num_classes = num_classes or model_classes
+    if model_classes is not None and model_classes != num_classes:
+        raise ValueError(
+            f"the model predicts {model_classes} classes; the data has {num_classes}: an mIoU "
+            "over classes the model cannot predict means nothing"
+        )
     if iterations is None:
         iterations = list(range(1, model_iterations(model) + 1))
     iterations = sorted(

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 
 import keras
@@ -44,15 +45,17 @@ from rignet_keras.training.callbacks import (
     read_json,
     remove_stale_files,
 )
-from rignet_keras.training.losses import IGNORE_LABEL
+from rignet_keras.training.losses import IGNORE_LABEL, LOSS_NORMALIZATIONS
 from rignet_keras.training.schedules import PolyWarmup
 from rignet_keras.training.strategy import (
+    STRATEGIES,
     build_strategy,
     dtype_policy_scope,
     mixed_precision_policy,
     worker_dir,
 )
 from rignet_keras.training.task import (
+    RANDOM_UI_METHODS,
     TrainingModel,
     check_train_iterations,
     set_batch_norm_momentum,
@@ -151,6 +154,15 @@ class TrainConfig:
             raise ValueError(
                 f"save_freq must be None or a positive int; received {self.save_freq!r}"
             )
+        for name, choices in (
+            ("random_ui_method", RANDOM_UI_METHODS),
+            ("loss_normalization", LOSS_NORMALIZATIONS),
+            ("strategy", STRATEGIES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {choices}; received {getattr(self, name)!r}"
+                )
         if self.train_iterations is not None:
             self.train_iterations = check_train_iterations(self.train_iterations)
         if self.warmup_steps >= self.steps:
@@ -337,7 +349,7 @@ class Trainer:
             callback.set_model(self.task)
             callback.on_epoch_end(epoch, logs)
 
-    def fit(self, train_data, val_data=None, resume=True, callbacks=None, run_info=None):
+    def fit(self, train_data, val_data=None, resume=None, callbacks=None, run_info=None):
         """Trains for `config.steps` steps (or what remains of them after a resume).
 
         Files a killed run left half-written (temporary files, a backup without its
@@ -354,8 +366,10 @@ class Trainer:
                 `rignet_keras.data.build_dataset(..., repeat=True, skip_batches=n)`). For an
                 exact resume its order must be deterministic (a seed).
             val_data: a finite `tf.data.Dataset` for validation, or None.
-            resume: continue from `output_dir/backup` if a backup is there; False starts afresh
-                (and removes an old backup and history).
+            resume: None (default) continues from `output_dir/backup` if a backup is there;
+                True asks for that backup, and says so on stderr when there is none (training
+                then starts at step 0); False starts afresh (and removes an old backup and
+                history).
             callbacks: more Keras callbacks.
             run_info: a JSON-able dict saved into config.json (model, data, ...).
 
@@ -379,8 +393,14 @@ class Trainer:
                 print(f"Removed what an interrupted run left in {folder}: {removed}", flush=True)
         history = EpochHistory(self.history_path)
         state = None
-        if resume:
+        if resume is not False:
             state = ResumableBackup.restore(task, self.backup_dir)
+            if state is None and resume:  # asked for, and nothing to resume: say so
+                print(
+                    f"note: no backup to resume in {self.backup_dir}; training starts at step 0",
+                    file=sys.stderr,
+                    flush=True,
+                )
         elif os.path.isdir(self.backup_dir):  # a fresh run: forget an old run's backup
             shutil.rmtree(self.backup_dir)
         if state is not None and state.get("steps_per_epoch") not in (None, c.steps_per_epoch):
@@ -497,7 +517,7 @@ def train(
     *,
     input_shape,
     val_data=None,
-    resume=True,
+    resume=None,
     strategy=None,
     callbacks=None,
     run_info=None,

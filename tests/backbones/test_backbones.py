@@ -144,21 +144,49 @@ def test_weights_errors_name_the_problem(tmp_path):
         transfer_weights_by_name(source, blocks[:5])
 
 
+def test_a_weights_file_of_another_architecture_is_one_line_naming_it(tmp_path):
+    """Keras lists every object that did not load (tens of kilobytes); the error names the
+    file and the backbone it was meant for, in one short line."""
+    other = keras.applications.MobileNetV3Small(include_top=False, weights=None)
+    path = str(tmp_path / "mobilenetv3small.weights.h5")
+    other.save_weights(path)
+    blocks, _ = build_blocks("mobilenetv2", num_classes=3)
+    with pytest.raises(ValueError) as error:
+        load_imagenet_weights("mobilenetv2", blocks, path)
+    message = str(error.value)
+    assert message.startswith(f"backbone weights {path!r} do not load into backbone 'mobilenetv2'")
+    assert "\n" not in message and len(message) < 500
+
+
 @pytest.mark.subprocess
-def test_imagenet_weights_offline_fail_fast_naming_the_url_and_the_local_file(tmp_path):
-    """A real failed download (a proxy on a closed loopback port refuses the connection; an
-    empty KERAS_HOME has no cached file): one error naming the URL and the local-file option."""
+@pytest.mark.parametrize(
+    ("backbone", "named"),
+    [
+        ("resnet50", ["https://storage.googleapis.com/"]),
+        ("hub_resnet18", ["from_preset('resnet_18_imagenet')", "a preset folder"]),
+        ("hub_mit_b0", ["from_preset('mit_b0_ade20k_512')", "trained on ADE20K"]),
+    ],
+)
+def test_published_weights_offline_fail_fast_naming_the_source_and_the_local_option(
+    tmp_path, backbone, named
+):
+    """A real failed download (a proxy on a closed loopback port refuses the connection; empty
+    Keras and kagglehub caches): one error naming where the weights come from (the URL, or the
+    keras-hub preset and what it was trained on) and the local-file option."""
     import os
     import subprocess
     import sys
 
+    if backbone.startswith("hub_"):
+        pytest.importorskip("keras_hub")
     env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"))
+    env.update(KAGGLEHUB_CACHE=str(tmp_path / "kagglehub"))
     env.update(HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
     code = (
         "from rignet_keras import RIGNet\n"
         "from rignet_keras.backbones import WeightsDownloadError\n"
         "try:\n"
-        "    RIGNet(num_classes=3, backbone='resnet50', backbone_weights='imagenet')\n"
+        f"    RIGNet(num_classes=3, backbone={backbone!r}, backbone_weights='imagenet')\n"
         "except WeightsDownloadError as error:\n"
         "    print('ERROR', error)\n"
     )
@@ -168,5 +196,7 @@ def test_imagenet_weights_offline_fail_fast_naming_the_url_and_the_local_file(tm
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [x for x in proc.stdout.splitlines() if x.startswith("ERROR")]
     assert len(line) == 1, proc.stdout
-    assert "https://storage.googleapis.com/" in line[0] and "resnet50" in line[0]
-    assert "local path as backbone_weights" in line[0]
+    assert f"backbone {backbone!r}" in line[0]
+    assert "pass the local file (or keras-hub preset folder) as backbone_weights" in line[0]
+    for text in named:
+        assert text in line[0]

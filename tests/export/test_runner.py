@@ -231,3 +231,25 @@ def test_random_scan_data_is_refused_naming_the_file(exports, image_folder, tmp_
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {str(path)!r} has corrupt JPEG data: {fault}"]
     assert not (tmp_path / "masks" / "photo.png").exists()
+
+
+@pytest.mark.export
+def test_a_missed_deadline_is_reported(exports, image_folder, tmp_path):
+    """Even the first pass cannot fit a 0.001 ms deadline: the runner says the deadline was
+    missed instead of reporting the run as if it had fitted."""
+    _, _, folder = exports.get("parallel")
+    images_dir, _ = image_folder
+    status, out, err = run_runner_script(
+        images_dir / "b.png",
+        "--manifest",
+        folder / "manifest.json",
+        "--deadline-ms",
+        0.001,
+        "--precision",
+        "float32",
+        "--output-dir",
+        tmp_path,
+    )
+    assert status == 0, err
+    assert "1 iterations (deadline)" in out and "missed the 0.001 ms deadline" in out
+    assert (tmp_path / "b.png").exists()

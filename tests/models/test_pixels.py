@@ -61,3 +61,23 @@ def test_a_functional_model_on_uint8_inputs_saves_and_reloads(tmp_path):
     wrapped.save(path)
     reloaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_allclose(_np(reloaded(pixels)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int16"])
+def test_images_of_other_dtypes_are_refused_naming_the_dtype(dtype):
+    model = tiny_rignet(num_iterations=2)
+    with pytest.raises(ValueError, match=f"images of dtype {dtype} are neither pixels"):
+        model(_pixels().astype(dtype))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_float_image_is_refused(bad):
+    """One such pixel would turn every output NaN; eager calls and `predict` refuse it."""
+    model = tiny_rignet(num_iterations=2)
+    floats = _np(normalize(_pixels(), model.preprocessing))
+    assert np.isfinite(_np(model(floats))).all()
+    floats[1, 4, 5, 2] = bad
+    with pytest.raises(ValueError, match="images hold 1 non-finite values"):
+        model(floats)
+    with pytest.raises(ValueError, match="images hold 1 non-finite values"):
+        model.predict(floats, verbose=0)

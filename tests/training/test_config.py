@@ -115,6 +115,8 @@ def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
         "none",
         "--random-ui",
         "1,3",
+        "--iterations",
+        "3",
         "--scales",
         "0.75,1",
     ]
@@ -127,6 +129,7 @@ def test_flags_are_aliases_of_set_and_reach_every_option(capsys):
         "model.feedback_blocks=[2,6]",
         "model.gate_pooling=null",
         "train.train_iterations=[1,3]",
+        "model.num_iterations=3",
         "eval.scales=[0.75,1.0]",
     ]
     printed = []

@@ -81,3 +81,13 @@ def test_results_plot_predictions_and_gate_maps(tmp_path):
     assert saved["iterations"] == [1, 2, 3] and set(saved["scores"]) == {"1", "2", "3"}
     with Image.open(written["plot"]) as im:
         assert im.size[0] > 100
+
+
+def test_evaluate_refuses_data_of_another_class_count():
+    """The Python `evaluate` refuses, as `rignet evaluate` does, a model whose classes are not
+    the data's."""
+    model = tiny_rignet(num_classes=3)
+    images, masks = learnable_arrays(4, 32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks)).batch(2)
+    with pytest.raises(ValueError, match="the model predicts 3 classes; the data has 5"):
+        evaluate(model, dataset, 5, progress=False)

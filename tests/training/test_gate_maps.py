@@ -243,3 +243,22 @@ def test_rignet_predict_gate_maps_end_to_end(tmp_path):
         # ui 3: 1 + 3 blocks x 3 rows; 1 + max(2 gated ui, 4 channels) columns
         assert im.format == "PNG" and im.size == (1010, 1800)
     assert sorted(os.listdir(inputs)) == ["cat.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "ui", "message"),
+    [
+        (dict(feedback_blocks=None, num_iterations=1), None, "the model has no feedback gates"),
+        (dict(), 1, "ui 1 runs no gate"),
+    ],
+)
+def test_gate_maps_that_cannot_be_drawn_are_refused(tmp_path, kwargs, ui, message):
+    """Asked for gate maps that do not exist, `predict` refuses instead of writing none."""
+    from rignet_keras.cli import UsageError, predict_images
+
+    model = tiny_rignet(num_classes=TRAIN_CLASSES, **kwargs)
+    path = tmp_path / "cat.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(path)
+    with pytest.raises(UsageError, match=message):
+        predict_images(model, [str(path)], str(tmp_path / "out"), ui, with_gate_maps=True)
+    assert not (tmp_path / "out").exists()

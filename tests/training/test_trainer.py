@@ -219,3 +219,15 @@ def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
     for a, b in zip(*weights, strict=True):  # moving averages included (synchronised BN)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert os.path.isfile(tmp_path / "run" / "checkpoints" / "last.keras")  # the chief wrote
+
+
+def test_resume_with_no_backup_says_so(tmp_path, capsys):
+    """Asked to resume where there is no backup, the trainer says it starts at step 0."""
+    trainer = make_trainer(str(tmp_path / "run"), steps=2, steps_per_epoch=2, warmup_steps=0)
+    trainer.fit(learnable_dataset(8).repeat(), resume=True)
+    err = capsys.readouterr().err
+    assert f"note: no backup to resume in {tmp_path / 'run' / 'backup'}" in err
+    assert "training starts at step 0" in err
+    trainer = make_trainer(str(tmp_path / "fresh"), steps=2, steps_per_epoch=2, warmup_steps=0)
+    trainer.fit(learnable_dataset(8).repeat())
+    assert "no backup to resume" not in capsys.readouterr().err
