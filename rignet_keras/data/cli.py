@@ -130,6 +130,9 @@ def _run(args):
         from rignet_keras.data.sources import get_records
 
         log = BadSampleLog(args.on_bad_sample)  # counts missing files and bad samples alike
+        # The summary is this command's output, printed once below; the library's log line of
+        # it is for callers of the Python API (warnings about skipped samples still show).
+        logging.getLogger("rignet_keras.data").setLevel(logging.WARNING)
         records, info = get_records(
             args.dataset,
             args.split,

@@ -31,6 +31,7 @@ import zipfile
 from tqdm import tqdm
 
 from rignet_keras.data.errors import DatasetError
+from rignet_keras.runtime.file_modes import apply_umask
 
 logger = logging.getLogger("rignet_keras.data")
 
@@ -409,6 +410,7 @@ def extract_archive(archive_path, data_dir, target, member=None):
         return final
     os.makedirs(data_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".extract-{os.path.basename(target)}-", dir=data_dir)
+    apply_umask(tmp)
     try:
         try:
             if zipfile.is_zipfile(archive_path):

@@ -38,6 +38,7 @@ from rignet_keras.data.shards import (
     remove_stale_staging,
     shard_names,
 )
+from rignet_keras.runtime.file_modes import apply_umask
 
 
 @dataclasses.dataclass
@@ -193,6 +194,7 @@ def convert_to_tfrecord(
     per_shard = math.ceil(len(records) / n)
     workers = num_workers or os.cpu_count() or 1
     staged = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{split}-", dir=output_dir)
+    apply_umask(staged)
     try:
         with (
             concurrent.futures.ThreadPoolExecutor(workers) as pool,

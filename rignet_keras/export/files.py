@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 
+from rignet_keras.runtime.file_modes import apply_umask
 from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
 
 PARTIAL_MARK = ".partial-"
@@ -31,27 +32,6 @@ def _partial_name(path):
 
 def _own_prefix(path):
     return f"{_partial_name(path)}{os.getpid()}-"
-
-
-def current_umask():
-    """The process's umask, read without changing it where the system allows (Linux)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def apply_umask(path):
-    """Gives `path` the mode a plain `open` or `mkdir` would have: 0666 (files) or 0777
-    (folders) less the umask."""
-    base = 0o777 if os.path.isdir(path) else 0o666
-    os.chmod(path, base & ~current_umask())
 
 
 def _process_alive(pid):

@@ -16,6 +16,7 @@ import tempfile
 import numpy as np
 
 from .errors import RunnerError
+from .file_modes import apply_umask
 from .images import fit_image
 from .latency import measure_latency
 from .litert_cache import DEFAULT_THREADS
@@ -187,6 +188,7 @@ def write_device_manifest(manifest, rows, path, runs, warmup):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -25,6 +25,8 @@ import tempfile
 import keras
 import numpy as np
 
+from rignet_keras.runtime.file_modes import apply_umask
+
 TEMP_PREFIX = ".tmp-rignet-"
 _TEMP_NAME = re.compile(
     re.escape(TEMP_PREFIX) + r"[a-z0-9_]{8}(\.json|\.csv|\.keras|\.weights\.h5)\Z"
@@ -71,6 +73,7 @@ def _atomic_write_text(path, text, suffix):
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        apply_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -138,6 +141,7 @@ def atomic_save(model, path, before_replace=None):
             model.save(tmp, overwrite=True)
         else:
             model.save_weights(tmp, overwrite=True)
+        apply_umask(tmp)
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)

@@ -410,3 +410,20 @@ def test_a_file_put_in_place_by_hand_is_checked_and_used(tmp_path, monkeypatch):
         os.path.join(str(data_dir), "VOCdevkit", "VOC2012")
     ]
     assert len(get_records("voc", "train", data_dir)[0]) == 3
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("command", ["validate", "convert"])
+def test_the_command_prints_its_summary_once(voc_tree, tmp_path, command):
+    flags = ["--data-dir", str(voc_tree.root), "--on-bad-sample", "skip"]
+    if command == "convert":
+        flags += ["--output-dir", str(tmp_path / "shards")]
+    process = subprocess.run(
+        [sys.executable, "-m", "rignet_keras.data", "--quiet", command, "voc", *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert process.returncode == 0, process.stderr
+    output = process.stdout + process.stderr
+    assert output.count("samples") == 1 and "3 samples" in output, output

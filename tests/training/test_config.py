@@ -378,3 +378,22 @@ def test_evaluate_run_refuses_data_of_another_class_count(voc_run, tmp_path, cap
     code = rignet([*argv, "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "predicts 21 classes" in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_file_of_a_run_follows_the_umask(voc_run):
+    """Atomic writes go through private temporaries; what they leave has the mode a plain
+    `open` would give (checkpoints, backups, config.json, history.csv, summary.json alike)."""
+    from rignet_keras.runtime.file_modes import current_umask
+
+    _, out = voc_run
+    umask = current_umask()
+    modes = {}  # path -> (mode wanted, mode found)
+    for folder, dirs, files in os.walk(out):
+        for names, base in ((dirs, 0o777), (files, 0o666)):
+            for name in names:
+                path = os.path.join(folder, name)
+                modes[path] = (base & ~umask, os.stat(path).st_mode & 0o777)
+    assert {p: oct(found) for p, (want, found) in modes.items() if found != want} == {}
+    names = {os.path.relpath(p, out) for p in modes}
+    assert {"config.json", "history.csv", "summary.json", "run_config.json"} <= names
+    assert any(n.startswith("backup/") for n in names) and "checkpoints/best.keras" in names

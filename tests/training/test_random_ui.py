@@ -122,9 +122,14 @@ def test_the_cli_records_the_range_and_refuses_it_for_an_fcn_in_one_line(capsys)
         ({"feedback_blocks": None}, {"train_iterations": (1, 4)}, "needs feedback gates"),
         ({"feedback_blocks": None}, {"train_iterations": 2}, "needs feedback gates"),
         (
-            {"feedback_blocks": (4, 6), "unroll_mode": "sequential"},
+            {"feedback_blocks": (4, 6), "unroll_mode": "sequential", "num_iterations": 4},
             {"train_iterations": (1, 4), "random_ui_method": "prefix"},
             "random_ui_method='prefix' cannot train model.unroll_mode='sequential'",
+        ),
+        (
+            {"feedback_blocks": (4, 6), "num_iterations": 3},
+            {"train_iterations": (1, 4)},
+            "train_iterations=[1, 4] trains up to ui 4 but model.num_iterations is 3",
         ),
     ],
 )
