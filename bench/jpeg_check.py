@@ -16,15 +16,14 @@ import datetime
 import io
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 from PIL import Image
 
 from bench.common import machine
 from rignet_keras.runtime.jpeg import jpeg_fault
+from rignet_keras.runtime.latency import measure_latency
 
 ENCODINGS = {
     "baseline q75": dict(quality=75),
@@ -45,13 +44,7 @@ def scene(height=375, width=500, seed=0):
 
 
 def median_ms(fn, runs):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return measure_latency(fn, runs=runs, warmup=1)["median_ms"]
 
 
 def main(argv=None):
