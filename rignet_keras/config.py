@@ -436,7 +436,8 @@ class RunConfig:
         return cls(**kwargs)
 
     def save(self, path):
-        """Writes the tree as JSON (atomically); returns `path`."""
+        """Writes the tree as JSON (atomically); returns `path` (a str or a path-like)."""
+        path = os.fspath(path)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         payload = dict(self.to_dict(), label=self.label())
         with open(path + ".tmp", "w", encoding="utf-8") as f:

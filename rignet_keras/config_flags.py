@@ -100,6 +100,7 @@ OVERRIDE_FLAGS = (
     ("--mixed-precision", "train.mixed_precision", "flag", "mixed_float16 / bfloat16"),
     ("--strategy", "train.strategy", str, "auto, default, one_device, mirrored, multi_worker"),
     ("--seed", "train.seed", int, "seed of weights, data order and random ui"),
+    ("--deterministic", "train.deterministic", "flag", "bit-equal runs (slower)"),
     ("--flip", "eval.flip", "flag", "flip testing"),
     ("--scales", "eval.scales", floats, "multi-scale testing, e.g. 0.75,1,1.25"),
     ("--num-visualize", "eval.num_visualize", int, "images to draw (0 for none)"),

@@ -240,6 +240,7 @@ def main(argv=None):
     from rignet_keras import show_tensorflow_logs
     from rignet_keras.cli import OneLineParser, report_errors
     from rignet_keras.config import parse_assignment
+    from rignet_keras.training.determinism import restart_for_determinism
 
     parser = OneLineParser(
         prog="rignet quickstart",
@@ -261,6 +262,9 @@ def main(argv=None):
         nargs="+",
         metavar="SECTION.KEY=VALUE",
         help="override a field of both runs' configuration",
+    )
+    parser.add_argument(
+        "--deterministic", action="store_true", help="bit-equal runs (train.deterministic)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
@@ -284,6 +288,9 @@ def main(argv=None):
     def run():
         check_config(cfg)
         overrides = [parse_assignment(text) for group in args.overrides for text in group]
+        if args.deterministic:
+            overrides.append(("train.deterministic", True))
+        restart_for_determinism(dict(overrides).get("train.deterministic") is True)
         run_quickstart(cfg, args.output_dir, progress=not args.quiet, overrides=overrides)
         return 0
 

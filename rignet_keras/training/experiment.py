@@ -29,6 +29,7 @@ from rignet_keras.config import (
     resolved_model_kwargs,
 )
 from rignet_keras.config_flags import add_override_arguments, overrides_from_args
+from rignet_keras.training.determinism import restart_for_determinism
 from rignet_keras.training.trainer import TrainConfig, Trainer, save_json
 
 
@@ -547,6 +548,7 @@ def run_guarded(config, output_dir, **kwargs):
     good checkpoint) and exit status 1; success prints the summary as one JSON line."""
 
     def run():
+        restart_for_determinism(config.train.deterministic)
         summary = run_experiment(config, output_dir, **kwargs).summary
         print(json.dumps({k: summary[k] for k in ("name", "label", "ui", "mIoU", "pAcc", "mAcc")}))
         return 0

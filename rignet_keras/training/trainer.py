@@ -45,6 +45,7 @@ from rignet_keras.training.callbacks import (
     read_json,
     remove_stale_files,
 )
+from rignet_keras.training.determinism import require_determinism
 from rignet_keras.training.losses import IGNORE_LABEL, LOSS_NORMALIZATIONS
 from rignet_keras.training.schedules import PolyWarmup
 from rignet_keras.training.strategy import (
@@ -111,6 +112,9 @@ class TrainConfig:
         ignore_label: the void label.
         tensorboard: write TensorBoard logs (when the `tensorboard` package is installed).
         verbose: Keras `fit` verbosity ("auto", 0, 1, 2).
+        deterministic: two runs of the same configuration end with bit-equal weights (oneDNN
+            off, one inter-op thread, TensorFlow's op determinism; see
+            `rignet_keras.training.determinism`). Slower; the process must be started for it.
     """
 
     steps: int = 30000
@@ -142,6 +146,7 @@ class TrainConfig:
     ignore_label: int = IGNORE_LABEL
     tensorboard: bool = True
     verbose: object = "auto"
+    deterministic: bool = False
 
     def __post_init__(self):
         for name in ("steps", "steps_per_epoch", "batch_size", "validation_freq"):
@@ -163,6 +168,10 @@ class TrainConfig:
                 raise ValueError(
                     f"{name} must be one of {choices}; received {getattr(self, name)!r}"
                 )
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(
+                f"deterministic must be true or false; received {self.deterministic!r}"
+            )
         if self.train_iterations is not None:
             self.train_iterations = check_train_iterations(self.train_iterations)
         if self.warmup_steps >= self.steps:
@@ -236,6 +245,8 @@ class Trainer:
     def __init__(self, config, output_dir, strategy=None):
         self.config = config
         self.output_dir = os.fspath(output_dir)
+        if config.deterministic:  # before the strategy starts TensorFlow's runtime
+            require_determinism()
         self.strategy = strategy if strategy is not None else build_strategy(config.strategy)
         self.write_dir = worker_dir(self.output_dir, self.strategy)
         self.policy = mixed_precision_policy(config.mixed_precision)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from rignet_keras.layers.pass_statistics import batch_norms
 from tests.harness import images, tiny_rignet
@@ -252,3 +253,30 @@ def test_statistics_exist_only_for_repeated_blocks():
     assert su.repeated_blocks == [4, 5]  # B6 runs once after them
     network = tiny_rignet(unroll_mode="network_gated")
     assert network.repeated_blocks == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_traced_training_call_updates_the_statistics_in_pass_order():
+    """In a traced call (as `fit` runs it, with TensorFlow free to run ops at the same time),
+    the two gated passes' updates of the same statistics run in pass order: the traced call
+    ends where the eager one, which runs them one after the other, does. With momentum 0.5 the
+    order shows: swapping passes 2 and 3 moves the mean by (1-m)^2 (mu3 - mu2)."""
+    from rignet_keras.training.task import set_batch_norm_momentum
+
+    model, twin, x = _twins("gated_passes")
+    two, _, _ = _twins("gated_passes")
+    for m in (model, twin, two):
+        set_batch_norm_momentum(m, 0.5)
+    traced = tf.function(lambda images: model(images, training=True))
+    traced(x)
+    twin(x, training=True)
+    two(x, training=True, num_iterations=2)
+    moved = 0
+    for norm, norm_twin, norm_two in zip(_norms(model), _norms(twin), _norms(two), strict=True):
+        got, want, after_two = (
+            [v.numpy() for v in _statistics(m, n, True)]
+            for m, n in ((model, norm), (twin, norm_twin), (two, norm_two))
+        )
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=norm.name)
+        moved += not np.allclose(got[0], after_two[0], rtol=1e-5, atol=1e-6)
+    assert moved == len(_norms(model))  # pass 3 updated every gated norm

@@ -255,16 +255,17 @@ def test_remove_stale_files_removes_only_what_a_killed_run_left(tmp_path):
 # Kills
 
 
-def run_worker(run_dir, result, fault=None):
-    env = dict(os.environ)
+def run_worker(run_dir, result, fault=None, model="tiny"):
+    """One `fault_worker.py` process, started as `train.deterministic` needs (oneDNN off)."""
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0")
     env.pop(FAULT_POINT_ENV, None)
     if fault:
         env[FAULT_POINT_ENV] = fault
     proc = subprocess.run(
-        [sys.executable, WORKER, str(run_dir), str(result)],
+        [sys.executable, WORKER, str(run_dir), str(result), model],
         env=env,
         capture_output=True,
-        timeout=240,
+        timeout=300,
     )
     return proc.returncode, proc.stdout.decode(errors="replace")[-3000:] + proc.stderr.decode(
         errors="replace"
@@ -273,10 +274,18 @@ def run_worker(run_dir, result, fault=None):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("uninterrupted")
-    code, output = run_worker(run_dir / "run", run_dir / "result.npz")
-    assert code == 0, output
-    return run_dir / "run", dict(np.load(run_dir / "result.npz"))
+    """model -> (run folder, final weights) of the uninterrupted run, made on first use."""
+    runs = {}
+
+    def run(model):
+        if model not in runs:
+            run_dir = tmp_path_factory.mktemp(f"uninterrupted_{model}")
+            code, output = run_worker(run_dir / "run", run_dir / "result.npz", model=model)
+            assert code == 0, output
+            runs[model] = run_dir / "run", dict(np.load(run_dir / "result.npz"))
+        return runs[model]
+
+    return run
 
 
 # (fault point, the step the resumed run starts at, a temporary file the kill must leave)
@@ -287,28 +296,34 @@ KILLS = {
     "during_checkpoint_write": ("checkpoint_write:8", 8, "checkpoints"),
     "after_history_row": ("after_history:4", 4, None),
 }
+# Every kill on the tiny model; two on a ResNet-18 RIGNet Pu<6..4> at ui 3 (the model whose
+# runs differ without train.deterministic).
+CASES = [("tiny", point) for point in KILLS] + [
+    pytest.param("resnet18", point, marks=pytest.mark.large)
+    for point in ("mid_epoch", "during_checkpoint_write")
+]
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("point", list(KILLS))
-def test_a_kill_then_resume_ends_as_the_uninterrupted_run(point, uninterrupted, tmp_path):
+@pytest.mark.parametrize("model, point", CASES)
+def test_a_kill_then_resume_ends_as_the_uninterrupted_run(model, point, uninterrupted, tmp_path):
     fault, resume_step, leftover_in = KILLS[point]
-    reference_dir, reference = uninterrupted
+    reference_dir, reference = uninterrupted(model)
     run_dir = tmp_path / "run"
-    code, output = run_worker(run_dir, tmp_path / "killed.npz", fault)
+    code, output = run_worker(run_dir, tmp_path / "killed.npz", fault, model)
     assert code == -signal.SIGKILL, output
     assert not os.path.exists(tmp_path / "killed.npz")
     assert ResumableBackup.read_state(str(run_dir / "backup"))["step"] == resume_step
     if leftover_in:
         assert [os.path.dirname(t) for t in temporaries(run_dir)] == [leftover_in]
 
-    code, output = run_worker(run_dir, tmp_path / "resumed.npz")
+    code, output = run_worker(run_dir, tmp_path / "resumed.npz", model=model)
     assert code == 0, output
     resumed = dict(np.load(tmp_path / "resumed.npz"))
     assert (int(resumed["start_step"]), int(resumed["final_step"])) == (resume_step, 12)
     weights = sorted(set(reference) - {"start_step", "final_step"})
     assert len(weights) > 10 and sorted(set(resumed) - {"start_step", "final_step"}) == weights
-    for name in weights:  # bit for bit: deterministic ops, one thread
+    for name in weights:  # bit for bit: train.deterministic
         np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)
     assert (run_dir / "history.csv").read_text() == (reference_dir / "history.csv").read_text()
     for record in ("checkpoints/checkpoints.json", "backup/state.json"):
