@@ -43,9 +43,10 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 
 import numpy as np
+
+from .litert_log import quietly
 
 CACHE_SUFFIX = ".xnnpack_cache"
 # Tensor types of quantized activations: an op producing one marks a graph the cache would break.
@@ -154,37 +155,6 @@ def rescaled_shared_weights(model_path):
     return False
 
 
-def _quietly(call):
-    """Runs `call()` with file descriptor 2 (stderr) sent to a temporary file.
-
-    Returns:
-        (what `call()` returned, the captured text). When `call()` raises, the exception gets
-        the captured text as `litert_log`.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no usable stderr: nothing to hide
-        return call(), ""
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            result = call()
-        except BaseException as error:
-            error.litert_log = _read(captured, saved)
-            raise
-        text = _read(captured, saved)
-    return result, text
-
-
-def _read(captured, saved):
-    """Restores stderr from `saved` and returns what went to `captured`."""
-    os.dup2(saved, 2)
-    os.close(saved)
-    captured.seek(0)
-    return captured.read().decode("utf-8", "replace")
-
-
 def _cache_messages(text):
     """The lines of LiteRT's load log about the weight cache (errors: unreadable, rebuilt)."""
     return [
@@ -206,7 +176,7 @@ def _from_file(model_path, threads, cache_path):
     from ai_edge_litert.options import CpuOptions, Options
 
     cpu = CpuOptions(num_threads=int(threads), xnnpack_weight_cache_path=cache_path)
-    return _quietly(lambda: CompiledModel.from_file(model_path, options=Options(cpu_options=cpu)))
+    return quietly(lambda: CompiledModel.from_file(model_path, options=Options(cpu_options=cpu)))
 
 
 def load_compiled_model(model_path, cache_file=None, threads=DEFAULT_THREADS):
@@ -429,7 +399,7 @@ class CachedInterpreter:
         if self._ran:
             return call()
         try:
-            result, _ = _quietly(call)
+            result, _ = quietly(call)
         except Exception as error:
             sys.stderr.write(getattr(error, "litert_log", ""))
             sys.stderr.flush()

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import RunnerError
 from .litert_cache import DEFAULT_THREADS, CachedInterpreter
+from .litert_log import without_routine_lines
 from .stopping import DEFAULT_STOPPING, StoppingRule
 from .wire import (
     CLASS_MAP,
@@ -39,6 +40,9 @@ def make_interpreter(model_path, threads=DEFAULT_THREADS, weight_cache=None):
             weight cache from the folder, or writes it there on the first run, in the part of
             the Interpreter API the runtime uses (same outputs, faster later cold starts; a
             graph with quantized activations loads without a cache, see `litert_cache`).
+
+    LiteRT's routine INFO line on stderr ("Created TensorFlow Lite XNNPACK delegate for CPU.")
+    is left out; its other lines pass (`litert_log`).
     """
     model_path = os.fspath(model_path)
     if not os.path.isfile(model_path):
@@ -48,7 +52,12 @@ def make_interpreter(model_path, threads=DEFAULT_THREADS, weight_cache=None):
             return CachedInterpreter(model_path, os.fspath(weight_cache), threads)
         from ai_edge_litert.interpreter import Interpreter
 
-        return Interpreter(model_path=model_path, num_threads=int(threads))
+        def load():
+            interpreter = Interpreter(model_path=model_path, num_threads=int(threads))
+            interpreter.allocate_tensors()  # applies XNNPACK, which logs a routine INFO line
+            return interpreter
+
+        return without_routine_lines(load)
     except (ValueError, RuntimeError) as error:
         raise RunnerError(
             f"{model_path!r} is not a TFLite model this runtime loads ({error})"
