@@ -240,7 +240,6 @@ def main(argv=None):
     from rignet_keras import show_tensorflow_logs
     from rignet_keras.cli import OneLineParser, report_errors
     from rignet_keras.config import parse_assignment
-    from rignet_keras.training.determinism import restart_for_determinism
 
     parser = OneLineParser(
         prog="rignet quickstart",
@@ -290,6 +289,9 @@ def main(argv=None):
         overrides = [parse_assignment(text) for group in args.overrides for text in group]
         if args.deterministic:
             overrides.append(("train.deterministic", True))
+        # Here, not at the top: the training package imports Keras, which --help must not.
+        from rignet_keras.training.determinism import restart_for_determinism
+
         restart_for_determinism(dict(overrides).get("train.deterministic") is True)
         run_quickstart(cfg, args.output_dir, progress=not args.quiet, overrides=overrides)
         return 0
