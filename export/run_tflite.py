@@ -17,6 +17,7 @@ under any name and run it as a module: `python -m rignet_runtime photo.jpg --man
 import sys
 
 from rignet_keras.runtime.cli import main
+from rignet_keras.runtime.litert_log import exit_status
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main()))

@@ -189,26 +189,14 @@ def cmd_evaluate(args):
 
 
 def load_rignet(path):
-    """The RIGNet saved in a `.keras` file (the classes registered by importing the package);
-    a file Keras cannot read, or that holds another kind of model, is refused naming it."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such model file: {path}")
-    import zipfile
-
-    import keras
-
-    import rignet_keras  # noqa: F401  (registers the classes)
+    """The RIGNet saved in a `.keras` file (`rignet_keras.models.loading.load_rignet`); a file
+    that cannot be loaded as one is refused in one line naming it (`UsageError`)."""
+    from rignet_keras.models.loading import load_rignet as load_saved_rignet
 
     try:
-        model = keras.models.load_model(path, safe_mode=True)
-    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as error:
-        raise UsageError(
-            f"--model {path!r} is not a Keras model file this package can load "
-            f"({type(error).__name__}: {error})"
-        ) from None
-    if not hasattr(model, "preprocessing"):
-        raise UsageError(f"--model {path!r} holds a {type(model).__name__}, not a RIGNet")
-    return model
+        return load_saved_rignet(path)
+    except ValueError as error:
+        raise UsageError(f"--model {error}") from None
 
 
 def list_images(inputs):

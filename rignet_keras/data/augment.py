@@ -10,6 +10,7 @@ int), so a sample's augmentation depends only on its seed, whatever the thread s
 
 import tensorflow as tf
 
+from rignet_keras.data.errors import BAD_SAMPLE_MARK
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB
 
 EVAL_MODES = ("pad", "resize", "none")
@@ -228,9 +229,22 @@ def eval_preprocess(
         image.set_shape([h, w, 3])
         return image, mask
     shape = tf.shape(mask)
+    # A user's setting, not a bug: the message carries `BAD_SAMPLE_MARK`, so that commands
+    # print it as one line (`dataset_error_from`).
+    message = tf.strings.join(
+        [
+            tf.convert_to_tensor(sample_id, tf.string),
+            " is ",
+            tf.strings.as_string(shape[0]),
+            "x",
+            tf.strings.as_string(shape[1]),
+            f" (height x width), larger than data.eval_size ({h}, {w}) with "
+            "data.eval_mode=pad: set data.eval_size to at least the largest evaluation image, "
+            "or data.eval_mode=resize",
+        ]
+    )
     check = tf.debugging.Assert(
-        tf.logical_and(shape[0] <= h, shape[1] <= w),
-        [f"eval_mode='pad': image larger than eval_size ({h}, {w}):", sample_id, shape],
+        tf.logical_and(shape[0] <= h, shape[1] <= w), [BAD_SAMPLE_MARK, message]
     )
     with tf.control_dependencies([check]):
         image, mask = pad_to_size(image, mask, (h, w), ignore_label, mean)

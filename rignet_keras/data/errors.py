@@ -118,7 +118,13 @@ def bad_sample_log(on_bad_sample):
 
 
 BAD_SAMPLE_MARK = "rignet_keras.data bad sample"
-_CARRIED = re.compile(r"\[" + re.escape(BAD_SAMPLE_MARK) + r"\] \[(.*)\]$", re.MULTILINE)
+# How an `Assert` carrying the mark and the message prints them: in a graph ("[mark] [line]")
+# and eagerly ("b'mark'" and "b'line'" on two lines).
+_CARRIED = re.compile(
+    r"\[" + re.escape(BAD_SAMPLE_MARK) + r"\] \[(.*)\]$"
+    r"|b'" + re.escape(BAD_SAMPLE_MARK) + r"'\nb'(.*)'$",
+    re.MULTILINE,
+)
 
 
 def dataset_error_from(error):
@@ -132,4 +138,4 @@ def dataset_error_from(error):
     if isinstance(error, DatasetError):
         return error
     match = _CARRIED.search(getattr(error, "message", None) or str(error))
-    return DatasetError(match.group(1)) if match else None
+    return DatasetError(match.group(1) or match.group(2)) if match else None

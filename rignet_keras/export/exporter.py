@@ -27,7 +27,6 @@ import platform
 import shutil
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -70,6 +69,8 @@ from rignet_keras.export.tflite import (
     image_samples,
 )
 from rignet_keras.export.worker import run_isolated, run_job, save_samples
+from rignet_keras.models.loading import first_line
+from rignet_keras.models.loading import load_rignet as load_saved_rignet
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import normalize
 from rignet_keras.profile import count_graph_macs, count_graph_parameters
@@ -104,24 +105,7 @@ def load_rignet(path, weights=None):
         ValueError: the file does not exist, is not a Keras archive, holds another model, or its
             weights (or `weights`) do not fit the architecture; the message names the file.
     """
-    import rignet_keras  # noqa: F401  (registers the serializable classes)
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"model file {path!r} does not exist")
-    if not path.endswith(".keras"):
-        raise ValueError(f"{path!r} is not a .keras file (save the model with model.save)")
-    try:
-        model = keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:  # noqa: BLE001  (keras raises many kinds; name the file)
-        raise ValueError(
-            f"{path!r} could not be loaded as a RIGNet (architecture or weights do not fit): "
-            f"{_first_line(error)}"
-        ) from error
-    if not isinstance(model, RIGNet):
-        raise ValueError(
-            f"{path!r} holds a {type(model).__name__} ({model.name!r}), not a rignet_keras.RIGNet"
-        )
+    model = load_saved_rignet(path)
     if weights is not None:
         weights = os.fspath(weights)
         if not os.path.isfile(weights):
@@ -130,15 +114,9 @@ def load_rignet(path, weights=None):
             model.load_weights(weights)
         except Exception as error:  # noqa: BLE001
             raise ValueError(
-                f"the weights in {weights!r} do not fit the RIGNet of {path!r}: "
-                f"{_first_line(error)}"
+                f"the weights in {weights!r} do not fit the RIGNet of {path!r}: {first_line(error)}"
             ) from error
     return model
-
-
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0][:500] if text else type(error).__name__
 
 
 def _probabilities(model, images, num_iterations):

@@ -309,4 +309,6 @@ def main(argv=None, prog="run_tflite.py"):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .litert_log import exit_status
+
+    sys.exit(exit_status(main()))

@@ -34,8 +34,8 @@ What it takes care of (each found by measurement, see docs/EXPORT.md):
       (LiteRT 2.3: half the labels of a "dynamic_int8" ui 2 graph changed), so a graph with
       a weight buffer used at two scales gets no cache (`rescaled_shared_weights`);
     * `CompiledModel` prints some 30 INFO/WARNING lines to stderr while loading, and some more
-      at its first run: both are captured, and written out only when they fail (two INFO
-      lines at the process's exit remain);
+      at its first run: both are captured, and written out only when they fail; releasing
+      it prints three more, left out (`close`, also when the object is collected);
     * `CompiledModel`'s default is one thread: the thread count is always passed.
 """
 
@@ -43,10 +43,11 @@ import hashlib
 import logging
 import os
 import sys
+import weakref
 
 import numpy as np
 
-from .litert_log import quietly
+from .litert_log import quietly, without_routine_lines
 
 CACHE_SUFFIX = ".xnnpack_cache"
 # Tensor types of quantized activations: an op producing one marks a graph the cache would break.
@@ -249,6 +250,18 @@ def load_compiled_model(model_path, cache_file=None, threads=DEFAULT_THREADS):
     raise AssertionError("unreachable")
 
 
+def _release(compiled):
+    """Closes a `CompiledModel` and then its environment (whose release logs LiteRT's routine
+    "DestroyAccelerator" lines, left out; any other line is written to stderr)."""
+
+    def close():
+        environment = compiled.environment
+        compiled.close()
+        environment.close()
+
+    without_routine_lines(close)
+
+
 class CachedSignatureRunner:
     """One signature of a `CachedInterpreter`, called like the Interpreter's signature runner.
 
@@ -290,6 +303,8 @@ class CachedSignatureRunner:
         return self._metadata.get_output_details()
 
     def __call__(self, **inputs):
+        if not self._owner._finalizer.alive:
+            raise ValueError(f"{self._owner.model_path}: the interpreter was closed")
         if set(inputs) != set(self._inputs):
             raise ValueError(
                 f"signature {self.signature_key!r} takes inputs {sorted(self._inputs)}; "
@@ -379,6 +394,14 @@ class CachedInterpreter:
         self.compiled, self.cache_state = load_compiled_model(
             self.model_path, self.cache_file, self.threads
         )
+        # Released by `close()`, or when this object is collected, or at exit.
+        self._finalizer = weakref.finalize(self, _release, self.compiled)
+
+    def close(self):
+        """Releases the `CompiledModel` and its LiteRT environment now, with LiteRT's routine
+        release lines left out of stderr (otherwise they appear whenever the object is
+        collected). The object cannot run afterwards."""
+        self._finalizer()
 
     def get_signature_list(self):
         """{signature name: {"inputs": [names], "outputs": [names]}}."""

@@ -7,6 +7,11 @@ that log (creating and first allocating an interpreter, loading and releasing a
 writes it back less the INFO lines that every run prints and that say nothing the runner does
 not ("Created TensorFlow Lite XNNPACK delegate for CPU.", the "DestroyAccelerator" lines of a
 released `CompiledModel`). Every other line (warnings, errors) still reaches stderr.
+
+One routine pair no capture reaches: a `CompiledModel`'s tensor buffers, once written, make LiteRT
+create a second, process-wide environment in C++, released by the C++ runtime after Python has
+finished; its release prints two "DestroyAccelerator" lines. `exit_status` is for a command's
+last line: it silences descriptor 2 once the command has said everything.
 """
 
 import os
@@ -71,6 +76,31 @@ def without_routine_lines(call):
         raise
     _write(unroutine(text))
     return result
+
+
+def exit_status(status):
+    """`status`, after flushing stdout and stderr and pointing descriptor 2 at the null device.
+
+    For a command's entry point only (`sys.exit(exit_status(main()))`), never for a library
+    call: whatever native code writes to descriptor 2 after this (LiteRT's release of its
+    process-wide environment at exit) is discarded.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return status
+    try:
+        os.dup2(null, 2)
+    except OSError:
+        pass
+    finally:
+        os.close(null)
+    return status
 
 
 def _write(text):

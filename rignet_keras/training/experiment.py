@@ -466,9 +466,7 @@ def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True, ov
     Returns:
         `EvaluationResult`.
     """
-    import keras
-
-    import rignet_keras  # noqa: F401  (registers the classes)
+    from rignet_keras.models.loading import load_rignet
 
     config = RunConfig.load(os.path.join(run_dir, CONFIG_NAME)).override(overrides)
     name = checkpoint or config.eval.checkpoint
@@ -479,7 +477,7 @@ def evaluate_run(run_dir, *, output_dir=None, checkpoint=None, progress=True, ov
         raise FileNotFoundError(
             f"no checkpoint to evaluate in {os.path.join(run_dir, 'checkpoints')}"
         )
-    model = keras.models.load_model(path, safe_mode=True)
+    model = load_rignet(path)
     output_dir = output_dir or os.path.join(run_dir, "eval")
     return evaluate_model(model, config, path, output_dir=output_dir, progress=progress, run=True)
 

@@ -97,6 +97,10 @@ def enable_recompute(network):
     return [b for b in recurrent_blocks(network) if network.recomputable(b)]
 
 
+# The start of the warning Keras gives when a dataset ends before the steps it expected.
+RAN_OUT_OF_DATA = "Your input ran out of data"
+
+
 @keras.saving.register_keras_serializable(package="rignet_keras")
 class TrainingModel(keras.Model):
     """Trains and validates a RIGNet with `compile` / `fit` / `evaluate`.
@@ -328,6 +332,17 @@ class TrainingModel(keras.Model):
         self.optimizer.apply_gradients(pairs)
         self.loss_tracker.update_state(loss)
         return self._logs({"loss": self.loss_tracker.result()})
+
+    def evaluate(self, *args, **kwargs):
+        """`keras.Model.evaluate`; without `steps`, the end of the data is the end of the
+        evaluation, so Keras' "Your input ran out of data" warning (which it gives for a
+        dataset of unknown length, one that skips bad samples) is left out. With `steps`, an
+        early end is still warned about."""
+        if kwargs.get("steps") is not None:
+            return super().evaluate(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=RAN_OUT_OF_DATA, category=UserWarning)
+            return super().evaluate(*args, **kwargs)
 
     def test_step(self, data):
         images, labels = data[0], tf.cast(data[1], tf.int32)

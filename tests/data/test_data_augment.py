@@ -7,6 +7,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from rignet_keras.data import (
+    dataset_error_from,
     eval_preprocess,
     pad_to_size,
     photometric_jitter,
@@ -176,10 +177,15 @@ def test_eval_none_keeps_everything():
     np.testing.assert_array_equal(out_mask.numpy(), mask)
 
 
-def test_eval_pad_too_large_names_the_sample():
+def test_eval_pad_too_large_names_the_sample_in_one_line_for_commands():
     image, mask = block_pattern(h=30, w=40)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="2007_000123"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="2007_000123") as raised:
         eval_preprocess(image, mask, "pad", (20, 64), sample_id=tf.constant("2007_000123"))
+    assert str(dataset_error_from(raised.value)) == (
+        "2007_000123 is 30x40 (height x width), larger than data.eval_size (20, 64) with "
+        "data.eval_mode=pad: set data.eval_size to at least the largest evaluation image, "
+        "or data.eval_mode=resize"
+    )
 
 
 def test_eval_mode_is_checked():

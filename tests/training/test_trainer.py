@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ import tensorflow as tf
 
 from rignet_keras.training.callbacks import ResumableBackup
 from rignet_keras.training.losses import segmentation_loss
-from rignet_keras.training.task import TrainingModel
+from rignet_keras.training.task import RAN_OUT_OF_DATA, TrainingModel
 from tests.harness import (
     Interrupt,
     InterruptAt,
@@ -231,3 +232,18 @@ def test_resume_with_no_backup_says_so(tmp_path, capsys):
     trainer = make_trainer(str(tmp_path / "fresh"), steps=2, steps_per_epoch=2, warmup_steps=0)
     trainer.fit(learnable_dataset(8).repeat())
     assert "no backup to resume" not in capsys.readouterr().err
+
+
+def test_evaluating_data_of_unknown_length_warns_only_when_steps_were_asked(recwarn):
+    # A dataset that skips bad samples (a filter) has an unknown length: its end is the end of
+    # the evaluation, not data that "ran out".
+    data = learnable_dataset(num=8).unbatch().filter(lambda image, mask: True).batch(4)
+    assert int(data.cardinality()) == int(tf.data.UNKNOWN_CARDINALITY)
+    task = TrainingModel(tiny_net(3), train_iterations=None)
+    task.compile(optimizer="sgd")
+    warnings.simplefilter("always")
+    logs = task.evaluate(data, verbose=0, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert not [w for w in recwarn if RAN_OUT_OF_DATA in str(w.message)]
+    task.evaluate(data, steps=5, verbose=0)  # asks for more batches than there are
+    assert [w for w in recwarn if RAN_OUT_OF_DATA in str(w.message)]
