@@ -29,6 +29,7 @@ from rignet_keras.export.defaults import (
     DEFAULT_THREADS,
     DEFAULT_VALIDATION_IMAGES,
 )
+from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -173,6 +174,7 @@ def main(argv=None):
         parser.error("--validation-images needs --validation")
     if args.validation is not None and args.input_size is None:
         parser.error("--validation needs --input-size (quality is measured on fixed-size graphs)")
+    quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("tensorflow", "tf2onnx", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

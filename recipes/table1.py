@@ -6,7 +6,11 @@ python recipes/run_table.py --table 1 --data-dir DIR
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "r50_fcn": paper_experiment(

@@ -7,7 +7,11 @@ Each trained model is also evaluated at every ui up to its own (eval/results.jso
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 MODELS = {
     "su": ("RIGNet (Su)<6..4>", "sequential", (4, 6), {2: 65.4, 4: 68.3, 6: 68.8}),

@@ -6,7 +6,11 @@ ResNet50 and ResNet101 RIGNet, VOC 2012 val.
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 COMBINES = {"add_relu": "Add + ReLU", "mul_sigmoid": "Mul + Sigmoid", "mul_tanh": "Mul + Tanh"}
 PAPER = {

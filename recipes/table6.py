@@ -8,7 +8,11 @@ describe [22]'s routing well enough to build it, and the model has no such mode.
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "fcn": paper_experiment("t6_r50_fcn", blocks=None, paper={"mIoU": 59.4}),

@@ -6,7 +6,11 @@ OS8, DeepLabV2).
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "r50_fcn": paper_experiment("t7_r50_fcn", blocks=None, paper={"mIoU": 59.4}),

@@ -6,7 +6,11 @@ mIoU for ResNet50/101 FCN and RIGNet, and DeepLabV2.
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 
 def coco(name, paper, **kwargs):

@@ -18,7 +18,11 @@ its memory, step time, schedule, evaluation and export.
 
 import sys
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "pu64_ui6": paper_experiment(

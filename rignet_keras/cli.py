@@ -420,7 +420,9 @@ def _user_error_inside(error):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    from rignet_keras import show_tensorflow_logs
+    from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
+
+    quiet_tensorflow()
 
     if argv and argv[0] == "--verbose":
         show_tensorflow_logs()

@@ -237,9 +237,9 @@ def check_config(cfg):
 def main(argv=None):
     """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
     printed as one line; 1 when training stopped on a NaN or an infinity)."""
-    from rignet_keras import show_tensorflow_logs
     from rignet_keras.cli import OneLineParser, report_errors
     from rignet_keras.config import parse_assignment
+    from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
 
     parser = OneLineParser(
         prog="rignet quickstart",
@@ -271,6 +271,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error (2, already printed)
         return exit_.code
+    quiet_tensorflow()
     if args.verbose:
         show_tensorflow_logs()
     cfg = QuickstartConfig.fast() if args.fast else QuickstartConfig()

@@ -1,7 +1,9 @@
 """Start-up of the commands: `--help` without TensorFlow, in well under a second; TensorFlow's
 log lines off unless `--verbose` or the user's `TF_CPP_MIN_LOG_LEVEL`; the saved-model classes
-registered whichever of `import rignet_keras` and `import keras` comes first."""
+registered whichever of `import rignet_keras` and `import keras` comes first; the library itself
+leaves the environment, the import machinery and descriptor 2 of its host alone."""
 
+import json
 import os
 import re
 import subprocess
@@ -181,3 +183,45 @@ def test_importing_the_package_alone_imports_no_keras():
         "if m in sys.modules))"
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr[-3000:]
+
+
+HOST_CODE = """
+import json, os, sys
+import keras, numpy as np
+
+def descriptor_2():
+    stat = os.fstat(2)
+    return [stat.st_dev, stat.st_ino, stat.st_mode]
+
+before = dict(environ=dict(os.environ), meta_path=[repr(f) for f in sys.meta_path],
+              fd2=descriptor_2())
+import rignet_keras
+from rignet_keras import RIGNet
+model = RIGNet(3, backbone="resnet18", feedback_blocks=(4, 6), num_iterations=2)
+model(np.zeros((1, 32, 32, 3), np.uint8))
+after = dict(environ=dict(os.environ), meta_path=[repr(f) for f in sys.meta_path],
+             fd2=descriptor_2())
+print(json.dumps([before, after]))
+"""
+
+
+@pytest.mark.subprocess
+def test_the_library_leaves_its_host_alone():
+    # Keras first: the package then registers its classes at once, with no finder left behind.
+    # The environment variables, the import machinery and descriptor 2 are those of before.
+    proc, _ = python(HOST_CODE)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert after["environ"] == before["environ"]
+    assert after["meta_path"] == before["meta_path"]
+    assert after["fd2"] == before["fd2"]
+
+
+@pytest.mark.subprocess
+def test_importing_the_package_first_sets_no_environment_variable():
+    # (TensorFlow's own import sets some, TF_CPP_MIN_LOG_LEVEL among them: compared before it.)
+    proc, _ = python(
+        "import os; before = dict(os.environ); import rignet_keras; "
+        "print(dict(os.environ) == before, 'TF_CPP_MIN_LOG_LEVEL' in os.environ)"
+    )
+    assert proc.returncode == 0 and proc.stdout.split() == ["True", "False"], proc.stderr

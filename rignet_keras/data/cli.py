@@ -17,6 +17,7 @@ import logging
 import sys
 
 from rignet_keras.data.errors import DatasetError
+from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 CONVERT_SOURCES = ("voc", "voc_aug", "sbd", "cocostuff10k", "synthetic")
 
@@ -177,6 +178,7 @@ def _run(args):
 def main(argv=None):
     """Runs a data command; returns the exit status (0 ok, 2 bad data, arguments or files)."""
     args = build_parser().parse_args(argv)
+    quiet_tensorflow()  # does nothing when `rignet data` has already decided
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         check_numeric_flags(args)
