@@ -15,7 +15,11 @@ import logging
 import os
 import sys
 
-from rignet_keras.export.defaults import (
+from rignet_keras.tensorflow_logs import quiet_tensorflow
+
+quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
+
+from rignet_keras.export.defaults import (  # noqa: E402
     DEFAULT_FORMATS,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
@@ -29,7 +33,6 @@ from rignet_keras.export.defaults import (
     DEFAULT_THREADS,
     DEFAULT_VALIDATION_IMAGES,
 )
-from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -174,7 +177,6 @@ def main(argv=None):
         parser.error("--validation-images needs --validation")
     if args.validation is not None and args.input_size is None:
         parser.error("--validation needs --input-size (quality is measured on fixed-size graphs)")
-    quiet_tensorflow()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("tensorflow", "tf2onnx", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

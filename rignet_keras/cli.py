@@ -344,7 +344,7 @@ def build_parser():
     )
     ev.add_argument("--num-visualize", type=int, help="images drawn (default 8)")
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
-    ev.add_argument("--quiet", action="store_true")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     add_verbose_argument(ev)
 
     pr = sub.add_parser("predict", help="segment images; palette PNG + overlay per image")

@@ -651,8 +651,8 @@ RUNNER_SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
 RUNNER_PRELUDE = """
 import json, runpy, sys
 BLOCKED = {"tensorflow", "keras", "tf_keras", "tf2onnx", "onnxruntime", "jax", "torch"}
-# The package itself, its lazy-attribute helper (pure Python) and the runtime.
-ALLOWED = ("rignet_keras", "rignet_keras.lazy", "rignet_keras.runtime")
+# The package itself, its lazy-attribute and import-finder helpers (pure Python) and the runtime.
+ALLOWED = ("rignet_keras", "rignet_keras.lazy", "rignet_keras.import_hooks", "rignet_keras.runtime")
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -667,7 +667,7 @@ finally:
     loaded = sorted(
         m for m in sys.modules
         if m.split(".")[0] in BLOCKED
-        or (m.startswith("rignet_keras") and m not in ALLOWED and not m.startswith(ALLOWED[2]))
+        or (m.startswith("rignet_keras") and m not in ALLOWED and not m.startswith(ALLOWED[-1]))
     )
     print("BLOCKED_MODULES_LOADED=" + json.dumps(loaded))
 """
