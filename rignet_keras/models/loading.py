@@ -67,35 +67,29 @@ def first_line(error):
 
 
 def stored_shapes(path):
-    """{dataset path: shape} of the weights inside a `.keras` archive."""
+    """The sorted shapes of the weights inside a `.keras` archive."""
     import h5py
 
     with zipfile.ZipFile(path) as archive:
         data = archive.read(WEIGHTS_FILE)
-    shapes = {}
+    shapes = []
     with h5py.File(io.BytesIO(data), "r") as weights:
         weights.visititems(
-            lambda name, item: (
-                shapes.__setitem__(name, tuple(item.shape))
-                if isinstance(item, h5py.Dataset)
-                else None
+            lambda _, item: (
+                shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None
             )
         )
-    return shapes
+    return sorted(shapes)
 
 
 def _architecture_shapes(config, num_classes):
     """The sorted variable shapes of the RIGNet `config` (a `RIGNet.get_config()` dict) built
     with `num_classes` classes and no weights."""
-    import keras
-
     from rignet_keras.models.rignet import RIGNet
 
     model = RIGNet.from_config({**config, "num_classes": num_classes})
     model.build((None, 64, 64, 3))  # the variables' shapes do not depend on the image size
-    shapes = sorted(tuple(int(d) for d in v.shape) for v in model.weights)
-    keras.backend.clear_session(free_memory=False)
-    return shapes
+    return sorted(tuple(int(d) for d in v.shape) for v in model.weights)
 
 
 def class_count_mismatch(path):
@@ -111,7 +105,7 @@ def class_count_mismatch(path):
             return None
         config = saved["config"]
         configured = int(config["num_classes"])
-        stored = sorted(stored_shapes(path).values())
+        stored = stored_shapes(path)
         expected = _architecture_shapes(config, configured)
         if stored == expected:
             return None

@@ -303,7 +303,7 @@ class CachedSignatureRunner:
         return self._metadata.get_output_details()
 
     def __call__(self, **inputs):
-        if not self._owner._finalizer.alive:
+        if self._owner.closed:
             raise ValueError(f"{self._owner.model_path}: the interpreter was closed")
         if set(inputs) != set(self._inputs):
             raise ValueError(
@@ -402,6 +402,11 @@ class CachedInterpreter:
         release lines left out of stderr (otherwise they appear whenever the object is
         collected). The object cannot run afterwards."""
         self._finalizer()
+
+    @property
+    def closed(self):
+        """Whether `close()` has released the model (it cannot run then)."""
+        return not self._finalizer.alive
 
     def get_signature_list(self):
         """{signature name: {"inputs": [names], "outputs": [names]}}."""
