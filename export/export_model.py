@@ -8,9 +8,18 @@ and the manifest (`--formats keras saved_model tflite onnx --layouts multi per_u
 everything). Every file is run on sample images and compared with the Keras model before the
 export folder is moved into place; see docs/EXPORT.md. Every flag is checked before the model
 is loaded. This script only parses flags and calls `rignet_keras.export.export_model`.
+
+The export's options are the export section of the run configuration (`ExportConfig`): each
+option flag is an alias of `--set export.<field>=<value>` (`--layouts` of
+`export.tflite_layouts`, `--no-strict` of `export.strict=false`, ...), over this script's base
+(`SCRIPT_BASE`: the default formats, each conversion in a fresh process); `--print-config`
+prints the resolved section and exits. The other arguments name files: the model, the folder,
+weights, image folders, a validation source.
 """
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
@@ -26,15 +35,36 @@ from rignet_keras.export.defaults import (  # noqa: E402
     DEFAULT_NUM_CALIBRATION_IMAGES,
     DEFAULT_NUM_PARITY_IMAGES,
     DEFAULT_OPSET,
-    DEFAULT_PRECISIONS,
     DEFAULT_STEM,
     DEFAULT_STEPWISE_ITERATIONS,
-    DEFAULT_TFLITE_LAYOUTS,
     DEFAULT_THREADS,
     DEFAULT_VALIDATION_IMAGES,
 )
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What this script changes in the export section's defaults: it exports (the section's own
+# default is a run that exports nothing), and it converts in fresh processes, so that a large
+# model's conversion memory goes back to the system.
+SCRIPT_BASE = {"formats": DEFAULT_FORMATS, "isolate": True}
+# The option flags and the export section's fields they set (argparse dest -> field).
+FLAG_FIELDS = {
+    "uis": "uis",
+    "serving_ui": "serving_ui",
+    "formats": "formats",
+    "precisions": "precisions",
+    "layouts": "tflite_layouts",
+    "stepwise": "stepwise",
+    "stepwise_iterations": "stepwise_iterations",
+    "num_calibration_images": "num_calibration_images",
+    "num_parity_images": "num_parity_images",
+    "latency_runs": "latency_runs",
+    "latency_warmup": "latency_warmup",
+    "threads": "threads",
+    "opset": "opset",
+    "tflite_max_conv_input_channels": "tflite_max_conv_input_channels",
+    "no_isolate": "isolate",
+    "no_strict": "strict",
+    "stem": "stem",
+}
 
 
 def _count(minimum):
@@ -77,19 +107,16 @@ def build_parser():
     parser.add_argument(
         "--formats",
         nargs="+",
-        default=list(DEFAULT_FORMATS),
         help="keras saved_model tflite onnx (default: tflite)",
     )
     parser.add_argument(
         "--precisions",
         nargs="+",
-        default=list(DEFAULT_PRECISIONS),
-        help="TFLite: float32 float16 dynamic_int8 int8 int8_float_gates",
+        help="TFLite: float32 float16 dynamic_int8 int8 int8_float_gates (default: float32)",
     )
     parser.add_argument(
         "--layouts",
         nargs="+",
-        default=list(DEFAULT_TFLITE_LAYOUTS),
         help="TFLite files: multi (every ui in one file; default) and/or per_ui",
     )
     stepwise = parser.add_mutually_exclusive_group()
@@ -104,8 +131,8 @@ def build_parser():
     parser.add_argument(
         "--stepwise-iterations",
         type=_count(1),
-        default=DEFAULT_STEPWISE_ITERATIONS,
-        help="check the step-wise graphs for 1..N iterations (default %(default)s)",
+        help=f"check the step-wise graphs for 1..N iterations (default "
+        f"{DEFAULT_STEPWISE_ITERATIONS})",
     )
     parser.add_argument(
         "--representative-data",
@@ -113,14 +140,18 @@ def build_parser():
         help="images to calibrate int8 with (default: synthetic images)",
     )
     parser.add_argument(
-        "--num-calibration-images", type=_count(1), default=DEFAULT_NUM_CALIBRATION_IMAGES
+        "--num-calibration-images",
+        type=_count(1),
+        help=f"default {DEFAULT_NUM_CALIBRATION_IMAGES}",
     )
     parser.add_argument(
         "--parity-data",
         metavar="FOLDER",
         help="images to check parity on (default: synthetic images)",
     )
-    parser.add_argument("--num-parity-images", type=_count(1), default=DEFAULT_NUM_PARITY_IMAGES)
+    parser.add_argument(
+        "--num-parity-images", type=_count(1), help=f"default {DEFAULT_NUM_PARITY_IMAGES}"
+    )
     parser.add_argument(
         "--validation",
         metavar="DIR",
@@ -137,37 +168,83 @@ def build_parser():
     parser.add_argument(
         "--latency-runs",
         type=_count(0),
-        default=DEFAULT_LATENCY_RUNS,
-        help="timed runs per signature for the manifest (default %(default)s; 0: none)",
+        help=f"timed runs per signature for the manifest (default {DEFAULT_LATENCY_RUNS}; 0: none)",
     )
     parser.add_argument(
         "--latency-warmup",
         type=_count(0),
-        default=DEFAULT_LATENCY_WARMUP,
-        help="untimed runs first (default %(default)s)",
+        help=f"untimed runs first (default {DEFAULT_LATENCY_WARMUP})",
     )
-    parser.add_argument("--threads", type=_count(1), default=DEFAULT_THREADS)
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset (13 to 18)")
+    parser.add_argument("--threads", type=_count(1), help=f"default {DEFAULT_THREADS}")
+    parser.add_argument("--opset", type=int, help=f"ONNX opset (13 to 18; default {DEFAULT_OPSET})")
     parser.add_argument(
         "--tflite-max-conv-input-channels",
         type=_count(0),
-        default=512,
         help="TFLite graphs split wider k x k convolutions into sums over this many input "
         "channels (faster on XNNPACK); 0: no split",
     )
     parser.add_argument(
         "--no-isolate",
         action="store_true",
+        default=None,
         help="convert in this process (default: a fresh process per conversion)",
     )
     parser.add_argument(
         "--no-strict",
         action="store_true",
+        default=None,
         help="record parity failures in the manifest instead of failing",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace output_dir")
-    parser.add_argument("--stem", default=DEFAULT_STEM, help="file name prefix")
+    parser.add_argument("--stem", help=f"file name prefix (default {DEFAULT_STEM})")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        nargs="+",
+        metavar="export.KEY=VALUE",
+        help="set a field of the export section (the flags above are aliases of it)",
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved export section and exit"
+    )
     return parser
+
+
+def _flag_value(dest, value):
+    """A flag's value as its field holds it."""
+    if dest in ("no_isolate", "no_strict"):
+        return not value
+    if dest == "tflite_max_conv_input_channels":
+        return value or None  # 0: no split
+    return tuple(value) if isinstance(value, list) else value
+
+
+def export_section(args):
+    """The export section (`ExportConfig`) of the parsed flags: `SCRIPT_BASE`, then the option
+    flags given, then `--set`. Raises `ConfigError` naming a field it cannot honour."""
+    from rignet_keras.config import ConfigError, ExportConfig
+    from rignet_keras.config.overrides import check_value, parse_assignment, split_key
+
+    pairs = [
+        (f"export.{field}", _flag_value(dest, getattr(args, dest)))
+        for dest, field in FLAG_FIELDS.items()
+        if getattr(args, dest) is not None
+    ]
+    pairs += [parse_assignment(text) for group in args.overrides for text in group]
+    fields = dict(SCRIPT_BASE)
+    for key, value in pairs:
+        section, field = split_key(key)
+        if section != "export":
+            raise ConfigError(f"--set {key}: this script sets the export section only")
+        fields[field] = check_value(section, field, value)
+    try:
+        return ExportConfig(**fields)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"export: {error}") from None
 
 
 def main(argv=None):
@@ -181,27 +258,17 @@ def main(argv=None):
     for noisy in ("tensorflow", "tf2onnx", "absl"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from rignet_keras.export import export_model, load_rignet
-    from rignet_keras.export.options import check_export_options
-    from rignet_keras.export.samples import images_from_folder
-
     try:
-        # The options checked before the model is loaded are the ones the export then takes.
-        options = dict(
-            formats=args.formats,
-            precisions=args.precisions,
-            tflite_layouts=args.layouts,
-            stepwise_iterations=args.stepwise_iterations,
-            num_calibration_images=args.num_calibration_images,
-            num_parity_images=args.num_parity_images,
-            latency_runs=args.latency_runs,
-            latency_warmup=args.latency_warmup,
-            threads=args.threads,
-            opset=args.opset,
-            tflite_max_conv_input_channels=args.tflite_max_conv_input_channels or None,
-            stem=args.stem,
-        )
-        check_export_options(**options)
+        # The section's own check is `check_export_options`: every option is checked here,
+        # before the model is loaded, and these are the options the export then takes.
+        section = export_section(args)
+        if args.print_config:
+            print(json.dumps({"export": dataclasses.asdict(section)}, indent=2))
+            return 0
+        from rignet_keras.export import export_model, load_rignet
+        from rignet_keras.export.samples import images_from_folder
+
+        options = section.export_options()
         if args.validation not in (None, "synthetic") and not os.path.isdir(args.validation):
             raise ValueError(f"--validation folder {args.validation!r} does not exist")
         validation = args.validation
@@ -215,21 +282,18 @@ def main(argv=None):
         representative = parity_data = None
         if args.representative_data:
             representative = images_from_folder(
-                args.representative_data, data_size, args.num_calibration_images
+                args.representative_data, data_size, options["num_calibration_images"]
             )
         if args.parity_data:
-            parity_data = images_from_folder(args.parity_data, data_size, args.num_parity_images)
+            parity_data = images_from_folder(
+                args.parity_data, data_size, options["num_parity_images"]
+            )
         manifest = export_model(
             model,
             args.output_dir,
             input_size=size,
-            uis=args.uis,
-            serving_ui=args.serving_ui,
-            stepwise=args.stepwise,
             representative_data=representative,
             parity_data=parity_data,
-            strict=not args.no_strict,
-            isolate=not args.no_isolate,
             overwrite=args.overwrite,
             source=os.path.abspath(args.model),
             validation=validation,

@@ -18,7 +18,7 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.cli import load_recipe  # noqa: E402
+from rignet_keras.config import load_recipe  # noqa: E402
 from rignet_keras.training.tables import run_tables  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -10,7 +10,8 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
+from rignet_keras.config import paper_experiment  # noqa: E402
+from rignet_keras.training.recipe_command import recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "r50_fcn": paper_experiment(

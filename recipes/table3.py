@@ -11,7 +11,8 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
+from rignet_keras.config import paper_experiment  # noqa: E402
+from rignet_keras.training.recipe_command import recipe_main  # noqa: E402
 
 MODELS = {
     "su": ("RIGNet (Su)<6..4>", "sequential", (4, 6), {2: 65.4, 4: 68.3, 6: 68.8}),

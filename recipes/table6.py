@@ -12,7 +12,8 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
+from rignet_keras.config import paper_experiment  # noqa: E402
+from rignet_keras.training.recipe_command import recipe_main  # noqa: E402
 
 EXPERIMENTS = {
     "fcn": paper_experiment("t6_r50_fcn", blocks=None, paper={"mIoU": 59.4}),

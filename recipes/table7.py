@@ -10,14 +10,15 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
+from rignet_keras.config import paper_experiment  # noqa: E402
+from rignet_keras.training.recipe_command import recipe_main  # noqa: E402
 
 EXPERIMENTS = {
-    "r50_fcn": paper_experiment("t7_r50_fcn", blocks=None, paper={"mIoU": 59.4}),
-    "r50_pu64_ui6": paper_experiment("t7_r50_pu64_ui6", ui=6, paper={"mIoU": 68.9}),
-    "r101_fcn": paper_experiment(
-        "t7_r101_fcn", backbone="resnet101", blocks=None, paper={"mIoU": 65.3}
+    "r50_fcn": paper_experiment("t7_r50_fcn", preset="resnet50_fcn", paper={"mIoU": 59.4}),
+    "r50_pu64_ui6": paper_experiment(
+        "t7_r50_pu64_ui6", preset="resnet50_rignet", paper={"mIoU": 68.9}
     ),
+    "r101_fcn": paper_experiment("t7_r101_fcn", preset="resnet101_fcn", paper={"mIoU": 65.3}),
     "r101_su64_ui6": paper_experiment(
         "t7_r101_su64_ui6", backbone="resnet101", mode="sequential", ui=6, paper={"mIoU": 71.2}
     ),
@@ -25,24 +26,17 @@ EXPERIMENTS = {
         "t7_r101_pu64_ui6", backbone="resnet101", ui=6, paper={"mIoU": 71.4}
     ),
     "r101_pf61_ui6": paper_experiment(
-        "t7_r101_pf61_ui6",
-        backbone="resnet101",
-        mode="multi_range",
-        blocks=(1, 6),
-        ui=6,
-        paper={"mIoU": 71.6},
+        "t7_r101_pf61_ui6", preset="resnet101_rignet", paper={"mIoU": 71.6}
     ),
     "r101os8_fcn": paper_experiment(
-        "t7_r101os8_fcn", backbone="resnet101", output_stride=8, blocks=None, paper={"mIoU": 71.3}
+        "t7_r101os8_fcn", preset="resnet101_os8_fcn", paper={"mIoU": 71.3}
     ),
     "r101os8_pu64_ui4": paper_experiment(
-        "t7_r101os8_pu64_ui4", backbone="resnet101", output_stride=8, ui=4, paper={"mIoU": 74.9}
+        "t7_r101os8_pu64_ui4", preset="resnet101_os8_rignet", paper={"mIoU": 74.9}
     ),
-    "deeplabv2": paper_experiment(
-        "t7_deeplabv2", backbone="deeplabv2", blocks=None, paper={"mIoU": 74.9}
-    ),
+    "deeplabv2": paper_experiment("t7_deeplabv2", preset="deeplabv2", paper={"mIoU": 74.9}),
     "deeplabv2_pu64_ui2": paper_experiment(
-        "t7_deeplabv2_pu64_ui2", backbone="deeplabv2", ui=2, paper={"mIoU": 75.9}
+        "t7_deeplabv2_pu64_ui2", preset="deeplabv2_rignet", paper={"mIoU": 75.9}
     ),
 }
 

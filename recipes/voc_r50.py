@@ -22,21 +22,15 @@ from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 
-from rignet_keras.training.experiment import paper_experiment, recipe_main  # noqa: E402
+from rignet_keras.config import paper_experiment  # noqa: E402
+from rignet_keras.training.recipe_command import recipe_main  # noqa: E402
 
+# The VOC base (rignet_keras.config.bases) with the paper's named models (rignet_keras.presets).
 EXPERIMENTS = {
     "pu64_ui6": paper_experiment(
-        "voc_r50_pu64_ui6",
-        dataset="voc",
-        backbone="resnet50",
-        mode="parallel",
-        blocks=(4, 6),
-        ui=6,
-        paper={"mIoU": 68.9},
+        "voc_r50_pu64_ui6", preset="resnet50_rignet", paper={"mIoU": 68.9}
     ),
-    "fcn": paper_experiment(
-        "voc_r50_fcn", dataset="voc", backbone="resnet50", blocks=None, paper={"mIoU": 59.4}
-    ),
+    "fcn": paper_experiment("voc_r50_fcn", preset="resnet50_fcn", paper={"mIoU": 59.4}),
 }
 
 if __name__ == "__main__":

@@ -19,62 +19,24 @@ the last good checkpoint). TensorFlow's log lines are off unless `--verbose` (be
 sub-command) or `TF_CPP_MIN_LOG_LEVEL` says otherwise. Printing `--help` imports no TensorFlow.
 """
 
-import argparse
-import importlib.util
 import os
 import sys
 
-# Exit statuses of the commands.
-EXIT_USER_ERROR = 2
-EXIT_RUN_FAILED = 1
-
-
-class UsageError(ValueError):
-    """A flag's value the command cannot use; the message names the flag and the value."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argparse parser whose usage errors are one line (`error: ...`), exit status 2."""
-
-    def error(self, message):
-        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def shown_path(path):
-    """`path` as messages show it: relative to the working folder when it lies under it, else as
-    it is (None or "" unchanged)."""
-    if not path:
-        return path
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir) else relative
-
-
-def check_at_least(flag, value, low):
-    """Raises `UsageError` naming `flag` when `value` (None: not given) is below `low`."""
-    if value is not None and value < low:
-        raise UsageError(f"{flag} must be at least {low}; received {value}")
-    return value
-
-
-def load_recipe(path):
-    """The module of a recipe file (its `EXPERIMENTS` dict is what `rignet train` runs)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"recipe not found: {path}")
-    spec = importlib.util.spec_from_file_location(
-        f"rignet_recipe_{os.path.splitext(os.path.basename(path))[0]}", path
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "EXPERIMENTS"):
-        raise ValueError(f"recipe {path} defines no EXPERIMENTS dict")
-    return module
+from rignet_keras.config.recipes import load_recipe
+from rignet_keras.console import (
+    EXIT_USER_ERROR,
+    OneLineParser,
+    UsageError,
+    check_at_least,
+    report_errors,
+)
 
 
 def train_config(args):
     """The resolved `RunConfig` of `rignet train`'s arguments (a recipe's variant, a config
     file, or the defaults), overrides applied."""
-    from rignet_keras.config import ConfigError, RunConfig
-    from rignet_keras.training.experiment import default_run, resolve
+    from rignet_keras.config import ConfigError, RunConfig, default_run
+    from rignet_keras.config.flags import resolve
 
     if args.recipe and args.config:
         raise ConfigError("--recipe and --config are exclusive: a config file is a whole run")
@@ -97,7 +59,8 @@ def train_config(args):
 def cmd_train(args):
     import json
 
-    from rignet_keras.training.experiment import network_kwargs, run_guarded
+    from rignet_keras.training.recipe_command import run_guarded
+    from rignet_keras.training.run_inputs import network_kwargs
 
     config = train_config(args)
     if args.print_config:  # what the run would record (ImageNet weights resolved)
@@ -140,7 +103,7 @@ MODEL_FILE_SOURCE = "voc"  # --source of `rignet evaluate --model` when not give
 def check_evaluate_flags(args):
     """`rignet evaluate`'s flags, checked before anything is loaded: the (key, value) pairs of
     the run configuration that the flags given set (see `EVALUATE_FLAG_KEYS`)."""
-    from rignet_keras.config_flags import floats
+    from rignet_keras.config.flags import floats
 
     if bool(args.run) == bool(args.model):
         raise UsageError("rignet evaluate needs one of --run DIR or --model FILE")
@@ -164,8 +127,29 @@ def check_evaluate_flags(args):
     return [(EVALUATE_FLAG_KEYS[f], v) for f, v in values.items() if v is not None]
 
 
+def evaluate_config(args, overrides):
+    """The configuration `rignet evaluate` evaluates with: the run's recorded one (`--run`) or
+    the configuration classes' defaults on `MODEL_FILE_SOURCE` (`--model`), then `overrides`."""
+    from rignet_keras.config import CONFIG_NAME, RunConfig
+
+    if args.run:
+        return RunConfig.load(os.path.join(args.run, CONFIG_NAME)).override(overrides)
+    return RunConfig().override([("data.source", MODEL_FILE_SOURCE), *overrides])
+
+
 def cmd_evaluate(args):
+    from rignet_keras.config import ConfigError, parse_assignment
+
     overrides = check_evaluate_flags(args)
+    for key, value in (parse_assignment(t) for group in args.overrides for t in group):
+        if key.split(".")[0] not in ("data", "eval"):
+            raise ConfigError(f"--set {key}: rignet evaluate sets data and eval fields only")
+        overrides.append((key, value))
+    if args.print_config:
+        import json
+
+        print(json.dumps(evaluate_config(args, overrides).to_dict(), indent=2))
+        return 0
     if args.run:
         from rignet_keras.training.experiment import evaluate_run
 
@@ -174,12 +158,11 @@ def cmd_evaluate(args):
             args.run, output_dir=output_dir, progress=not args.quiet, overrides=overrides
         )
     else:
-        from rignet_keras.config import RunConfig
         from rignet_keras.training.experiment import evaluate_model
 
         output_dir = args.output_dir or "eval"
         model = load_rignet(args.model)
-        config = RunConfig().override([("data.source", MODEL_FILE_SOURCE), *overrides])
+        config = evaluate_config(args, overrides)
         result = evaluate_model(
             model, config, args.model, output_dir=output_dir, progress=not args.quiet
         )
@@ -294,7 +277,7 @@ def add_verbose_argument(parser):
 
 def add_train_arguments(parser):
     """`rignet train`'s flags: where the run comes from, and the overrides (no TensorFlow)."""
-    from rignet_keras.config_flags import add_override_arguments
+    from rignet_keras.config.flags import add_override_arguments
 
     p = parser
     p.add_argument("--recipe", help="a recipe file (recipes/*.py)")
@@ -344,6 +327,18 @@ def build_parser():
     )
     ev.add_argument("--num-visualize", type=int, help="images drawn (default 8)")
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
+    ev.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        nargs="+",
+        metavar="SECTION.KEY=VALUE",
+        help="set a data or eval field (the flags above are aliases of it)",
+    )
+    ev.add_argument(
+        "--print-config", action="store_true", help="print the configuration evaluated and exit"
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     add_verbose_argument(ev)
 
@@ -365,57 +360,6 @@ def build_parser():
     )
     sub.add_parser("data", help="dataset commands (download, convert, ...)", add_help=False)
     return parser
-
-
-def _user_errors():
-    """The exception types that are the user's to fix: one line, exit status 2 (the data
-    layer's `DatasetError`, the runtime's `RunnerError` and `ConfigError` are `ValueError`s)."""
-    return (
-        ValueError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
-        FileExistsError,
-    )
-
-
-def _one_line(error):
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def report_errors(command):
-    """Runs `command()` and returns its exit status; a user error is printed as one line with
-    status 2, a failed run (training stopped on a NaN or an infinity: a `FloatingPointError`,
-    the trainer's `NonFiniteTrainingError`) as one line with status 1; no traceback."""
-    try:
-        return command()
-    except FloatingPointError as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    except _user_errors() as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        inner = _user_error_inside(error)
-        if inner is None:
-            raise
-        print(f"error: {_one_line(inner)}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-
-def _user_error_inside(error):
-    """The user's error that a TensorFlow op error carries (a bad sample found by `tf.data`,
-    whose reader raised a `DatasetError`), or None."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None or not isinstance(error, tf.errors.OpError):
-        return None
-    from rignet_keras.data import dataset_error_from
-
-    return dataset_error_from(error)
 
 
 def main(argv=None):

@@ -16,8 +16,7 @@ Counting rules:
 
 import numpy as np
 
-# The label of void pixels (object boundaries, "don't care" regions).
-IGNORE_LABEL = 255
+from rignet_keras.labels import IGNORE_LABEL
 
 
 def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL):

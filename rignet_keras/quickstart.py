@@ -28,96 +28,17 @@ import os
 import sys
 import time
 
-from rignet_keras.cli import shown_path
+from rignet_keras.config.quickstart import QuickstartConfig, quickstart_runs
+from rignet_keras.console import shown_path
 
 
-@dataclasses.dataclass
-class QuickstartConfig:
-    """Sizes of the quickstart run (the defaults take a few minutes on 2 CPU cores)."""
-
-    backbone: str = "resnet18"
-    num_iterations: int = 3
-    feedback_blocks: tuple = (4, 6)
-    image_size: int = 96
-    num_classes: int = 3
-    mark_size: int = 10
-    num_train: int = 400
-    num_val: int = 64
-    steps: int = 60
-    batch_size: int = 8
-    learning_rate: float = 0.05
-    num_visualize: int = 4
-    seed: int = 0
-
-    @classmethod
-    def fast(cls):
-        """A seconds-long smoke test (for CI)."""
-        return cls(
-            image_size=64,
-            mark_size=6,
-            num_train=16,
-            num_val=8,
-            steps=3,
-            batch_size=4,
-            num_iterations=2,
-            num_visualize=2,
-        )
-
-
-def quickstart_runs(cfg, output_dir):
-    """The quickstart's two runs as `RunConfig`s: {"fcn": ..., "rignet": ...}, the same data and
-    training, the RIGNet also exported to one float32 TFLite file holding every ui (checked
-    against the Keras model, with a manifest beside it, in `<output_dir>/export`)."""
-    from rignet_keras.config import DataConfig, EvalConfig, ExportConfig, RunConfig
-    from rignet_keras.training.trainer import TrainConfig
-
-    data = DataConfig(
-        source="synthetic",
-        train_split="train",
-        eval_split="val",
-        crop_size=None,
-        eval_batch_size=cfg.batch_size,
-        num_train_samples=cfg.num_train,
-        num_eval_samples=cfg.num_val,
-        synthetic=dict(
-            image_size=(cfg.image_size, cfg.image_size),
-            num_classes=cfg.num_classes,
-            mark_size=cfg.mark_size,
-            object_size=(0.4, 0.6),
-            objects_per_image=(1, 2),
-        ),
-    )
-    train = TrainConfig(
-        steps=cfg.steps,
-        steps_per_epoch=cfg.steps,
-        batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        weight_decay=1e-4,
-        warmup_steps=min(10, cfg.steps // 5),
-        seed=cfg.seed,
-        monitor="val_mIoU",
-    )
-    evaluation = EvalConfig(num_visualize=0)
-    export = ExportConfig(
-        formats=("tflite",),
-        precisions=("float32",),
-        tflite_layouts=("multi",),
-        input_size=cfg.image_size,
-        output_dir=os.path.join(os.path.abspath(output_dir), "export"),
-        quality_images=cfg.num_val,
-    )
-    fcn = dict(backbone=cfg.backbone, feedback_blocks=None, num_iterations=1)
-    rignet = dict(
-        backbone=cfg.backbone,
-        feedback_blocks=tuple(cfg.feedback_blocks),
-        num_iterations=cfg.num_iterations,
-    )
-    return {
-        "fcn": RunConfig(name="fcn", model=fcn, data=data, train=train, eval=evaluation),
-        "rignet": RunConfig(
-            name="rignet", model=rignet, data=data, train=train, eval=evaluation, export=export
-        ),
-    }
+def resolved_runs(cfg, output_dir, overrides=(), progress=True):
+    """`quickstart_runs` with the `--set` overrides applied to both (what `--print-config`
+    prints and the quickstart runs)."""
+    if not progress:
+        overrides = [*overrides, ("train.verbose", 2)]
+    runs = quickstart_runs(cfg, output_dir)
+    return {name: config.override(overrides) for name, config in runs.items()}
 
 
 def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, overrides=()):
@@ -131,13 +52,11 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     t_start = time.time()
     import keras
 
-    from rignet_keras.training.experiment import eval_dataset, run_experiment
+    from rignet_keras.training.experiment import run_experiment
+    from rignet_keras.training.run_inputs import eval_dataset
     from rignet_keras.training.visualize import plot_anytime, save_predictions
 
-    runs = quickstart_runs(cfg, output_dir)
-    if not progress:
-        overrides = [*overrides, ("train.verbose", 2)]
-    runs = {name: config.override(overrides) for name, config in runs.items()}
+    runs = resolved_runs(cfg, output_dir, overrides, progress)
     os.makedirs(output_dir, exist_ok=True)
     print(
         f"RIGNet quickstart: {cfg.backbone} FCN vs RIGNet Pu<6..{cfg.feedback_blocks[0]}> "
@@ -227,7 +146,7 @@ NUMERIC_FLAGS = (
 
 def check_config(cfg):
     """Refuses a `QuickstartConfig` the run cannot honour, naming the flag and the value."""
-    from rignet_keras.cli import check_at_least
+    from rignet_keras.console import check_at_least
 
     for flag, field, low in NUMERIC_FLAGS:
         check_at_least(flag, getattr(cfg, field), low)
@@ -237,8 +156,8 @@ def check_config(cfg):
 def main(argv=None):
     """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
     printed as one line; 1 when training stopped on a NaN or an infinity)."""
-    from rignet_keras.cli import OneLineParser, report_errors
     from rignet_keras.config import parse_assignment
+    from rignet_keras.console import OneLineParser, report_errors
     from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
 
     parser = OneLineParser(
@@ -266,6 +185,11 @@ def main(argv=None):
         "--deterministic", action="store_true", help="bit-equal runs (train.deterministic)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print both runs' resolved configurations and exit",
+    )
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
     try:
         args = parser.parse_args(argv)
@@ -290,6 +214,10 @@ def main(argv=None):
         overrides = [parse_assignment(text) for group in args.overrides for text in group]
         if args.deterministic:
             overrides.append(("train.deterministic", True))
+        if args.print_config:
+            runs = resolved_runs(cfg, args.output_dir, overrides, progress=not args.quiet)
+            print(json.dumps({n: c.to_dict() for n, c in runs.items()}, indent=2))
+            return 0
         # Here, not at the top: the training package imports Keras, which --help must not.
         from rignet_keras.training.determinism import restart_for_determinism
 

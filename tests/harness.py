@@ -302,7 +302,8 @@ def tiny_net(num_iterations=3, dropout=0.1, **kwargs):
 def make_trainer(output_dir, net_kwargs=None, **overrides):
     """A built `Trainer` of `tiny_net(**net_kwargs)` for 8 steps of batch 4 on 32x32 inputs
     (backups every 2 steps, epochs of 4); `overrides` change the `TrainConfig`."""
-    from rignet_keras.training.trainer import TrainConfig, Trainer
+    from rignet_keras.config import TrainConfig
+    from rignet_keras.training.trainer import Trainer
 
     config = dict(
         steps=8,

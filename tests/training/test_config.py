@@ -1,6 +1,7 @@
 """The run configuration: the model section is RIGNet's signature, JSON round trips, generic
 overrides and their aliases, refusals that name the key, and the resume check."""
 
+import dataclasses
 import inspect
 import json
 import os
@@ -397,3 +398,130 @@ def test_every_file_of_a_run_follows_the_umask(voc_run):
     names = {os.path.relpath(p, out) for p in modes}
     assert {"config.json", "history.csv", "summary.json", "run_config.json"} <= names
     assert any(n.startswith("backup/") for n in names) and "checkpoints/best.keras" in names
+
+
+# The export_model arguments a configuration cannot hold as values: the model, the data arrays,
+# the run's own folder decision and provenance note, and the validation source (a run scores on
+# its own evaluation data: `quality_images`).
+NOT_CONFIG_VALUES = {
+    "model",
+    "output_dir",
+    "input_size",
+    "representative_data",
+    "parity_data",
+    "overwrite",
+    "source",
+    "validation",
+    "num_validation_images",
+}
+
+
+def test_the_export_section_is_export_models_signature_with_its_defaults():
+    from rignet_keras.config import ExportConfig
+    from rignet_keras.export import export_model
+
+    params = inspect.signature(export_model).parameters
+    fields = {f.name: f.default for f in dataclasses.fields(ExportConfig)}
+    missing = [n for n in params if n not in NOT_CONFIG_VALUES and n not in fields]
+    assert missing == []
+    differ = {
+        n: (fields[n], params[n].default)
+        for n in params
+        if n in fields and n not in NOT_CONFIG_VALUES and fields[n] != params[n].default
+    }
+    # A run exports nothing unless its export section names formats.
+    assert differ == {"formats": ((), params["formats"].default)}
+    options = ExportConfig(formats=("tflite",)).export_options()
+    assert set(options) == set(params) - NOT_CONFIG_VALUES
+    assert options["stepwise"] is None  # "whenever the model supports it", as export_model
+
+
+def test_a_run_exports_with_every_option_of_its_section(monkeypatch, tmp_path):
+    import rignet_keras.export as export
+    from rignet_keras.training.experiment import export_run
+
+    seen = {}
+
+    def fake_export(network, folder, **kwargs):
+        seen.update(kwargs)
+        os.makedirs(folder)
+        return {"artifacts": []}
+
+    monkeypatch.setattr(export, "export_model", fake_export)
+    config = RunConfig(model={"backbone": "resnet18"}).override(
+        ['export.formats=["tflite"]', "export.stepwise_iterations=2", "export.latency_runs=0"]
+    )
+    export_run(None, config, str(tmp_path))
+    assert seen["stepwise"] is None and seen["stepwise_iterations"] == 2
+    assert seen["latency_runs"] == 0 and seen["input_size"] == (321, 321)
+    assert seen["overwrite"] is True
+
+
+def test_overriding_the_source_moves_the_evaluation_with_it(capsys):
+    voc = load_recipe(VOC_RECIPE).EXPERIMENTS["pu64_ui6"]
+    moved = voc.override([("data.source", "synthetic")])
+    assert (moved.data.eval_source, moved.data.eval_split) == (None, "val")
+    assert "data.eval_source follows data.source='synthetic'" in capsys.readouterr().err
+    kept = voc.override([("data.source", "synthetic"), ("data.eval_source", "voc")])
+    assert kept.data.eval_source == "voc"
+    same = voc.override([("data.source", "voc_aug")])
+    assert same.data.eval_source == "voc"
+    coco = load_recipe(TABLES[7]).EXPERIMENTS["r50_pu64_ui6"]
+    assert coco.data.eval_split == "test"
+    assert coco.override([("data.source", "synthetic")]).data.eval_split == "val"
+
+
+def test_a_paper_row_is_a_base_plus_a_preset():
+    from rignet_keras.config import dataset_base, paper_experiment
+
+    voc = load_recipe(VOC_RECIPE).EXPERIMENTS["pu64_ui6"]
+    table7 = load_recipe(TABLES[6]).EXPERIMENTS["r50_pu64_ui6"]
+    for config in (voc, table7):
+        assert {k: config.model[k] for k in PRESETS["resnet50_rignet"]} == PRESETS[
+            "resnet50_rignet"
+        ]
+        assert config.label() == "ResNet50-RIGNet Pu<6..4>, ui=6"
+        assert config.train == dataset_base("voc").train
+        assert config.data == dataset_base("voc").data
+    fcn = paper_experiment("x", preset="resnet50_rignet", blocks=None)
+    assert fcn.model["num_iterations"] == 1 and fcn.label() == "ResNet50-FCN"
+    deeplab = paper_experiment("x", preset="deeplabv2")
+    assert (deeplab.train.learning_rate, deeplab.train.weight_decay) == (0.0025, 5e-4)
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        paper_experiment("x", preset="resnet51")
+
+
+def test_every_entry_point_prints_its_resolved_configuration(tmp_path, capsys):
+    import importlib.util
+
+    from rignet_keras.quickstart import main as quickstart
+
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"")  # --print-config reads no model
+    argv = ["evaluate", "--model", str(model), "--flip", "--set", "eval.scales=[1,1.5]"]
+    assert rignet([*argv, "--print-config"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["eval"]["flip"] is True and evaluated["eval"]["scales"] == [1, 1.5]
+    assert evaluated["data"]["source"] == "voc"
+    assert rignet(["evaluate", "--model", str(model), "--set", "train.steps=3"]) == 2
+    assert "sets data and eval fields only" in capsys.readouterr().err
+
+    assert quickstart(["--fast", "--set", "train.seed=3", "--print-config"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert sorted(runs) == ["fcn", "rignet"] and runs["rignet"]["train"]["seed"] == 3
+    assert runs["rignet"]["export"]["stepwise"] is None  # the step-wise graphs where supported
+
+    spec = importlib.util.spec_from_file_location(
+        "export_model_script", os.path.join(ROOT, "export", "export_model.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    flags = ["--layouts", "per_ui", "--no-strict", "--set", "export.opset=17", "--print-config"]
+    assert script.main([str(model), str(tmp_path / "out"), *flags]) == 0
+    section = json.loads(capsys.readouterr().out)["export"]
+    assert section["tflite_layouts"] == ["per_ui"] and section["strict"] is False
+    assert section["opset"] == 17 and section["isolate"] is True and section["stepwise"] is None
+    assert section["formats"] == ["tflite"]
+    assert script.main([str(model), str(tmp_path / "out"), "--set", "data.source=voc"]) == 2
+    assert "sets the export section only" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ def _environment(**changes):
 def _quickstart_rignet_config(path, output_dir):
     """The quickstart's RIGNet run (ResNet-18 Pu<6..4>, ui 3, the synthetic pipeline) cut to
     12 steps and 16 validation images, no export: two default runs of it differ."""
-    from rignet_keras.quickstart import QuickstartConfig, quickstart_runs
+    from rignet_keras.config.quickstart import QuickstartConfig, quickstart_runs
 
     config = quickstart_runs(QuickstartConfig(steps=12, num_train=96, num_val=16), output_dir)
     config = config["rignet"].override(
@@ -64,7 +64,8 @@ def test_two_deterministic_runs_end_bit_equal(tmp_path):
 REFUSAL = """
 import sys
 import tensorflow as tf
-from rignet_keras.training.trainer import TrainConfig, Trainer
+from rignet_keras.config import TrainConfig
+from rignet_keras.training.trainer import Trainer
 if sys.argv[2] == "started":
     tf.constant(1.0) + 1.0
 try:

@@ -9,7 +9,8 @@ first, then `--set`; two flags that set the same key are refused, naming both.
 
 import argparse
 
-from rignet_keras.config import ConfigError, parse_assignment
+from rignet_keras.config.errors import ConfigError
+from rignet_keras.config.overrides import check_recipe_overrides, parse_assignment
 
 
 def _blocks(text):
@@ -174,3 +175,27 @@ def overrides_from_args(args):
             raise ConfigError(f"{key} is set twice, by {origins[key]} and by {origin}; keep one")
         origins[key] = origin
     return [(key, value) for key, value, _ in given]
+
+
+def add_run_arguments(parser):
+    """The flags every recipe, the table runner and `rignet train` take: the run's own (output
+    folder, resume, ...) and the configuration overrides (`--set` and its aliases)."""
+    p = parser
+    p.add_argument("--output-dir", help="run folder (default runs/<run name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's backup")
+    p.add_argument("--eval-only", action="store_true", help="evaluate the run's checkpoint")
+    p.add_argument("--print-config", action="store_true", help="print the resolved configuration")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (train.verbose=2)")
+    add_override_arguments(p)
+    return p
+
+
+def resolve(config, args, recipe=None, variants=None):
+    """The configuration with the parsed flags' overrides applied; refuses, naming it, an
+    override the recipe cannot honour."""
+    pairs = overrides_from_args(args)
+    if args.quiet:
+        pairs.append(("train.verbose", 2))
+    if recipe and variants:
+        check_recipe_overrides(recipe, variants, pairs)
+    return config.override(pairs)
