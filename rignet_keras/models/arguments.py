@@ -1,20 +1,22 @@
 """The arguments of `RIGNet` that do not need a built network, and their checks.
 
 `RIGNet.__init__` calls `check_rignet_arguments` before it creates a layer, so a bad value
-stops in one line naming the argument and the value. The unroll modes and the batch-norm
-options are named here once; docs/DESIGN.md describes them.
+stops in one line naming the argument and the value. The batch-norm options are named here
+once; the unroll modes' names are those of the registry (`rignet_keras.models.unroll`), listed
+here as tuples; docs/DESIGN.md describes them.
 """
 
 import keras
 from keras import layers
 
 from rignet_keras.layers.gates import check_gate_options
+from rignet_keras.models.state import NUM_BLOCKS
+from rignet_keras.models.unroll.registry import UNROLL_MODE_CLASSES, unroll_mode_class
 
-UNROLL_MODES = ("sequential", "parallel", "multi_range", "network_recurrent", "network_gated")
-BLOCKWISE_MODES = ("sequential", "parallel", "multi_range")
-NETWORK_MODES = ("network_recurrent", "network_gated")
+UNROLL_MODES = tuple(UNROLL_MODE_CLASSES)
+BLOCKWISE_MODES = tuple(n for n, cls in UNROLL_MODE_CLASSES.items() if not cls.network_wide)
+NETWORK_MODES = tuple(n for n, cls in UNROLL_MODE_CLASSES.items() if cls.network_wide)
 RECURRENT_BATCH_NORM = ("gated_passes", "first_pass", "every_pass")
-NUM_BLOCKS = 6
 
 
 def check_num_iterations(value, name="num_iterations"):
@@ -80,15 +82,14 @@ def check_rignet_arguments(
         ValueError: naming the first bad argument and its value.
     """
     check_num_classes(num_classes)
-    if unroll_mode not in UNROLL_MODES:
-        raise ValueError(f"unroll_mode must be one of {UNROLL_MODES}; received {unroll_mode!r}")
+    mode = unroll_mode_class(unroll_mode)
     check_num_iterations(num_iterations)
     check_gate_options(gate_pooling, gate_combine, gate_bottleneck)
     feedback_blocks = check_feedback_blocks(feedback_blocks)
-    if unroll_mode == "sequential" and return_all_iterations:
+    if return_all_iterations and not mode.predicts_every_iteration:
         raise ValueError(
             "return_all_iterations needs a parallel or network-wide unroll_mode; "
-            "'sequential' makes one prediction"
+            f"{unroll_mode!r} makes one prediction"
         )
     width_multiplier = check_width_multiplier(width_multiplier)
     if recurrent_batch_norm not in RECURRENT_BATCH_NORM:

@@ -1,50 +1,28 @@
 """RIGNet: a segmentation network unrolled with top-down feedback gates (paper Sec. 3).
 
-docs/DESIGN.md describes the model as the project defines it."""
+docs/DESIGN.md describes the model as the project defines it; the unroll modes are objects of
+rignet_keras/models/unroll/."""
 
 import functools
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from rignet_keras.backbones import build_blocks, get_backbone_spec, load_imagenet_weights
-from rignet_keras.layers.gates import FeedbackGate, MultiRangeFeedbackGate
 from rignet_keras.layers.pass_statistics import PassStatistics, batch_norms
 from rignet_keras.models.arguments import (
-    BLOCKWISE_MODES,
-    NETWORK_MODES,
-    NUM_BLOCKS,
     check_custom_blocks,
     check_num_iterations,
     check_rignet_arguments,
 )
-from rignet_keras.models.state import GateInput, RecurrentState
+from rignet_keras.models.passes import call_in_pass, recomputable
+from rignet_keras.models.pixels import check_finite, check_image_shape, normalize_pixels
+from rignet_keras.models.state import RecurrentState
+from rignet_keras.models.unroll import BlockChain, unroll_mode_class
 from rignet_keras.ops import resize_bilinear, spatial_size
-from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, check_mode
+from rignet_keras.preprocessing import check_mode
 from rignet_keras.presets import preset_kwargs
-
-# The integer dtypes taken as RGB pixels 0-255; other integer (and bool) images are refused.
-PIXEL_DTYPES = ("uint8", "int32", "int64")
-
-
-def check_finite(images):
-    """Refuses float images holding a NaN or an infinity where their values are at hand (NumPy,
-    an eager tensor); a traced call (inside `fit` or an export) is not checked."""
-    if isinstance(images, keras.KerasTensor):
-        return
-    if isinstance(images, np.ndarray):
-        values = images
-    else:
-        try:
-            values = ops.convert_to_numpy(images)
-        except Exception:  # noqa: BLE001  (a symbolic tensor: no values to check)
-            return
-    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-    if bad:
-        raise ValueError(
-            f"images hold {bad} non-finite values (NaN or infinity); every output would be NaN"
-        )
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -62,22 +40,19 @@ class RIGNet(keras.Model):
     batch-norm calibration and the step-wise export all run on it. `can_step` says whether a
     model runs step by step (`initial_state`, then `step`).
 
-    Unroll modes (paper Sec. 3.3; F = the feedback blocks, M_k = block k's cost, G_k its gate's):
-        "sequential" (Su): one pass through the blocks; block k in F loops on itself before the
-            next block starts: y = B_k(x), then ui - 1 times y = B_k(G_k(x, y)).
-            Cost: sum M_k + (ui - 1) * sum_{k in F} (M_k + G_k). One prediction.
-        "parallel" (Pu): a whole pass, then ui - 1 more; in pass t, block k in F computes
-            B_k(G_k(x_k(t), y_k(t - 1))) with x_k(t) the previous block's output in pass t.
-            Blocks before the first feedback block run once. Cost: sum_{k<first} M_k +
-            ui * sum_{k>=first} M_k + (ui - 1) * sum_{k in F} G_k. A prediction per pass.
-        "multi_range" (Pf_u): parallel, with `MultiRangeFeedbackGate`s that also see the last
-            block's output (long-range feedback); B6's own gate is the basic one.
-        "network_recurrent" (Table 6 (a)): the whole network recurs; pass t adds a 3x3
-            projection of the previous prediction's class probabilities to the image, which is
-            a concatenation of the two followed by a linear map into the image's 3 channels.
-            Cost: ui * sum M_k.
-        "network_gated" (Table 6 (b)): the previous prediction gates the image through G_1.
-            Cost: ui * sum M_k + (ui - 1) * G_1.
+    Unroll modes (paper Sec. 3.3), each an `UnrollMode` object (`model.unroll`) of
+    rignet_keras/models/unroll/ that owns the mode's gates, its step and what it reads, and
+    whose docstring gives its cost:
+        "sequential" (Su, `SequentialUnroll`): block k in F (the feedback blocks) loops on
+            itself before the next block starts. One prediction.
+        "parallel" (Pu, `ParallelUnroll`): a whole pass, then ui - 1 more, block k in F gated
+            by its own output of the previous pass. A prediction per pass.
+        "multi_range" (Pf_u, `MultiRangeUnroll`): parallel, with `MultiRangeFeedbackGate`s that
+            also see the last block's output (long-range feedback).
+        "network_recurrent" (Table 6 (a), `NetworkRecurrentUnroll`): the whole network recurs;
+            pass t adds a 3x3 projection of the previous class probabilities to the image.
+        "network_gated" (Table 6 (b), `NetworkGatedUnroll`): the previous prediction gates the
+            image through G_1.
     The per-mode costs at a given input size are counted by `rignet_keras.profile`.
 
     Args:
@@ -227,23 +202,13 @@ class RIGNet(keras.Model):
             default_preprocessing = "torch"
         self.preprocessing = check_mode(preprocessing or default_preprocessing)
 
-        # Gates are created here and built in build() from the shapes that flow in.
-        self.gates = []
-        self.network_feedback = None
-        gate_options = dict(pooling=gate_pooling, combine=gate_combine, bottleneck=gate_bottleneck)
-        if unroll_mode in BLOCKWISE_MODES and feedback_blocks is not None:
-            first, last = feedback_blocks
-            for k in range(first, last + 1):
-                cls = (
-                    MultiRangeFeedbackGate
-                    if unroll_mode == "multi_range" and k < 6
-                    else (FeedbackGate)
-                )
-                self.gates.append(cls(name=f"block{k}_gate", **gate_options))
-        elif unroll_mode == "network_gated":
-            self.network_feedback = FeedbackGate(name="network_gate", **gate_options)
-        elif unroll_mode == "network_recurrent":
-            self.network_feedback = layers.Conv2D(3, 3, padding="same", name="network_feedback")
+        # The mode object creates the gates; they are the model's layers (tracked and saved
+        # under these attributes) and are built in build() from the shapes that flow in.
+        self.unroll = unroll_mode_class(unroll_mode)(
+            feedback_blocks, pooling=gate_pooling, combine=gate_combine, bottleneck=gate_bottleneck
+        )
+        self.gates = list(self.unroll.gates)
+        self.network_feedback = self.unroll.network_feedback
 
         # Created here, filled in build() once the repeated blocks' batch norms exist.
         self.pass_statistics = None
@@ -273,11 +238,7 @@ class RIGNet(keras.Model):
     # Building: every variable exists after build(), whatever the default ui, so a model whose
     # default call never reaches a gate still saves and reloads every weight.
 
-    @staticmethod
-    def check_image_shape(shape):
-        shape = tuple(shape)
-        if len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(f"images must be (batch, height, width, 3); received shape {shape}")
+    check_image_shape = staticmethod(check_image_shape)
 
     def build(self, input_shape):
         self.check_image_shape(input_shape)
@@ -303,17 +264,7 @@ class RIGNet(keras.Model):
                 f"block 6 must return num_classes={self.num_classes} channels; "
                 f"returns {shapes[-1][-1]}"
             )
-        if self.gates:
-            first, _ = self.feedback_blocks
-            for k, gate in enumerate(self.gates, start=first):
-                if isinstance(gate, MultiRangeFeedbackGate):
-                    gate.build((shapes[k - 1], shapes[k], shapes[NUM_BLOCKS]))
-                else:
-                    gate.build((shapes[k - 1], shapes[k]))
-        elif self.unroll_mode == "network_gated":
-            self.network_feedback.build((shapes[0], shapes[NUM_BLOCKS]))
-        elif self.unroll_mode == "network_recurrent":
-            self.network_feedback.build(shapes[0][:3] + (self.num_classes,))
+        self.unroll.build(shapes)
         if self.pass_statistics is not None:
             self.pass_statistics.track(
                 (f"block{k}_{norm.name}", norm)
@@ -323,87 +274,56 @@ class RIGNet(keras.Model):
         self.built = True
 
     # ----------------------------------------------------------------------------------------
-    # One iteration (`step`) and the driver (`iterate`). The recurrent state is a
-    # `RecurrentState` (rignet_keras/models/state.py documents its layout).
+    # One iteration (`step`) and the driver (`iterate`): the mode object (`self.unroll`) runs
+    # them on the blocks. The recurrent state is a `RecurrentState`
+    # (rignet_keras/models/state.py documents its layout).
 
-    @staticmethod
-    def recomputable(block):
-        """False for blocks that draw random numbers (dropout): a recomputation would redraw."""
-        return not any("seed_generator" in v.path for v in block.variables)
+    recomputable = staticmethod(recomputable)
 
     def _run_block(self, block, x, training, repeat=False):
         """Calls a block that may run in several passes, rematerialised when asked to.
 
         `repeat` marks a pass after the block's first (a gated one): it picks how the batch
-        norms normalise (`recurrent_batch_norm`).
+        norms normalise (`recurrent_batch_norm`; rignet_keras/models/passes.py).
         """
-        call = functools.partial(self._call_block, block, training=training, repeat=repeat)
+        call = functools.partial(
+            call_in_pass,
+            block,
+            training=training,
+            repeat=repeat,
+            pass_statistics=self.pass_statistics,
+            recurrent_batch_norm=self.recurrent_batch_norm,
+        )
         if self.recompute_blocks and training and self.recomputable(block):
-            # The recomputation re-enters _call_block, so it normalises as the forward did.
+            # The recomputation re-enters call_in_pass, so it normalises as the forward did.
             return keras.remat(call)(x)
         return call(x)
 
-    def _call_block(self, block, x, training, repeat):
-        if not repeat:
-            return block(x, training=training)
-        if self.pass_statistics is not None:
-            with self.pass_statistics.use(batch_norms(block)):
-                return block(x, training=training)
-        if not (training and self.recurrent_batch_norm == "first_pass"):
-            return block(x, training=training)
-        norms = [layer for layer in batch_norms(block) if layer._trainable]
-        # A BatchNormalization whose `trainable` is False normalises with its moving statistics
-        # and leaves them alone; the private flag is set only for this call (not `trainable`,
-        # whose setter would also drop gamma and beta from the trained variables).
-        try:
-            for layer in norms:
-                layer._trainable = False
-            return block(x, training=training)
-        finally:
-            for layer in norms:
-                layer._trainable = True
+    def _block_chain(self):
+        """The blocks and how a repeated one runs, as the mode object takes them."""
+        return BlockChain(self.blocks, self._run_block)
 
     @property
     def first_recurrent_block(self):
         """The first block whose output is part of the state (1-based): 1 in the network-wide
         modes, the first feedback block in the block-wise ones, 7 for a model without gates."""
-        if self.unroll_mode in NETWORK_MODES:
-            return 1
-        if self.feedback_blocks is None:
-            return NUM_BLOCKS + 1
-        return self.feedback_blocks[0]
+        return self.unroll.first_recurrent_block
 
     @property
     def repeated_blocks(self):
         """The blocks (1-based) that run more than once when ui > 1."""
-        if self.unroll_mode == "sequential":
-            first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS)
-            return list(range(first, last + 1))
-        return list(range(self.first_recurrent_block, NUM_BLOCKS + 1))
+        return self.unroll.repeated_blocks
 
     @property
     def can_step(self):
         """Whether the model runs step by step: `initial_state`, then one `step` per iteration,
-        iteration t's logits being the output at ui = t (one unroll at ui = K gives every ui up
-        to K; the step-wise export needs it). True for the parallel, multi_range and
-        network-wide modes with feedback; False in the sequential mode, whose blocks loop on
-        themselves one after another so that no iteration makes a whole prediction, and for a
-        model without gates, whose every iteration repeats the first."""
-        return self.unroll_mode != "sequential" and self.first_recurrent_block <= NUM_BLOCKS
+        iteration t's logits being the output at ui = t (the step-wise export needs it). False
+        in the sequential mode and for a model without gates (`check_can_step` says why)."""
+        return self.unroll.can_step
 
     def check_can_step(self):
         """Raises `ValueError` saying why, unless `can_step`."""
-        if self.unroll_mode == "sequential":
-            raise ValueError(
-                "stepping needs a parallel, multi_range or network-wide unroll_mode; received "
-                "'sequential' (its blocks loop on themselves one after another, so no iteration "
-                "yields a whole prediction)"
-            )
-        if not self.can_step:
-            raise ValueError(
-                "stepping needs feedback gates; this model has feedback_blocks=None, so every "
-                "iteration would repeat the first"
-            )
+        self.unroll.check_can_step()
 
     @property
     def step_reads(self):
@@ -413,15 +333,7 @@ class RIGNet(keras.Model):
         outputs (their gates' feedback), and with multi-range gates B6's logits too; the
         network-wide modes read the images and the logits. Entries not read may be None.
         """
-        self.check_can_step()
-        last_index = NUM_BLOCKS - self.first_recurrent_block + 1  # the logits
-        if self.unroll_mode in NETWORK_MODES:
-            return (0, last_index)
-        first, last = self.feedback_blocks
-        read = {0} | set(range(1, last - first + 2))
-        if self.unroll_mode == "multi_range":
-            read.add(last_index)
-        return tuple(sorted(read))
+        return self.unroll.step_reads
 
     def _build_for(self, images):
         """Checks the images' shape, builds the model for it if needed (the driver's entry
@@ -443,33 +355,7 @@ class RIGNet(keras.Model):
         Returns:
             Float images (B, H, W, 3) normalised with `preprocessing`.
         """
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if dtype not in PIXEL_DTYPES and "float" not in dtype:
-            raise ValueError(
-                f"images of dtype {dtype} are neither pixels ({', '.join(PIXEL_DTYPES)}, RGB "
-                "0-255) nor normalised floats; convert them (e.g. 16-bit images to uint8) first"
-            )
-        if "float" in dtype:
-            check_finite(images)
-            return images
-        x = ops.cast(images, "float32")
-        if self.preprocessing == "caffe":
-            x = ops.flip(x, axis=-1) - ops.convert_to_tensor(IMAGENET_MEAN_RGB[::-1], "float32")
-        elif self.preprocessing == "torch":
-            x = (x - ops.convert_to_tensor(IMAGENET_MEAN_RGB, "float32")) / (
-                ops.convert_to_tensor(IMAGENET_STD_RGB, "float32")
-            )
-        else:
-            x = x / 127.5 - 1.0
-        return ops.cast(x, self.compute_dtype)
-
-    def _recurrent_outputs(self, x, training, repeat):
-        """Blocks first_recurrent_block..6 on `x`: their outputs, a tuple (B6's last)."""
-        outputs = []
-        for block in self.blocks[self.first_recurrent_block - 1 :]:
-            x = self._run_block(block, x, training, repeat)
-            outputs.append(x)
-        return tuple(outputs)
+        return normalize_pixels(images, self.preprocessing, self.compute_dtype)
 
     def initial_state(self, images, training=None):
         """Iteration 1 (no gating): the feed-forward pass.
@@ -482,9 +368,7 @@ class RIGNet(keras.Model):
             The `RecurrentState` after one pass; its `logits` are B6's (B, h, w, num_classes).
         """
         x = self._build_for(images)
-        for block in self.blocks[: self.first_recurrent_block - 1]:
-            x = block(x, training=training)
-        return RecurrentState(x, self._recurrent_outputs(x, training, repeat=False))
+        return self.unroll.initial_state(self._block_chain(), x, training)
 
     def step(self, state, training=None):
         """One gated iteration of the parallel, multi_range or network-wide modes.
@@ -504,60 +388,7 @@ class RIGNet(keras.Model):
                 f"step takes a RecurrentState (from initial_state or step); received "
                 f"{type(state).__name__}"
             )
-        if self.unroll_mode == "sequential":
-            self.check_can_step()
-        if self.unroll_mode in NETWORK_MODES:
-            images, logits = state.inputs, state.logits
-            if self.unroll_mode == "network_gated":
-                x = self.network_feedback((images, logits))
-            else:
-                probs = ops.softmax(resize_bilinear(logits, spatial_size(images)), axis=-1)
-                x = images + ops.cast(self.network_feedback(probs), images.dtype)
-            return RecurrentState(images, self._recurrent_outputs(x, training, repeat=True))
-        if self.feedback_blocks is None:
-            return state
-        first, last = self.feedback_blocks
-        x, previous = state.inputs, state.outputs
-        long_range = previous[-1]
-        outputs = []
-        for i, block in enumerate(self.blocks[first - 1 :]):
-            k = first + i
-            if k <= last:
-                gate = self.gates[k - first]
-                if isinstance(gate, MultiRangeFeedbackGate):
-                    x = gate((x, previous[i], long_range))
-                else:
-                    x = gate((x, previous[i]))
-            x = self._run_block(block, x, training, repeat=True)
-            outputs.append(x)
-        return RecurrentState(state.inputs, tuple(outputs))
-
-    def _sequential_state(self, images, num_iterations, training, gate_inputs=None):
-        """The sequential mode's one pass: each feedback block loops on itself ui - 1 times.
-
-        Returns the `RecurrentState` after every block has looped; appends a `GateInput` per
-        gate application to `gate_inputs` when given.
-        """
-        first, last = self.feedback_blocks or (NUM_BLOCKS + 1, NUM_BLOCKS + 1)
-        x, inputs, outputs = images, None, []
-        for k, block in enumerate(self.blocks, start=1):
-            if k == self.first_recurrent_block:
-                inputs = x
-            if first <= k <= last:
-                y = self._run_block(block, x, training)
-                gate = self.gates[k - first]
-                for t in range(2, num_iterations + 1):
-                    if gate_inputs is not None:
-                        gate_inputs.append(GateInput(k, t, gate, x, y))
-                    y = self._run_block(block, gate((x, y)), training, repeat=True)
-            else:
-                y = block(x, training=training)
-            if inputs is not None:
-                outputs.append(y)
-            x = y
-        if inputs is None:  # no gates: the state is the logits
-            return RecurrentState(x)
-        return RecurrentState(inputs, tuple(outputs))
+        return self.unroll.step(self._block_chain(), state, training)
 
     def iterate(self, images, num_iterations=None, training=None):
         """The one driver of the recurrence: yields the `RecurrentState` of each iteration.
@@ -574,62 +405,32 @@ class RIGNet(keras.Model):
             training: the call mode.
 
         Returns:
-            A generator of `RecurrentState`s.
+            An iterator of `RecurrentState`s.
         """
         images = self._build_for(images)
         num_iterations = check_num_iterations(
             self.num_iterations if num_iterations is None else num_iterations
         )
-        if self.unroll_mode == "sequential":
-            return iter([self._sequential_state(images, num_iterations, training)])
-        return self._unroll(images, num_iterations, training)
-
-    def _unroll(self, images, num_iterations, training):
-        state = self.initial_state(images, training)
-        yield state
-        for _ in range(num_iterations - 1):
-            state = self.step(state, training)
-            yield state
+        return self.unroll.iterate(self._block_chain(), images, num_iterations, training)
 
     def gate_inputs(self, images, num_iterations=None, training=False):
-        """Every gate application of an unroll at ui = `num_iterations`, in order.
+        """Every gate application of an unroll at ui = `num_iterations`, in order, recorded by
+        the unroll itself (`iterate`'s walk) as it reaches each gate.
 
         Returns:
             A list of `GateInput` (block, iteration >= 2, gate, x, feedback, long_range); empty
-            for a model without gates and in the "network_recurrent" mode.
+            for a model without gates and in the "network_recurrent" mode (nothing is run).
         """
         num_iterations = check_num_iterations(
             self.num_iterations if num_iterations is None else num_iterations
         )
         found = []
-        if self.unroll_mode == "sequential":
-            images = self._build_for(images)
-            self._sequential_state(images, num_iterations, training, found)
+        if not self.unroll.gated or num_iterations == 1:
             return found
-        if self.unroll_mode == "network_gated":
-            if num_iterations > 1:
-                for t, state in enumerate(self.iterate(images, num_iterations - 1, training), 2):
-                    found.append(GateInput(1, t, self.network_feedback, state.inputs, state.logits))
-            return found
-        if not self.gates:
-            return found
-        first, last = self.feedback_blocks
-        previous = None
-        for t, state in enumerate(self.iterate(images, num_iterations, training), 1):
-            if previous is not None:
-                flat = state.flatten()
-                for k in range(first, last + 1):
-                    gate = self.gates[k - first]
-                    long_range = (
-                        previous.logits if isinstance(gate, MultiRangeFeedbackGate) else None
-                    )
-                    # flat[k - first]: block k's input in pass t, before its gate.
-                    found.append(
-                        GateInput(
-                            k, t, gate, flat[k - first], previous.outputs[k - first], long_range
-                        )
-                    )
-            previous = state
+        images = self._build_for(images)
+        walk = self.unroll.iterate(self._block_chain(), images, num_iterations, training, found)
+        for _ in walk:
+            pass
         return found
 
     def upsample(self, logits, size):

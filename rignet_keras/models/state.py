@@ -1,13 +1,17 @@
 """The recurrent state of a RIGNet: what one iteration hands to the next.
 
 `RIGNet.iterate` yields one `RecurrentState` per iteration, `RIGNet.initial_state` makes the first
-and `RIGNet.step` maps one to the next; evaluation per ui, gate maps, the losses over iterations,
+and `RIGNet.step` maps one to the next (the model's unroll mode, `rignet_keras.models.unroll`,
+computes both); evaluation per ui, gate maps, the losses over iterations,
 batch-norm calibration and the step-wise export all read the states the driver yields. The
 step-wise export's wire layout (the tensors `state_0`, `state_1`, ...) is `RecurrentState.flatten`.
 docs/DESIGN.md describes the unrolling that produces it.
 """
 
 from typing import Any, NamedTuple
+
+# A RIGNet is a chain of six blocks B1-B6 (B6 the head): the state's blocks run up to B6.
+NUM_BLOCKS = 6
 
 
 class RecurrentState(NamedTuple):
