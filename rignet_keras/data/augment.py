@@ -11,6 +11,7 @@ int), so a sample's augmentation depends only on its seed, whatever the thread s
 import tensorflow as tf
 
 from rignet_keras.data.errors import BAD_SAMPLE_MARK
+from rignet_keras.labels import IGNORE_LABEL
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB
 
 EVAL_MODES = ("pad", "resize", "none")
@@ -32,7 +33,7 @@ def random_scale(image, mask, seed, scale_range=(0.5, 2.0)):
     return image, mask
 
 
-def pad_to_size(image, mask, size, ignore_label=255, mean=IMAGENET_MEAN_RGB):
+def pad_to_size(image, mask, size, ignore_label=IGNORE_LABEL, mean=IMAGENET_MEAN_RGB):
     """Pads at the bottom and right to at least `size` (h, w): the image with the `mean` pixel
     (0-255 RGB), the mask with `ignore_label`. Larger inputs are left as they are."""
     h, w = _hw(size)
@@ -100,7 +101,13 @@ def _window_of_scaled(image, mask, new_hw, offsets, size, ignore_label, mean):
 
 
 def random_scale_pad_crop(
-    image, mask, seed, size, scale_range=(0.5, 2.0), ignore_label=255, mean=IMAGENET_MEAN_RGB
+    image,
+    mask,
+    seed,
+    size,
+    scale_range=(0.5, 2.0),
+    ignore_label=IGNORE_LABEL,
+    mean=IMAGENET_MEAN_RGB,
 ):
     """`random_scale`, then `pad_to_size`, then `random_crop` to `size`, with the same result
     (float rounding aside), but when the rescaled image is large only the crop is computed.
@@ -164,7 +171,7 @@ def train_augment(
     scale_range=(0.5, 2.0),
     flip=True,
     photometric=False,
-    ignore_label=255,
+    ignore_label=IGNORE_LABEL,
     mean=IMAGENET_MEAN_RGB,
 ):
     """The field's training augmentation for one sample.
@@ -203,7 +210,7 @@ def train_augment(
 
 
 def eval_preprocess(
-    image, mask, mode, size=None, ignore_label=255, mean=IMAGENET_MEAN_RGB, sample_id=""
+    image, mask, mode, size=None, ignore_label=IGNORE_LABEL, mean=IMAGENET_MEAN_RGB, sample_id=""
 ):
     """Evaluation preprocessing for one sample; the mask is never resized.
 

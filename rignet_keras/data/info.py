@@ -4,7 +4,7 @@ between runs that share `name`, `num_classes` and `label_convention`)."""
 import dataclasses
 import json
 
-IGNORE_LABEL = 255
+from rignet_keras.labels import IGNORE_LABEL
 
 
 @dataclasses.dataclass(frozen=True)

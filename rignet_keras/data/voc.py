@@ -18,6 +18,7 @@ from PIL import Image
 from rignet_keras.data.errors import DatasetError, missing_path_error
 from rignet_keras.data.info import DatasetInfo
 from rignet_keras.data.records import Record, drop_missing, first_existing, read_id_list
+from rignet_keras.runtime.images import write_mask
 
 VOC_CLASSES = (
     "background",
@@ -127,14 +128,12 @@ def read_png_mask(path):
 
 
 def write_png_mask(path, mask, palette=True):
-    """Writes class indices (H, W) as a VOC-style palette PNG (or grayscale if `palette=False`)."""
-    from rignet_keras.data.palette import voc_palette
-
+    """Writes class indices (H, W) as a VOC-style palette PNG (the runtime's `write_mask`, the
+    one palette writer) or, with `palette=False`, as a grayscale PNG (COCO-Stuff's masks)."""
     mask = np.ascontiguousarray(mask, np.uint8)
     if mask.ndim != 2:
         raise ValueError(f"mask must have shape (H, W); received {mask.shape}")
-    size = (mask.shape[1], mask.shape[0])
-    im = Image.frombytes("P" if palette else "L", size, mask.tobytes())
     if palette:
-        im.putpalette(voc_palette().reshape(-1).tolist())
-    im.save(path)
+        write_mask(path, mask)
+    else:
+        Image.frombytes("L", (mask.shape[1], mask.shape[0]), mask.tobytes()).save(path)

@@ -12,13 +12,17 @@ configuration (`rignet_keras.config.RunConfig`).
 See docs/TRAINING.md.
 """
 
-from rignet_keras.config import DataConfig, EvalConfig, ExportConfig, RunConfig
-from rignet_keras.training.callbacks import (
+from rignet_keras.config import (
+    DataConfig,
+    EvalConfig,
+    ExportConfig,
+    RunConfig,
+    TrainConfig,
+    paper_experiment,
+)
+from rignet_keras.training.backup import ResumableBackup
+from rignet_keras.training.checkpoints import (
     BestAndLastCheckpoint,
-    EpochHistory,
-    NaNGuard,
-    NonFiniteTrainingError,
-    ResumableBackup,
     atomic_save,
     atomic_write_json,
     remove_stale_files,
@@ -29,13 +33,10 @@ from rignet_keras.training.evaluate import (
     logits_per_iteration,
     predict_probabilities,
 )
-from rignet_keras.training.experiment import (
-    RunResult,
-    evaluate_run,
-    paper_experiment,
-    recipe_main,
-    run_experiment,
-)
+from rignet_keras.training.experiment import RunResult, evaluate_run, run_experiment
+from rignet_keras.training.gate_figures import save_gate_maps
+from rignet_keras.training.gate_maps import gate_maps
+from rignet_keras.training.history import EpochHistory
 from rignet_keras.training.losses import (
     SegmentationCrossEntropy,
     cross_entropy_sum,
@@ -46,6 +47,9 @@ from rignet_keras.training.metrics import (
     confusion_matrix,
     segmentation_scores,
 )
+from rignet_keras.training.nan_guard import NaNGuard, NonFiniteTrainingError
+from rignet_keras.training.plots import plot_anytime
+from rignet_keras.training.recipe_command import recipe_main
 from rignet_keras.training.schedules import PolyWarmup
 from rignet_keras.training.strategy import build_strategy, is_chief, mixed_precision_policy
 from rignet_keras.training.tables import format_table, run_table, run_tables
@@ -55,15 +59,8 @@ from rignet_keras.training.task import (
     set_batch_norm_momentum,
     uses_sync_batch_norm,
 )
-from rignet_keras.training.trainer import NaNLossError, TrainConfig, Trainer, TrainResult, train
-from rignet_keras.training.visualize import (
-    gate_maps,
-    overlay,
-    plot_anytime,
-    save_gate_maps,
-    save_palette_png,
-    save_predictions,
-)
+from rignet_keras.training.trainer import NaNLossError, Trainer, TrainResult, train
+from rignet_keras.training.visualize import overlay, save_palette_png, save_predictions
 
 __all__ = [
     "BestAndLastCheckpoint",

@@ -18,12 +18,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from rignet_keras.labels import IGNORE_LABEL
 from rignet_keras.models.arguments import check_num_iterations
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.ops import resize_bilinear, spatial_size
-from rignet_keras.training.losses import IGNORE_LABEL
 from rignet_keras.training.metrics import confusion_matrix, segmentation_scores
-from rignet_keras.training.visualize import plot_anytime
+from rignet_keras.training.plots import plot_anytime
 
 
 def model_iterations(model):

@@ -14,8 +14,8 @@ Reduction under `tf.distribute` (documented in docs/TRAINING.md):
 import keras
 import tensorflow as tf
 
-IGNORE_LABEL = 255
-LOSS_NORMALIZATIONS = ("replica", "global")
+from rignet_keras.config.train import LOSS_NORMALIZATIONS
+from rignet_keras.labels import IGNORE_LABEL
 
 
 def check_loss_normalization(value):

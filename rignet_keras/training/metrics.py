@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from rignet_keras.confusion import segmentation_scores
-from rignet_keras.training.losses import IGNORE_LABEL
+from rignet_keras.labels import IGNORE_LABEL
 
 __all__ = ["ConfusionMatrixMetric", "confusion_matrix", "scores_from_matrix", "segmentation_scores"]
 

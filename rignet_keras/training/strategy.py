@@ -15,7 +15,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
+from rignet_keras.config.train import STRATEGIES
 
 
 def cluster_spec_from_env():

@@ -12,14 +12,11 @@ import os
 import re
 import sys
 
-from rignet_keras.cli import OneLineParser, shown_path
 from rignet_keras.config import ConfigError, model_label
-from rignet_keras.training.experiment import (
-    add_run_arguments,
-    data_layer,
-    resolve,
-    run_experiment,
-)
+from rignet_keras.config.flags import add_run_arguments, resolve
+from rignet_keras.console import OneLineParser, shown_path
+from rignet_keras.training.experiment import run_experiment
+from rignet_keras.training.run_inputs import data_layer
 
 
 def _cell(summary, paper, score):

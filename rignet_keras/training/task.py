@@ -28,39 +28,18 @@ import warnings
 import keras
 import tensorflow as tf
 
+from rignet_keras.config.train import RANDOM_UI_METHODS, check_train_iterations
+from rignet_keras.labels import IGNORE_LABEL
 from rignet_keras.layers.pass_statistics import batch_norms
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.training.evaluate import logits_per_iteration
 from rignet_keras.training.losses import (
-    IGNORE_LABEL,
     check_loss_normalization,
     normalize_iteration_weights,
     segmentation_loss,
     valid_pixel_mask,
 )
 from rignet_keras.training.metrics import ConfusionMatrixMetric
-
-
-def check_train_iterations(value):
-    """None, an int >= 1, or a (lo, hi) pair with 1 <= lo <= hi -> None or (lo, hi)."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value, value)
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or not 1 <= value[0] <= value[1]
-    ):
-        raise ValueError(
-            "train_iterations must be None, an int >= 1, or (lo, hi) with 1 <= lo <= hi; "
-            f"received {value!r}"
-        )
-    return tuple(value)
-
-
-RANDOM_UI_METHODS = ("auto", "switch", "prefix")
 
 
 def uses_sync_batch_norm(layer):

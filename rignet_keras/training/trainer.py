@@ -20,8 +20,6 @@ epoch's validation logs or in a weight about to be saved stops the run with
 """
 
 import dataclasses
-import json
-import math
 import os
 import shutil
 import sys
@@ -30,35 +28,28 @@ import time
 import keras
 import tensorflow as tf
 
-from rignet_keras.training.callbacks import (
-    FAULT_POINT_ENV,
+from rignet_keras.training.backup import ResumableBackup
+from rignet_keras.training.checkpoints import (
     BestAndLastCheckpoint,
-    EpochHistory,
-    FaultPointHook,
-    LearningRateLogger,
-    NaNGuard,
-    NonFiniteTrainingError,
-    ResumableBackup,
-    StopAtStep,
     atomic_write_json,
-    global_step,
     read_json,
     remove_stale_files,
 )
+from rignet_keras.training.checkpoints import save_json as save_json  # experiment.py imports it
 from rignet_keras.training.determinism import require_determinism
-from rignet_keras.training.losses import IGNORE_LABEL, LOSS_NORMALIZATIONS
+from rignet_keras.training.faults import FAULT_POINT_ENV, FaultPointHook
+from rignet_keras.training.history import EpochHistory, read_history
+from rignet_keras.training.nan_guard import NaNGuard, NonFiniteTrainingError
 from rignet_keras.training.schedules import PolyWarmup
+from rignet_keras.training.steps import LearningRateLogger, StopAtStep, global_step
 from rignet_keras.training.strategy import (
-    STRATEGIES,
     build_strategy,
     dtype_policy_scope,
     mixed_precision_policy,
     worker_dir,
 )
 from rignet_keras.training.task import (
-    RANDOM_UI_METHODS,
     TrainingModel,
-    check_train_iterations,
     set_batch_norm_momentum,
 )
 
@@ -72,119 +63,6 @@ def tensorboard_available():
 
 # The former name of `NonFiniteTrainingError` (which a non-finite loss raised), kept for callers.
 NaNLossError = NonFiniteTrainingError
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """How to train (the defaults are the field's PASCAL VOC recipe).
-
-    Args:
-        steps: total optimizer steps.
-        steps_per_epoch: steps between logs, validations and best/last checkpoints.
-        batch_size: GLOBAL batch size (split over replicas).
-        learning_rate: base rate of the gates and head (and of the backbone times
-            `backbone_lr_multiplier`).
-        momentum: SGD momentum.
-        nesterov: Nesterov momentum.
-        weight_decay: L2 coefficient on kernels (coupled, as PyTorch's SGD).
-        poly_power: exponent of the poly decay.
-        warmup_steps: steps of linear warm-up from `warmup_start_factor` times the rate.
-        warmup_start_factor: see above.
-        backbone_lr_multiplier: learning-rate factor of blocks B1-B5 (e.g. 0.1 for an
-            ImageNet-pretrained backbone).
-        train_iterations: None (the model's ui), an int, or (lo, hi) for random-ui training.
-        iteration_loss_weights: None (last iteration), "uniform", "linear" or a list.
-        loss_normalization: "replica" or "global".
-        mixed_precision: False, True (mixed_float16 on GPU, mixed_bfloat16 on CPU) or a policy.
-        strategy: "auto", "default", "one_device", "mirrored" or "multi_worker".
-        seed: seeds weights initialisation, random-ui draws and (through the data) the order.
-        save_freq: steps between resume backups; None for `steps_per_epoch`. The last step is
-            backed up too.
-        validation_freq: validate every this many epochs.
-        monitor: the log value that picks the best checkpoint ("val_mIoU").
-        recompute: recompute the recurrent blocks' activations in the backward pass.
-        random_ui_method: "auto", "switch" or "prefix" (see `TrainingModel`).
-        batch_norm_momentum: sets every batch norm's moving-average momentum (None leaves the
-            model's, Keras' 0.99); 0.9 is PyTorch's default, and what short runs need.
-        clipnorm: optional gradient clipping by norm.
-        jit_compile: XLA; keep False on CPU (slower, and fails with mixed_bfloat16 there).
-        steps_per_execution: steps per compiled call.
-        ignore_label: the void label.
-        tensorboard: write TensorBoard logs (when the `tensorboard` package is installed).
-        verbose: Keras `fit` verbosity ("auto", 0, 1, 2).
-        deterministic: two runs of the same configuration end with bit-equal weights (oneDNN
-            off, one inter-op thread, TensorFlow's op determinism; see
-            `rignet_keras.training.determinism`). Slower; the process must be started for it.
-    """
-
-    steps: int = 30000
-    steps_per_epoch: int = 1000
-    batch_size: int = 16
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 1e-4
-    poly_power: float = 0.9
-    warmup_steps: int = 0
-    warmup_start_factor: float = 0.1
-    backbone_lr_multiplier: float = 1.0
-    train_iterations: object = None
-    iteration_loss_weights: object = None
-    loss_normalization: str = "replica"
-    mixed_precision: object = False
-    strategy: str = "auto"
-    seed: int = 0
-    save_freq: int | None = None
-    validation_freq: int = 1
-    monitor: str = "val_mIoU"
-    recompute: bool = False
-    random_ui_method: str = "auto"
-    batch_norm_momentum: float | None = 0.9
-    clipnorm: float | None = None
-    jit_compile: bool = False
-    steps_per_execution: int = 1
-    ignore_label: int = IGNORE_LABEL
-    tensorboard: bool = True
-    verbose: object = "auto"
-    deterministic: bool = False
-
-    def __post_init__(self):
-        for name in ("steps", "steps_per_epoch", "batch_size", "validation_freq"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; received {value!r}")
-        if self.save_freq is not None and (
-            not isinstance(self.save_freq, int) or self.save_freq < 1
-        ):
-            raise ValueError(
-                f"save_freq must be None or a positive int; received {self.save_freq!r}"
-            )
-        for name, choices in (
-            ("random_ui_method", RANDOM_UI_METHODS),
-            ("loss_normalization", LOSS_NORMALIZATIONS),
-            ("strategy", STRATEGIES),
-        ):
-            if getattr(self, name) not in choices:
-                raise ValueError(
-                    f"{name} must be one of {choices}; received {getattr(self, name)!r}"
-                )
-        if not isinstance(self.deterministic, bool):
-            raise ValueError(
-                f"deterministic must be true or false; received {self.deterministic!r}"
-            )
-        if self.train_iterations is not None:
-            self.train_iterations = check_train_iterations(self.train_iterations)
-        if self.warmup_steps >= self.steps:
-            raise ValueError(
-                f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})"
-            )
-
-    @property
-    def num_epochs(self):
-        return math.ceil(self.steps / self.steps_per_epoch)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass
@@ -207,25 +85,6 @@ class TrainResult:
             f"trained steps {self.start_step}..{self.final_step} in {self.wall_time_s:.0f} s; "
             f"best {best}; checkpoints in {os.path.dirname(self.last_checkpoint or '')}"
         )
-
-
-def read_history(path):
-    """The CSV log as {column: [values]} (floats where they parse)."""
-    if not os.path.isfile(path):
-        return {}
-    import csv
-
-    with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    history = {}
-    for row in rows:
-        for key, value in row.items():
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                pass
-            history.setdefault(key, []).append(value)
-    return history
 
 
 class Trainer:
@@ -541,8 +400,3 @@ def train(
     trainer = Trainer(config, output_dir, strategy=strategy)
     trainer.build(model_fn, input_shape)
     return trainer.fit(train_data, val_data, resume=resume, callbacks=callbacks, run_info=run_info)
-
-
-def save_json(path, obj):
-    """Writes `obj` as indented JSON (atomically)."""
-    atomic_write_json(path, json.loads(json.dumps(obj, default=str)))

@@ -119,7 +119,7 @@ def test_options_round_trip(tmp_path):
 
 def test_options_round_trip_through_the_run_configuration(tmp_path):
     from rignet_keras.config import DataConfig, RunConfig
-    from rignet_keras.training.experiment import synthetic_config
+    from rignet_keras.training.run_inputs import synthetic_config
 
     options = dict(LONG_RANGE, bar_width=(0.19, 0.22))
     run = RunConfig(data=DataConfig(source="synthetic", synthetic=options))

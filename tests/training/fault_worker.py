@@ -6,7 +6,7 @@ Trains a RIGNet for 3 epochs of 4 steps (backups every 2 steps, validation every
 with `deterministic=True` (the test starts it with oneDNN off), resuming from OUTPUT_DIR's
 backup when there is one. MODEL is "tiny" (default: a small custom backbone, ui 1-2 drawn per
 step, 32x32 images) or "resnet18" (a ResNet-18 RIGNet Pu<6..4> trained at ui 3, 64x64 images).
-`RIGNET_FAULT_POINT=<point>:<step>` (see `rignet_keras.training.callbacks.fault_point`) kills it
+`RIGNET_FAULT_POINT=<point>:<step>` (see `rignet_keras.training.faults.fault_point`) kills it
 with SIGKILL at that moment. A run that ends writes the network's final weights to RESULT.npz.
 """
 
@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from rignet_keras import RIGNet  # noqa: E402
-from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
+from rignet_keras.config import TrainConfig  # noqa: E402
+from rignet_keras.training.trainer import Trainer  # noqa: E402
 from tests.harness import TRAIN_CLASSES, learnable_dataset, trainable_blocks  # noqa: E402
 
 CONFIG = dict(

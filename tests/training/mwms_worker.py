@@ -18,7 +18,8 @@ strategy = build_strategy("auto")
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from rignet_keras import RIGNet  # noqa: E402
-from rignet_keras.training.trainer import TrainConfig, Trainer  # noqa: E402
+from rignet_keras.config import TrainConfig  # noqa: E402
+from rignet_keras.training.trainer import Trainer  # noqa: E402
 from tests.harness import TRAIN_CLASSES, learnable_arrays, trainable_blocks  # noqa: E402
 
 

@@ -24,15 +24,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rignet_keras.training.callbacks import (
-    FAULT_POINT_ENV,
-    TEMP_PREFIX,
-    EpochHistory,
-    ResumableBackup,
-    atomic_save,
-    remove_stale_files,
-)
-from rignet_keras.training.trainer import NaNLossError, NonFiniteTrainingError, read_history
+from rignet_keras.training.backup import ResumableBackup
+from rignet_keras.training.checkpoints import TEMP_PREFIX, atomic_save, remove_stale_files
+from rignet_keras.training.faults import FAULT_POINT_ENV
+from rignet_keras.training.history import EpochHistory, read_history
+from rignet_keras.training.nan_guard import NonFiniteTrainingError
+from rignet_keras.training.trainer import NaNLossError
 from tests.harness import learnable_arrays, learnable_dataset, make_trainer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

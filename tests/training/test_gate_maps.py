@@ -12,20 +12,22 @@ import tensorflow as tf
 from PIL import Image
 
 from rignet_keras.training.evaluate import logits_per_iteration
-from rignet_keras.training.visualize import (
+from rignet_keras.training.gate_figures import (
+    gate_map_file_names,
+    save_gate_figure,
+    save_gate_map_images,
+)
+from rignet_keras.training.gate_maps import (
     channel_spread,
     gate_activations,
     gate_change,
-    gate_map_file_names,
     gate_maps,
     gate_statistics,
     labels_changed,
     most_selective_channels,
     probability_change,
-    save_gate_figure,
-    save_gate_map_images,
-    save_predictions,
 )
+from rignet_keras.training.visualize import save_predictions
 from tests.harness import TRAIN_CLASSES, learnable_arrays, tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

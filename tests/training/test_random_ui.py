@@ -14,10 +14,10 @@ from rignet_keras.cli import main as rignet
 from rignet_keras.config import (
     ConfigError,
     RunConfig,
+    TrainConfig,
 )
-from rignet_keras.config_flags import add_override_arguments, overrides_from_args
+from rignet_keras.config.flags import add_override_arguments, overrides_from_args
 from rignet_keras.training.task import TrainingModel
-from rignet_keras.training.trainer import TrainConfig
 from tests.harness import Interrupt, InterruptAt, learnable_dataset, make_trainer, tiny_net
 
 STEPS = 8

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rignet_keras.training.callbacks import ResumableBackup
+from rignet_keras.training.backup import ResumableBackup
 from rignet_keras.training.losses import segmentation_loss
 from rignet_keras.training.task import RAN_OUT_OF_DATA, TrainingModel
 from tests.harness import (
