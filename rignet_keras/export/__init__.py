@@ -17,7 +17,7 @@ from rignet_keras.lazy import lazy_attributes
 
 _EXPORTS = {
     "export_model": "rignet_keras.export.exporter",
-    "load_rignet": "rignet_keras.export.exporter",
+    "load_rignet": "rignet_keras.export.loading",
     "FORMATS": "rignet_keras.export.options",
     "DEFAULT_FORMATS": "rignet_keras.export.defaults",
     "check_export_options": "rignet_keras.export.options",

@@ -8,6 +8,11 @@ DEFAULT_FORMATS = ("tflite",)
 DEFAULT_PRECISIONS = ("float32",)
 DEFAULT_TFLITE_LAYOUTS = ("multi",)
 DEFAULT_STEPWISE_ITERATIONS = 4
+# The TFLite graphs split wider k x k convolutions into sums over at most this many input
+# channels (`layout.py`). Which convolutions gain, and by how much, is measured in BENCHMARKS.md:
+# splits down to 512 input channels gained; halving 768 channels, or a classifier's few filters,
+# did not.
+DEFAULT_MAX_INPUT_CHANNELS = 512
 DEFAULT_NUM_CALIBRATION_IMAGES = 8
 DEFAULT_NUM_PARITY_IMAGES = 2
 # Timed runs per signature for the manifest's latencies, after untimed warm-up runs.

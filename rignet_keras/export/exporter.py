@@ -27,15 +27,16 @@ import platform
 import shutil
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from rignet_keras.export import manifest as manifest_lib
 from rignet_keras.export import parity, quality
+from rignet_keras.export.artifacts import KERAS_FILE, PHASES, SAVED_MODEL_DIR
 from rignet_keras.export.defaults import (
     DEFAULT_FORMATS,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
+    DEFAULT_MAX_INPUT_CHANNELS,
     DEFAULT_NUM_CALIBRATION_IMAGES,
     DEFAULT_NUM_PARITY_IMAGES,
     DEFAULT_OPSET,
@@ -46,80 +47,32 @@ from rignet_keras.export.defaults import (
     DEFAULT_THREADS,
 )
 from rignet_keras.export.files import atomic_directory, previous_export_reason
-from rignet_keras.export.layout import (
-    DEFAULT_MAX_INPUT_CHANNELS,
-    split_wide_convolutions,
-    wide_convolutions,
-)
+from rignet_keras.export.loading import load_rignet
 from rignet_keras.export.options import check_count, check_export_options
 from rignet_keras.export.samples import DEFAULT_SAMPLE_SIZE, collect_images, synthetic_images
-from rignet_keras.export.saved_model import check_uis, export_saved_model
+from rignet_keras.export.saved_model import check_uis
 from rignet_keras.export.signatures import (
-    SERVING_DEFAULT,
     check_input_size,
     check_stepwise,
-    image_spec,
-    serving_function,
     state_indices,
     state_name,
-    stepwise_functions,
 )
-from rignet_keras.export.tflite import (
-    CALIBRATED_PRECISIONS,
-    image_samples,
-)
+from rignet_keras.export.tflite import CALIBRATED_PRECISIONS
 from rignet_keras.export.worker import run_isolated, run_job, save_samples
-from rignet_keras.models.loading import first_line
-from rignet_keras.models.loading import load_rignet as load_saved_rignet
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import normalize
-from rignet_keras.profile import count_graph_macs, count_graph_parameters
-from rignet_keras.runtime import (
-    CLASS_MAP,
-    IMAGE_INPUT,
-    INIT_SIGNATURE,
-    PROBABILITIES,
-    STEP_SIGNATURE,
-    AnytimeSegmenter,
-    Segmenter,
-    make_interpreter,
-    measure_latency,
-    ui_signature,
-)
+from rignet_keras.runtime import measure_latency, ui_signature
 
-KERAS_FILE = "model.keras"
-SAVED_MODEL_DIR = "saved_model"
+__all__ = ["KERAS_FILE", "SAVED_MODEL_DIR", "WORK_DIR", "export_model", "load_rignet"]
+
 WORK_DIR = "_work"
 
 logger = logging.getLogger("rignet_keras.export")
 
 
-def load_rignet(path, weights=None):
-    """Loads a RIGNet from a `.keras` file (safe mode), optionally with other weights.
-
-    Args:
-        path: a `.keras` file holding a `RIGNet`.
-        weights: None, or a `.weights.h5` file to load into it.
-
-    Raises:
-        ValueError: the file does not exist, is not a Keras archive, holds another model, or its
-            weights (or `weights`) do not fit the architecture; the message names the file.
-    """
-    model = load_saved_rignet(path)
-    if weights is not None:
-        weights = os.fspath(weights)
-        if not os.path.isfile(weights):
-            raise ValueError(f"weights file {weights!r} does not exist")
-        try:
-            model.load_weights(weights)
-        except Exception as error:  # noqa: BLE001
-            raise ValueError(
-                f"the weights in {weights!r} do not fit the RIGNet of {path!r}: {first_line(error)}"
-            ) from error
-    return model
-
-
 def _probabilities(model, images, num_iterations):
+    """The Keras model's softmax (N, H, W, C) on uint8 images (N, H, W, 3): the reference every
+    written file is compared with."""
     logits = model(
         normalize(images, model.preprocessing), training=False, num_iterations=num_iterations
     )
@@ -127,7 +80,9 @@ def _probabilities(model, images, num_iterations):
 
 
 class _Export:
-    """The state of one export while it is being built (see `export_model`)."""
+    """The state of one export while it is being built (see `export_model`): its options, the
+    sample images, the Keras references, and the artefacts recorded so far. The phases
+    (`artifacts.PHASES`) write the files through it; `checks` checks them through it."""
 
     def __init__(self, model, root, options):
         self.model = model
@@ -139,15 +94,19 @@ class _Export:
         self.references = {}
         self.graph_info = {}
         self.job_count = 0
+        self.read = None  # the flat state entries the step reads (step-wise exports)
 
-    # -- helpers --------------------------------------------------------------------------------
+    # -- what the phases use --------------------------------------------------------------------
 
     def reference(self, k):
+        """The Keras model's probabilities on the parity images after `k` iterations."""
         if k not in self.references:
             self.references[k] = _probabilities(self.model, self.parity_images, k)
         return self.references[k]
 
     def check(self, figures, precision, what):
+        """Checks parity figures against the precision's tolerance: a failure raises
+        `ParityError` (`strict`) or is logged; returns the figures rounded for the manifest."""
         failures = parity.check(
             figures, parity.tolerances_for(precision, self.o["tolerances"]), what
         )
@@ -162,6 +121,7 @@ class _Export:
         return parity.round_figures(figures)
 
     def latency(self, call):
+        """The latency figures of `call()` (None when `latency_runs` is 0)."""
         if not self.o["latency_runs"]:
             return None
         result = measure_latency(call, runs=self.o["latency_runs"], warmup=self.o["latency_warmup"])
@@ -177,6 +137,7 @@ class _Export:
         return path
 
     def convert(self, job, samples=None):
+        """Runs one conversion job (`worker`), in this process or a fresh one (`isolate`)."""
         self.job_count += 1
         if self.o["isolate"]:
             if samples is not None:
@@ -190,11 +151,13 @@ class _Export:
         return report
 
     def signature_info(self, name, ui):
+        """A signature's manifest entry so far: its name, ui and graph facts."""
         info = {"name": name, "ui": ui}
         info.update(self.graph_info.get(name, {}))
         return info
 
     def file_entry(self, path, fmt, kind, precision, signatures, extra=None):
+        """Records a written file as a manifest artifact; returns the entry."""
         entry = {
             "file": os.path.relpath(path, os.path.realpath(self.root)),
             "format": fmt,
@@ -208,279 +171,11 @@ class _Export:
         self.artifacts.append(entry)
         return entry
 
-    # -- graph facts ----------------------------------------------------------------------------
-
-    def count_graphs(self):
-        """MACs and parameter counts of every signature, from graphs traced at batch 1 (so no
-        dimension is unknown); a dynamic-size export is counted at the sample size."""
-        size = self.o["input_size"] or self.sample_size
-        serving = {**self.ui_names, SERVING_DEFAULT: self.o["serving_ui"]}
-        functions = {
-            name: (serving_function(self.model, ui), [image_spec(size, 1)])
-            for name, ui in serving.items()
-            if name in self.ui_names or self.o["serving_ui"] not in self.o["uis"]
-        }
-        if self.o["stepwise"]:
-            pair = stepwise_functions(self.model, size, batch_size=1)
-            functions.update({k: pair[k] for k in (INIT_SIGNATURE, STEP_SIGNATURE)})
-        for name, (function, signature) in functions.items():
-            concrete = tf.function(function, input_signature=signature).get_concrete_function()
-            self.graph_info[name] = {
-                "macs": count_graph_macs(concrete),
-                "graph_parameter_count": count_graph_parameters(concrete),
-            }
-        if SERVING_DEFAULT not in functions:  # an alias of the serving ui's signature
-            self.graph_info[SERVING_DEFAULT] = self.graph_info[ui_signature(self.o["serving_ui"])]
-        if self.o["input_size"] is None:
-            for name in serving:
-                self.graph_info[name]["macs_input_size"] = list(self.sample_size)
-
-    # -- artefacts ------------------------------------------------------------------------------
-
-    def keras_file(self):
-        """`model.keras` in the export (formats "keras"), or in the work folder when only the
-        isolated ONNX conversions need it."""
-        if "keras" in self.o["formats"]:
-            self.keras_path = self.path(KERAS_FILE)
-        elif "onnx" in self.o["formats"] and self.o["isolate"]:
-            self.keras_path = os.path.join(self.work, KERAS_FILE)
-        else:
-            return
-        self.model.save(self.keras_path)
-        if "keras" in self.o["formats"]:
-            self.file_entry(self.keras_path, "keras", "model", "float32", [])
-
-    def saved_model(self):
-        o = self.o
-        self.count_graphs()
-        keep = "saved_model" in o["formats"]
-        if not keep and "tflite" not in o["formats"]:
-            return  # nothing converts from it
-        path = self.path(SAVED_MODEL_DIR) if keep else os.path.join(self.work, SAVED_MODEL_DIR)
-        export_saved_model(
-            self.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"]
-        )
-        self.saved_model_path = path
-        self.tflite_saved_model_path = path
-        limit = o["tflite_max_conv_input_channels"]
-        if "tflite" in o["formats"] and limit and wide_convolutions(self.model, limit):
-            # The TFLite files convert from a SavedModel of their own, traced with the wide
-            # convolutions split (`layout.py`), which XNNPACK runs faster (BENCHMARKS.md).
-            self.tflite_saved_model_path = os.path.join(self.work, "tflite_saved_model")
-            with split_wide_convolutions(self.model, limit):
-                export_saved_model(
-                    self.model,
-                    self.tflite_saved_model_path,
-                    o["uis"],
-                    o["input_size"],
-                    o["serving_ui"],
-                    o["stepwise"],
-                )
-        if not keep:
-            return
-        loaded = tf.saved_model.load(path)
-        x = tf.constant(self.parity_images)
-        signatures = []
-        for name, ui in list(self.ui_names.items()) + [(SERVING_DEFAULT, o["serving_ui"])]:
-            fn = loaded.signatures[name]
-            out = fn(**{IMAGE_INPUT: x})
-            figures = parity.compare(
-                self.reference(ui), out[PROBABILITIES].numpy(), out[CLASS_MAP].numpy()
-            )
-            info = self.signature_info(name, ui)
-            info["parity"] = self.check(figures, "float32", f"{SAVED_MODEL_DIR} {name}")
-            one = x[:1]
-            info["latency_ms"] = self.latency(lambda fn=fn, one=one: fn(**{IMAGE_INPUT: one}))
-            signatures.append(info)
-        if o["stepwise"]:
-            signatures.extend(self.check_stepwise_saved_model(loaded))
-        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
-        self.file_entry(
-            path, "saved_model", "ui", "float32", signatures, {"tf_intra_op_threads": threads}
-        )
-
-    def check_stepwise_saved_model(self, loaded):
-        init, step = loaded.signatures[INIT_SIGNATURE], loaded.signatures[STEP_SIGNATURE]
-        out = init(**{IMAGE_INPUT: tf.constant(self.parity_images)})
-        state = {k: v for k, v in out.items() if k in self.step_inputs}
-        per_k = []
-        for k in range(1, self.o["stepwise_iterations"] + 1):
-            if k > 1:
-                out = step(**state)
-                state.update({name: out[name] for name in state if name in out})
-            figures = parity.compare(
-                self.reference(k), out[PROBABILITIES].numpy(), out[CLASS_MAP].numpy()
-            )
-            figures = self.check(figures, "float32", f"{SAVED_MODEL_DIR} init+{k - 1} steps")
-            per_k.append(dict(num_iterations=k, **figures))
-        return [
-            dict(self.signature_info(INIT_SIGNATURE, 1), parity=per_k[0]),
-            dict(self.signature_info(STEP_SIGNATURE, None), parity_by_iterations=per_k),
-        ]
-
-    def calibration_samples(self, signature_keys):
-        samples = []
-        ui_keys = [k for k in signature_keys if k != STEP_SIGNATURE]
-        samples.extend(image_samples(self.calibration_images, ui_keys))
-        if STEP_SIGNATURE in signature_keys:
-            # The step's inputs are states: the driver's states 1..n - 1 are realistic ones.
-            steps = self.o["stepwise_iterations"] - 1
-            for image in self.calibration_images if steps else ():
-                x = normalize(image[None], self.model.preprocessing)
-                for state in self.model.iterate(x, steps, training=False):
-                    flat = state.flatten()
-                    samples.append(
-                        (STEP_SIGNATURE, {state_name(i): flat[i].numpy() for i in self.read})
-                    )
-        return samples
-
-    def tflite_file(self, path, signature_keys, precision, kind):
-        job = {
-            "kind": "tflite",
-            "saved_model": self.tflite_saved_model_path,
-            "signature_keys": list(signature_keys),
-            "precision": precision,
-            "output": path,
-        }
-        samples = (
-            self.calibration_samples(signature_keys) if precision in CALIBRATED_PRECISIONS else None
-        )
-        report = self.convert(job, samples)
-        interpreter = make_interpreter(path, self.o["threads"])
-        name = os.path.basename(path)
-        signatures = []
-        if kind == "stepwise":
-            signatures = self.check_stepwise_tflite(path, interpreter, precision)
-        else:
-            for key in signature_keys:
-                ui = self.ui_names[key]
-                segmenter = Segmenter(path, signature=key, interpreter=interpreter)
-                outs = [segmenter(image) for image in self.parity_images]
-                figures = parity.compare(
-                    self.reference(ui),
-                    np.stack([p for _, p in outs]),
-                    np.stack([c for c, _ in outs]),
-                )
-                info = self.signature_info(key, ui)
-                info["parity"] = self.check(figures, precision, f"{name} {key} ({precision})")
-                image = self.parity_images[0]
-                info["latency_ms"] = self.latency(lambda s=segmenter, x=image: s(x))
-                signatures.append(info)
-        extra = {"conversion": report}
-        return self.file_entry(path, "tflite", kind, precision, signatures, extra)
-
-    def check_stepwise_tflite(self, path, interpreter, precision):
-        anytime = AnytimeSegmenter(path, interpreter=interpreter)
-        name = os.path.basename(path)
-        runs = []
-        for image in self.parity_images:
-            out, state = anytime.init(image)
-            outputs = [out]
-            for _ in range(self.o["stepwise_iterations"] - 1):
-                out, state = anytime.step(state)
-                outputs.append(out)
-            runs.append(outputs)
-        per_k = []
-        for k in range(1, self.o["stepwise_iterations"] + 1):
-            probs = np.concatenate([r[k - 1][PROBABILITIES] for r in runs])
-            maps = np.concatenate([r[k - 1][CLASS_MAP] for r in runs])
-            figures = parity.compare(self.reference(k), probs, maps)
-            figures = self.check(figures, precision, f"{name} init+{k - 1} steps ({precision})")
-            per_k.append(dict(num_iterations=k, **figures))
-        image = self.parity_images[0]
-        _, state = anytime.init(image)
-        return [
-            dict(
-                self.signature_info(INIT_SIGNATURE, 1),
-                parity=per_k[0],
-                latency_ms=self.latency(lambda: anytime.init(image)),
-            ),
-            dict(
-                self.signature_info(STEP_SIGNATURE, None),
-                parity_by_iterations=per_k,
-                latency_ms=self.latency(lambda: anytime.step_runner(**state)),
-            ),
-        ]
-
-    def tflite(self):
-        o = self.o
-        stem = o["stem"]
-        ui_keys = list(self.ui_names)
-        for precision in o["precisions"]:
-            per_ui = {}
-            multi = None
-            if "per_ui" in o["tflite_layouts"] or len(ui_keys) == 1:
-                for key in ui_keys:
-                    ui = self.ui_names[key]
-                    path = self.path(f"{stem}_ui{ui}_{precision}.tflite")
-                    per_ui[key] = self.tflite_file(path, [key], precision, "ui")
-            if "multi" in o["tflite_layouts"] and len(ui_keys) > 1:
-                path = self.path(f"{stem}_{precision}.tflite")
-                multi = self.tflite_file(path, ui_keys, precision, "ui")
-            if multi is not None and per_ui:
-                sizes = [e["size_bytes"] for e in per_ui.values()]
-                multi["shared_weights"] = {
-                    "all_ui_file_bytes": multi["size_bytes"],
-                    "largest_single_ui_file_bytes": max(sizes),
-                    "sum_of_single_ui_files_bytes": sum(sizes),
-                    # Weights stored once: the all-ui file costs about the largest single one.
-                    "weights_stored_once": multi["size_bytes"] <= 1.2 * max(sizes),
-                }
-            if o["stepwise"] and precision in o["stepwise_precisions"]:
-                path = self.path(f"{stem}_stepwise_{precision}.tflite")
-                self.tflite_file(path, [INIT_SIGNATURE, STEP_SIGNATURE], precision, "stepwise")
-
-    def onnx(self):
-        import onnxruntime as ort
-
-        o = self.o
-        for key, ui in self.ui_names.items():
-            path = self.path(f"{o['stem']}_ui{ui}.onnx")
-            job = {
-                "kind": "onnx",
-                "keras_model": getattr(self, "keras_path", None),
-                "ui": ui,
-                "input_size": list(o["input_size"]) if o["input_size"] else None,
-                "opset": o["opset"],
-                "output": path,
-            }
-            report = self.convert(job)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = o["threads"]
-            options.inter_op_num_threads = 1
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-            names = [out.name for out in session.get_outputs()]
-            outputs = dict(
-                zip(names, session.run(None, {IMAGE_INPUT: self.parity_images}), strict=True)
-            )
-            figures = parity.compare(self.reference(ui), outputs[PROBABILITIES], outputs[CLASS_MAP])
-            info = self.signature_info(key, ui)
-            info["parity"] = self.check(figures, "float32", f"{os.path.basename(path)}")
-            one = self.parity_images[:1]
-            info["latency_ms"] = self.latency(
-                lambda s=session, one=one: s.run(None, {IMAGE_INPUT: one})
-            )
-            from rignet_keras.export.onnx import declared_shapes
-
-            self.file_entry(
-                path,
-                "onnx",
-                "ui",
-                "float32",
-                [info],
-                {
-                    "opset": o["opset"],
-                    "declared_shapes": declared_shapes(path),
-                    "conversion": report,
-                },
-            )
-
     # -- the whole export -----------------------------------------------------------------------
 
-    def run(self):
+    def _sample_images(self):
+        """Chooses the parity and calibration images; returns their manifest records."""
         o = self.o
-        self.ui_names = {ui_signature(ui): ui for ui in o["uis"]}
-        self.sample_size = o["input_size"] or DEFAULT_SAMPLE_SIZE
         parity_data = o["parity_data"]
         if parity_data is None:
             self.parity_images = synthetic_images(o["num_parity_images"], self.sample_size, 0)
@@ -490,6 +185,7 @@ class _Export:
                 parity_data, o["num_parity_images"], o["input_size"], "parity data"
             )
             parity_source = "caller's data"
+        calibration = None
         calibrating = "tflite" in o["formats"] and any(
             p in CALIBRATED_PRECISIONS for p in o["precisions"]
         )
@@ -507,31 +203,19 @@ class _Export:
                     "representative data",
                 )
                 calibration_source = "caller's data"
-        if o["stepwise"]:
-            self.read, _ = state_indices(self.model)
-            self.step_inputs = [state_name(i) for i in self.read]
-            o["state_inputs"] = self.step_inputs
+            calibration = {
+                "source": calibration_source,
+                "num_images": int(len(self.calibration_images)),
+            }
+        parity_record = {
+            "source": parity_source,
+            "num_images": int(len(self.parity_images)),
+            "size": list(self.sample_size),
+        }
+        return parity_record, calibration
 
-        for phase in ("keras_file", "saved_model", "tflite", "onnx"):
-            if phase in ("tflite", "onnx") and phase not in o["formats"]:
-                continue
-            start = time.perf_counter()
-            getattr(self, phase)()
-            logger.info("%s done in %.1f s", phase, time.perf_counter() - start)
-        shutil.rmtree(self.work)
-        if o["validation"] is not None:
-            start = time.perf_counter()
-            quality.evaluate_artifacts(
-                self.artifacts,
-                self.root,
-                o["validation"],
-                self.model.num_classes,
-                o["stepwise_iterations"],
-                o["threads"],
-            )
-            logger.info("quality measured in %.1f s", time.perf_counter() - start)
-        out_of_order = manifest_lib.flag_latency_order(self.artifacts)
-        for pair in out_of_order:
+    def _warn_latency_order(self):
+        for pair in manifest_lib.flag_latency_order(self.artifacts):
             more, fewer = pair["more_macs"], pair["fewer_macs"]
             logger.warning(
                 "latency does not follow the MACs (%s %s): %s %s %.2f ms < %s %s %.2f ms; "
@@ -546,20 +230,43 @@ class _Export:
                 fewer["median_ms"],
             )
 
+    def run(self):
+        """Writes, checks and records every artefact, then the manifest; returns it."""
+        o = self.o
+        self.ui_names = {ui_signature(ui): ui for ui in o["uis"]}
+        self.sample_size = o["input_size"] or DEFAULT_SAMPLE_SIZE
+        parity_data, calibration_data = self._sample_images()
+        if o["stepwise"]:
+            self.read, _ = state_indices(self.model)
+            self.step_inputs = [state_name(i) for i in self.read]
+            o["state_inputs"] = self.step_inputs
+
+        for phase, write, needs in PHASES:
+            if needs is not None and needs not in o["formats"]:
+                continue
+            start = time.perf_counter()
+            write(self)
+            logger.info("%s done in %.1f s", phase, time.perf_counter() - start)
+        shutil.rmtree(self.work)
+        if o["validation"] is not None:
+            start = time.perf_counter()
+            quality.evaluate_artifacts(
+                self.artifacts,
+                self.root,
+                o["validation"],
+                self.model.num_classes,
+                o["stepwise_iterations"],
+                o["threads"],
+            )
+            logger.info("quality measured in %.1f s", time.perf_counter() - start)
+        self._warn_latency_order()
+
         manifest = manifest_lib.build_manifest(
             self.model,
             o,
             self.artifacts,
-            parity_data={
-                "source": parity_source,
-                "num_images": int(len(self.parity_images)),
-                "size": list(self.sample_size),
-            },
-            calibration_data=(
-                {"source": calibration_source, "num_images": int(len(self.calibration_images))}
-                if calibrating
-                else None
-            ),
+            parity_data=parity_data,
+            calibration_data=calibration_data,
             quality_data=(
                 quality.quality_data(o["validation"]) if o["validation"] is not None else None
             ),

@@ -1,4 +1,4 @@
-"""Atomic writes: an export is built in a temporary sibling and moved into place with `os.replace`.
+"""Atomic folders: an export is built in a temporary sibling and moved into place with `os.replace`.
 
 A failed export never leaves a file or folder at the final path that looks finished: the
 temporary sibling (named `.<name>.partial-<pid>-*`) is removed on failure. A process killed
@@ -7,8 +7,9 @@ every sibling whose process is gone, and puts a previous export folder back if t
 between moving it aside and moving the new one in. So the final path holds the previous export
 whole, the new one whole, or nothing.
 
-Files and folders get the modes the process's umask gives (0644 and 0755 under the usual 022),
-not the 0600 / 0700 of `tempfile`.
+Folders get the mode the process's umask gives (0755 under the usual 022), not the 0700 of
+`tempfile`. Single files (`atomic_write_bytes`: the manifest, each converted graph) are written
+by the package's one file writer, `rignet_keras.runtime.atomic`, which does the same for files.
 """
 
 import contextlib
@@ -18,6 +19,7 @@ import re
 import shutil
 import tempfile
 
+from rignet_keras.runtime.atomic import write_bytes
 from rignet_keras.runtime.file_modes import apply_umask
 from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
 
@@ -194,17 +196,8 @@ def previous_saved_model_reason(folder):
 
 
 def atomic_write_bytes(path, data):
-    """Writes `data` to `path` through a temporary sibling file and `os.replace`; the file gets
-    the umask's mode (`apply_umask`)."""
+    """Writes `data` to `path` atomically with the package's one file writer
+    (`rignet_keras.runtime.atomic.write_bytes`), its temporary sibling named like an export's
+    (`.<name>.partial-<pid>-*`)."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=_own_prefix(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        apply_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    write_bytes(path, data, prefix=_own_prefix(path))

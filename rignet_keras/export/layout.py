@@ -30,9 +30,8 @@ import functools
 import keras
 from keras import layers, ops
 
-# Which convolutions gain from the split, and by how much, is measured in BENCHMARKS.md: splits
-# down to 512 input channels gained; halving 768 channels, or a classifier's few filters, did not.
-DEFAULT_MAX_INPUT_CHANNELS = 512
+from rignet_keras.export.defaults import DEFAULT_MAX_INPUT_CHANNELS
+
 MIN_FILTERS = 128
 
 

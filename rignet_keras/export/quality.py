@@ -31,6 +31,7 @@ from PIL import Image
 
 from rignet_keras.confusion import IGNORE_LABEL, confusion_matrix, segmentation_scores
 from rignet_keras.export.defaults import DEFAULT_VALIDATION_IMAGES
+from rignet_keras.runtime.wire import CLASS_MAP, INIT_SIGNATURE, STEP_SIGNATURE
 
 __all__ = [
     "DEFAULT_VALIDATION_IMAGES",
@@ -39,6 +40,11 @@ __all__ = [
     "evaluate_artifacts",
     "score",
 ]
+
+# The formats whose files are scored (the `model.keras` file is the model itself).
+SCORED_FORMATS = ("tflite", "onnx", "saved_model")
+# Validation images per call, where a file's graphs take a batch (SavedModel, ONNX).
+QUALITY_BATCH = 8
 
 
 def _resize(array, size, resample):
@@ -162,91 +168,12 @@ def score(labels, class_maps, num_classes, source):
     }
 
 
-def _class_maps_tflite(path, names, images, threads):
-    from rignet_keras.runtime import Segmenter, make_interpreter
-
-    interpreter = make_interpreter(path, threads)
-    maps = {}
-    for name in names:
-        segmenter = Segmenter(path, signature=name, interpreter=interpreter)
-        maps[name] = np.stack([segmenter(image)[0] for image in images])
-    return maps
-
-
-def _class_maps_stepwise_tflite(path, images, iterations, threads):
-    from rignet_keras.runtime import AnytimeSegmenter
-
-    anytime = AnytimeSegmenter(path, threads=threads)
-    per_iteration = [[] for _ in range(iterations)]
-    for image in images:
-        out, state = anytime.init(image)
-        per_iteration[0].append(out["class_map"][0])
-        for k in range(1, iterations):
-            out, state = anytime.step(state)
-            per_iteration[k].append(out["class_map"][0])
-    return [np.stack(maps) for maps in per_iteration]
-
-
-def _class_maps_onnx(path, images, threads, batch=8):
-    import onnxruntime as ort
-
-    from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    names = [out.name for out in session.get_outputs()]
-    maps = []
-    for start in range(0, len(images), batch):
-        outputs = session.run(None, {IMAGE_INPUT: images[start : start + batch]})
-        maps.append(dict(zip(names, outputs, strict=True))[CLASS_MAP])
-    return np.concatenate(maps)
-
-
-def _saved_model_quality(path, artifact, data, num_classes, iterations, batch=8):
-    import tensorflow as tf
-
-    from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT, INIT_SIGNATURE, STEP_SIGNATURE
-
-    loaded = tf.saved_model.load(path)
-    images, labels, source = data["images"], data["labels"], data["source"]
-    for signature in artifact["signatures"]:
-        name = signature["name"]
-        if signature.get("ui") is not None and name != INIT_SIGNATURE:
-            fn = loaded.signatures[name]
-            maps = np.concatenate(
-                [
-                    fn(**{IMAGE_INPUT: tf.constant(images[s : s + batch])})[CLASS_MAP].numpy()
-                    for s in range(0, len(images), batch)
-                ]
-            )
-            signature["quality"] = score(labels, maps, num_classes, source)
-    names = [s["name"] for s in artifact["signatures"]]
-    if INIT_SIGNATURE in names and STEP_SIGNATURE in names:
-        init, step = loaded.signatures[INIT_SIGNATURE], loaded.signatures[STEP_SIGNATURE]
-        per_iteration = [[] for _ in range(iterations)]
-        for s in range(0, len(images), batch):
-            out = init(**{IMAGE_INPUT: tf.constant(images[s : s + batch])})
-            state = {k: v for k, v in out.items() if k.startswith("state_")}
-            step_inputs = set(step.structured_input_signature[1])
-            state = {k: v for k, v in state.items() if k in step_inputs}
-            per_iteration[0].append(out[CLASS_MAP].numpy())
-            for k in range(1, iterations):
-                out = step(**state)
-                state.update({n: out[n] for n in state if n in out})
-                per_iteration[k].append(out[CLASS_MAP].numpy())
-        _record_iterations(
-            artifact, [np.concatenate(m) for m in per_iteration], labels, num_classes, source
-        )
-
-
 def _record_iterations(artifact, per_iteration, labels, num_classes, source):
-    from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE
-
+    """Scores the class maps after each iteration of a step-wise pair: `init` gets the first
+    as "quality", `step` all of them as "quality_by_iterations"."""
     by_iterations = [
-        dict(num_iterations=k, **score(labels, maps, num_classes, source))
-        for k, maps in enumerate(per_iteration, 1)
+        dict(num_iterations=k, **score(labels, outputs[CLASS_MAP], num_classes, source))
+        for k, outputs in enumerate(per_iteration, 1)
     ]
     for signature in artifact["signatures"]:
         if signature["name"] == INIT_SIGNATURE:
@@ -260,6 +187,10 @@ def _record_iterations(artifact, per_iteration, labels, num_classes, source):
 def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1):
     """Runs every artifact of an export on the validation data; records quality in place.
 
+    Each file runs on its own runtime (`runners.open_graphs`), `QUALITY_BATCH` images per call
+    where its graphs take a batch; the step-wise pairs run through the runtime's stepping loop
+    (`rignet_keras.runtime.stepping.outputs_by_iteration`). The `model.keras` file is skipped.
+
     Args:
         artifacts: the manifest's artifact entries (their `file` relative to `root`).
         root: the export folder.
@@ -272,24 +203,26 @@ def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1
         `artifacts`, each ui signature with "quality", step-wise ones with
         "quality_by_iterations".
     """
+    from rignet_keras.export.runners import open_graphs, run_signature
+    from rignet_keras.runtime.stepping import outputs_by_iteration
+
     images, labels, source = data["images"], data["labels"], data["source"]
     for artifact in artifacts:
-        path = os.path.join(root, artifact["file"])
-        fmt, kind = artifact["format"], artifact.get("kind")
-        if fmt == "tflite" and kind == "ui":
-            names = [s["name"] for s in artifact["signatures"]]
-            maps = _class_maps_tflite(path, names, images, threads)
-            for signature in artifact["signatures"]:
-                signature["quality"] = score(labels, maps[signature["name"]], num_classes, source)
-        elif fmt == "tflite" and kind == "stepwise":
-            per_iteration = _class_maps_stepwise_tflite(path, images, iterations, threads)
-            _record_iterations(artifact, per_iteration, labels, num_classes, source)
-        elif fmt == "onnx":
-            maps = _class_maps_onnx(path, images, threads)
-            for signature in artifact["signatures"]:
+        if artifact["format"] not in SCORED_FORMATS:
+            continue
+        graphs = open_graphs(os.path.join(root, artifact["file"]), artifact["format"], threads)
+        for signature in artifact["signatures"]:
+            if signature.get("ui") is not None and signature["name"] != INIT_SIGNATURE:
+                maps = run_signature(
+                    graphs, signature["name"], images, QUALITY_BATCH, names=(CLASS_MAP,)
+                )[CLASS_MAP]
                 signature["quality"] = score(labels, maps, num_classes, source)
-        elif fmt == "saved_model":
-            _saved_model_quality(path, artifact, data, num_classes, iterations)
+        names = {s["name"] for s in artifact["signatures"]}
+        if INIT_SIGNATURE in names and STEP_SIGNATURE in names:
+            per_iteration = outputs_by_iteration(
+                graphs.stepwise(), images, iterations, QUALITY_BATCH, names=(CLASS_MAP,)
+            )
+            _record_iterations(artifact, per_iteration, labels, num_classes, source)
     return artifacts
 
 

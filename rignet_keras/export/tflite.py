@@ -20,6 +20,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from rignet_keras.runtime.wire import IMAGE_INPUT
+
 PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_gates")
 CALIBRATED_PRECISIONS = ("int8", "int8_float_gates")
 # TFLite tensor names carry the TF name scopes: ".../block4_gate_1/Sigmoid", ".../network_gate/...".
@@ -150,7 +152,7 @@ def _convert_with_float_gates(saved_model_dir, signature_keys, samples):
         return debugger.get_nondebug_quantized_model()
 
 
-def image_samples(images, signature_keys, input_name="images"):
+def image_samples(images, signature_keys, input_name=IMAGE_INPUT):
     """Calibration samples for image signatures: every image (N, H, W, 3) for every signature."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:

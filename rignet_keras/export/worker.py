@@ -72,11 +72,9 @@ def run_job(job, model=None, samples=None):
         from rignet_keras.export.onnx import convert_onnx
 
         if model is None:
-            import keras
+            from rignet_keras.models.loading import load_rignet
 
-            import rignet_keras  # noqa: F401  (registers the RIGNet classes for loading)
-
-            model = keras.models.load_model(job["keras_model"], safe_mode=True)
+            model = load_rignet(job["keras_model"])
         size = tuple(job["input_size"]) if job.get("input_size") else None
         proto = convert_onnx(model, job["ui"], size, opset=job["opset"])
         atomic_write_bytes(job["output"], proto.SerializeToString())

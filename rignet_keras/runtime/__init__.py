@@ -17,6 +17,8 @@ manifest's identity) that the exporter imports. Modules, one job each:
     images        image files in, palette PNG masks and overlays out
     latency       measure_latency, the one latency-statistics helper
     segmenters    LiteRT interpreters, Segmenter (ui graphs), AnytimeSegmenter (step-wise)
+    stepping      the one init-then-steps loop and its state carry-over, format-neutral
+    atomic        the one atomic file writer (temporary sibling, fsync, os.replace)
     stopping      StoppingRule: when an anytime run's answer has settled (stable, confident)
     litert_cache  the XNNPACK weight cache (`--weight-cache`)
     batch         the batch runner: which graph and why, one mask per image

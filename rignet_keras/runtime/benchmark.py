@@ -6,22 +6,20 @@ manifest beside it, so that a later `--budget-ms` choice uses this device's late
 of the exporting machine's.
 """
 
-import contextlib
 import copy
-import json
 import os
 import platform
-import tempfile
 
 import numpy as np
 
+from .atomic import write_json
 from .errors import RunnerError
-from .file_modes import apply_umask
 from .images import fit_image
 from .latency import measure_latency
 from .litert_cache import DEFAULT_THREADS
 from .manifest import artifact_path, as_manifest, manifest_precisions, verify_artifact
 from .segmenters import AnytimeSegmenter, Segmenter, make_interpreter, ui_signatures
+from .stepping import stepwise_calls
 from .wire import INIT_SIGNATURE, STEP_SIGNATURE
 
 
@@ -90,11 +88,9 @@ def benchmark(
         if INIT_SIGNATURE in signatures and STEP_SIGNATURE in signatures:
             anytime = AnytimeSegmenter(path, interpreter=interpreter)
             x = _bench_image(image, anytime.input_size)
-            _, state = anytime.init(x)
-            lat = measure_latency(lambda a=anytime, x=x: a.init(x), runs, warmup)
-            rows.append(row(INIT_SIGNATURE, 1, lat))
-            lat = measure_latency(lambda a=anytime, s=state: a.step_runner(**s), runs, warmup)
-            rows.append(row(STEP_SIGNATURE, None, lat))
+            init_call, step_call = stepwise_calls(anytime.graph, x[None])
+            rows.append(row(INIT_SIGNATURE, 1, measure_latency(init_call, runs, warmup)))
+            rows.append(row(STEP_SIGNATURE, None, measure_latency(step_call, runs, warmup)))
     return rows
 
 
@@ -181,17 +177,7 @@ def device_manifest(manifest, rows, runs, warmup):
 
 
 def write_device_manifest(manifest, rows, path, runs, warmup):
-    """Writes `device_manifest(...)` to `path` (atomically); returns the path."""
+    """Writes `device_manifest(...)` to `path` (atomically, `atomic.write_json`); returns the
+    path."""
     path = check_device_manifest_path(manifest, path)
-    data = (json.dumps(device_manifest(manifest, rows, runs, warmup), indent=2) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        apply_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    return path
+    return write_json(path, device_manifest(manifest, rows, runs, warmup))

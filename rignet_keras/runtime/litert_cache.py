@@ -19,7 +19,9 @@ What it takes care of (each found by measurement, see docs/EXPORT.md):
       name, size, modification time, device and inode, a sample of its bytes, LiteRT version);
     * processes building the same cache at once corrupt it, so each builds into its own
       temporary file, renamed into place once `CompiledModel.from_file` has returned (the
-      cache is complete by then);
+      cache is complete by then). LiteRT itself writes that file, at the path it is given,
+      so the package's atomic writer (`atomic.replacing`, which creates and fills its own
+      temporary file) does not fit: only the final `os.replace` is done here;
     * a cache that cannot be read or written (an unwritable folder) is logged, never raised:
       the model then loads without one;
     * with a graph whose activations are quantized (the "int8" and "int8_float_gates"

@@ -1,9 +1,10 @@
 """Graphs on LiteRT: interpreters, and the segmenters that run a ui graph or a step-wise graph.
 
 `Segmenter` runs one ui signature (`ui_k`) of a `.tflite` file on single images.
-`AnytimeSegmenter` runs the step-wise graph (`init`, then `step` after `step`) until a deadline,
-the stopping rule (`stopping`: a stable class map, a confident one) or an iteration limit,
-never recomputing a finished iteration.
+`AnytimeSegmenter` runs the step-wise graph (`init`, then `step` after `step`, through the
+runtime's one stepping loop, `stepping.iterate_stepwise`): every iteration of an image
+(`iterate`), or until a deadline, the stopping rule (`stopping`: a stable class map, a confident
+one) or an iteration limit (`run`), never recomputing a finished iteration.
 """
 
 import dataclasses
@@ -15,6 +16,7 @@ import numpy as np
 from .errors import RunnerError
 from .litert_cache import DEFAULT_THREADS, CachedInterpreter
 from .litert_log import without_routine_lines
+from .stepping import StepwiseGraph, carry_state, first_state, iterate_stepwise
 from .stopping import DEFAULT_STOPPING, StoppingRule
 from .wire import (
     CLASS_MAP,
@@ -223,6 +225,17 @@ class AnytimeSegmenter:
         self.state_inputs = list(self.step_runner.get_input_details())
         shape = self.init_runner.get_input_details()[IMAGE_INPUT]["shape_signature"]
         self.input_size = (int(shape[1]), int(shape[2]))
+        # The two signatures as the runtime's stepping loop sees them: one image per call, each
+        # state tensor copied out of the runner's output. (The callables hold the runners, not
+        # `self`: no reference cycle keeps the interpreter alive.)
+        init_runner, step_runner = self.init_runner, self.step_runner
+        self.graph = StepwiseGraph(
+            init=lambda images: init_runner(**{IMAGE_INPUT: np.ascontiguousarray(images)}),
+            step=lambda state: step_runner(**state),
+            state_inputs=tuple(self.state_inputs),
+            keep=np.array,
+            batch=1,
+        )
 
     def warm_up(self):
         """An untimed `init` and `step` on a blank image: pays both graphs' cold start before
@@ -231,17 +244,29 @@ class AnytimeSegmenter:
         self.step(state)
 
     def init(self, image):
-        """Iteration 1: returns (outputs dict, state dict)."""
-        out = self.init_runner(**{IMAGE_INPUT: np.ascontiguousarray(image[None])})
-        return out, {name: np.array(out[name]) for name in self.state_inputs}
+        """Iteration 1 on one image (H, W, 3): returns (outputs dict, state dict)."""
+        out = self.graph.init(image[None])
+        return out, first_state(out, self.graph.state_inputs, self.graph.keep)
 
     def step(self, state):
         """One more iteration from `state` (updated in place and returned with the outputs)."""
-        out = self.step_runner(**state)
-        for name in self.state_inputs:
-            if name in out:
-                state[name] = np.array(out[name])
-        return out, state
+        out = self.graph.step(state)
+        return out, carry_state(state, out, self.graph.keep)
+
+    def iterate(self, image, iterations=None):
+        """Every iteration of one image: `init`, then a `step` per further iteration.
+
+        Args:
+            image: uint8 RGB (H, W, 3) at the graph's size.
+            iterations: how many (`init` is the first); None: until the caller stops.
+
+        Returns:
+            A generator of each iteration's outputs dict as the graph returns them
+            (`class_map` int32 (1, H, W), `probabilities` float32 (1, H, W, C), the state
+            tensors). An iteration runs when it is asked for, so the time a `next` call takes
+            is that iteration's (`stepping.iterate_stepwise`).
+        """
+        return iterate_stepwise(self.graph, image[None], iterations)
 
     def run(
         self,
@@ -270,7 +295,8 @@ class AnytimeSegmenter:
         if max_iterations is not None and max_iterations < 1:
             raise RunnerError(f"max_iterations must be >= 1; received {max_iterations!r}")
         start = time.perf_counter()
-        out, state = self.init(image)
+        iterations = self.iterate(image)
+        out = next(iterations)
         step_ms = [(time.perf_counter() - start) * 1000.0]
         class_map, probabilities = out[CLASS_MAP][0], out[PROBABILITIES][0]
         stats = rule.statistics(class_map, probabilities)
@@ -283,7 +309,7 @@ class AnytimeSegmenter:
                 reason = "deadline"
                 break
             step_start = time.perf_counter()
-            out, state = self.step(state)
+            out = next(iterations)
             step_ms.append((time.perf_counter() - step_start) * 1000.0)
             new_map, probabilities = out[CLASS_MAP][0], out[PROBABILITIES][0]
             stats = rule.statistics(new_map, probabilities, class_map)
@@ -291,6 +317,7 @@ class AnytimeSegmenter:
             uncertain.append(stats["uncertain"])
             class_map = new_map
             reason = rule.decide(stats) or "max_iterations"
+        iterations.close()
         return AnytimeResult(
             class_map=class_map,
             probabilities=probabilities,
