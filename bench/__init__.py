@@ -2,8 +2,9 @@
 
     python -m bench.NAME --help
 
-`bench.common` holds what they share (machine description, latency statistics, JSON results).
-Their results are under bench/results/ and their tables in BENCHMARKS.md.
+`bench.common` holds what they share: the parser factory of their common options, statistics
+(median, mean ± sd, latency figures), the timing loops, the machine description and the atomic
+result-file writers. Their results are under bench/results/ and their tables in BENCHMARKS.md.
 """
 
 from rignet_keras.tensorflow_logs import quiet_tensorflow

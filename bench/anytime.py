@@ -27,28 +27,24 @@ every run under a lock, resumable, `--shard i/n`); the work folder is shared wit
     python -m bench.anytime --report             # the table, the goal and the plot
 """
 
-import argparse
 import os
 import sys
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from bench.claims import (  # noqa: E402
-    RESULTS,
+from bench.claims import (
     Budget,
-    add_sweep_arguments,
     claims_config,
     list_runs,
     load_results,
+    miou_spread,
     open_results,
     parse_shard,
     run_sweep,
-    set_threads,
-    stats,
+    sweep_parser,
     update_results,
     variant_key,
 )
+from bench.common import RESULTS_DIR, format_mean_sd, machine, set_tf_threads, spread
 
 K = 4
 WORK_DIR = "/tmp/rignet-anytime"
@@ -85,8 +81,6 @@ COMMANDS = [
 def record_commands(results, commands):
     """Writes the sweep's commands, the seeds of its runs and the machine of the report into
     the results (what the file's runs came from)."""
-    from bench.common import machine
-
     results["commands"] = commands
     results["seeds"] = sorted({int(s) for runs in results.get("runs", {}).values() for s in runs})
     results["report_machine"] = machine()
@@ -180,18 +174,14 @@ def schemes(budget, k=K, diagnoses=()):
 
 
 def summarize(results, config, budget):
-    """{ui: stats of mIoU (%) over seeds} of one run's model."""
+    """{ui: `claims.miou_spread` (mIoU %) over seeds} of one run's model."""
     runs = results.get("runs", {}).get(run_key(config, budget), {})
     out = {}
     for ui in config.eval.iterations:
-        s = stats([r["mIoU"].get(str(ui)) for r in runs.values()])
+        s = miou_spread(runs, ui)
         if s:
             out[ui] = s
     return out
-
-
-def fmt(s):
-    return "-" if not s else f"{s['mean']:.1f} ± {s['sd']:.1f}"
 
 
 def goal(results, rows, budget, k=K, tolerance=1.0):
@@ -209,12 +199,13 @@ def goal(results, rows, budget, k=K, tolerance=1.0):
             runs = results["runs"]
             mine = runs[run_key(by_label[f"random ui in [1, {k}]"], budget)]
             theirs = runs[run_key(by_label[ref_label], budget)]
-            paired = stats(
+            paired = spread(
                 [
                     mine[s]["mIoU"][str(ui)] - theirs[s]["mIoU"][str(ui)]
                     for s in sorted(set(mine) & set(theirs))
                     if str(ui) in mine[s]["mIoU"] and str(ui) in theirs[s]["mIoU"]
-                ]
+                ],
+                scale=100,
             )
             out[ui] = {"reference": ref_label, "gap": gap, "paired": paired}
             out[ui]["met"] = gap >= -tolerance
@@ -229,7 +220,7 @@ def markdown(results, rows, budget, k=K):
     for label, config in rows:
         s = summarize(results, config, budget)
         n = max((v["n"] for v in s.values()), default=0)
-        cells = [fmt(s.get(ui)) for ui in range(1, k + 1)]
+        cells = [format_mean_sd(s.get(ui)) for ui in range(1, k + 1)]
         if config.model["feedback_blocks"] is None:  # one output whatever the ui
             cells = [cells[0]] + ["(= ui=1)"] * (k - 1)
         lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
@@ -248,9 +239,9 @@ def markdown(results, rows, budget, k=K):
 
 def plot(results, rows, budget, path, k=K):
     """mIoU against ui per training scheme, mean ± sd over seeds (error bars)."""
-    from rignet_keras.training.visualize import _pyplot
+    from rignet_keras.training.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 5.4), dpi=120)
     for i, (label, config) in enumerate(rows):
         s = summarize(results, config, budget)
@@ -283,8 +274,7 @@ def plot(results, rows, budget, path, k=K):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    add_sweep_arguments(p, os.path.join(RESULTS, "anytime.json"), WORK_DIR)
+    p = sweep_parser(__doc__, os.path.join(RESULTS_DIR, "anytime.json"), WORK_DIR)
     p.add_argument("--diagnose", nargs="+", default=[], choices=sorted(DIAGNOSES))
     p.add_argument("--only-diagnoses", action="store_true", help="run the diagnoses alone")
     p.add_argument("--report", action="store_true", help="print the table, write the plot")
@@ -317,7 +307,7 @@ def main(argv=None):
             args.output,
             lambda r: r.__setitem__("diagnoses", sorted({*r.get("diagnoses", []), *args.diagnose})),
         )
-    threads = set_threads(args.threads)
+    threads = set_tf_threads(args.threads)
     run_sweep(
         runs, args.output, budget, args.work_dir, shard, threads, lambda c: run_key(c, budget)
     )

@@ -37,7 +37,6 @@ unless given); each option writes its own results file, `results/claims_<option>
 its plots beside it.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -45,11 +44,19 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench.common import (
+    REPOSITORY_ROOT,
+    RESULTS_DIR,
+    bench_parser,
+    format_mean_sd,
+    machine,
+    set_tf_threads,
+    spread,
+    summary_ms,
+    time_calls,
+    write_json,
+)
 
-from bench.common import REPOSITORY_ROOT, machine, summary_ms, time_calls, write_json  # noqa: E402
-
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 RECIPES = os.path.join(REPOSITORY_ROOT, "recipes")
 TABLES = ("table2", "table3", "table4", "table5", "table6")
 MODE_NAMES = {"sequential": "Su", "parallel": "Pu", "multi_range": "Pf_u"}
@@ -90,7 +97,7 @@ class Budget:
     def train_config(self, seed, **overrides):
         """The `TrainConfig` of a run of this budget with `seed` (plus `overrides`, e.g.
         `train_iterations`): SGD from scratch, the final weights kept."""
-        from rignet_keras.training.trainer import TrainConfig
+        from rignet_keras.config import TrainConfig
 
         fields = dict(
             steps=self.steps,
@@ -185,7 +192,7 @@ def claims_config(
 
 def load_tables():
     """{table: (experiments, layout)} of recipes/table2.py ... table6.py."""
-    from rignet_keras.cli import load_recipe
+    from rignet_keras.config import load_recipe
 
     out = {}
     for name in TABLES:
@@ -332,15 +339,6 @@ def merge_run(path, key, seed, record):
 # The sweep: the loop every synthetic-task study runs (this one, bench.anytime, ...)
 
 
-def set_threads(threads):
-    """Sets TensorFlow's intra- and inter-op threads; returns `threads`."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return threads
-
-
 def open_results(path, budget, **fields):
     """Creates or checks the results file of a sweep: a file holding runs of another budget, or
     another value of one of `fields` (e.g. `recurrent_batch_norm`), is refused (SystemExit with
@@ -372,7 +370,7 @@ def run_sweep(runs, path, budget, work_dir, shard=(0, 1), threads=1, key=variant
         runs: [(RunConfig, seed)], in the sweep's order (the same in every shard).
         path: the results file (see `open_results`).
         shard: (i, n): this process runs every n-th run starting at i.
-        threads: recorded with each run (set them with `set_threads`).
+        threads: recorded with each run (set them with `common.set_tf_threads`).
         key: run configuration -> the run's name in the results file and the work folder.
     """
     from rignet_keras.training.trainer import NaNLossError
@@ -398,14 +396,25 @@ def run_sweep(runs, path, budget, work_dir, shard=(0, 1), threads=1, key=variant
         )
 
 
-def add_sweep_arguments(parser, output, work_dir):
-    """The options of a seeded sweep bench (`run_sweep`): --seeds, --shard, --threads (1 by
-    default), --work-dir, --output (the results JSON, default `output`) and --list."""
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+def sweep_parser(doc, output, work_dir, threads=1, helps=None):
+    """The parser of a seeded sweep bench (`run_sweep`), from `common.bench_parser` with the
+    module's whole docstring: --seeds (0 1 2), --shard, --threads (default `threads`),
+    --work-dir, --output (the results JSON, default `output`) and --list. `helps` replaces
+    shared help texts as in `bench_parser`."""
+    parser = bench_parser(
+        doc,
+        full_doc=True,
+        seeds=[0, 1, 2],
+        threads=threads,
+        work_dir=work_dir,
+        output=output,
+        helps={
+            "threads": "TF intra- and inter-op threads (default: %(default)s)",
+            "work_dir": "checkpoints of each run (default: %(default)s)",
+            **(helps or {}),
+        },
+    )
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
-    parser.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
-    parser.add_argument("--work-dir", default=work_dir, help="checkpoints of each run")
-    parser.add_argument("--output", default=output)
     parser.add_argument("--list", action="store_true", help="print the runs and exit")
     return parser
 
@@ -428,28 +437,21 @@ def parse_shard(text):
     return index, count
 
 
-def stats(values):
-    values = [100 * v for v in values if v is not None]
-    if not values:
-        return None
-    mean = statistics.fmean(values)
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": mean, "sd": sd, "min": min(values), "max": max(values), "n": len(values)}
+def miou_spread(runs, ui):
+    """`common.spread` of the mIoU (%) at `ui` over the seeds of `runs` ({seed: record}); a
+    diverged run (no mIoU) is left out. None when no run has it."""
+    return spread([r["mIoU"].get(str(ui)) for r in runs.values()], scale=100)
 
 
 def summarize(results, config):
-    """{ui: stats of mIoU over seeds} of one run's model."""
+    """{ui: `miou_spread` over seeds} of one run's model."""
     runs = results.get("runs", {}).get(variant_key(config), {})
     out = {}
     for k in range(1, config.model["num_iterations"] + 1):
-        s = stats([r["mIoU"].get(str(k)) for r in runs.values()])
+        s = miou_spread(runs, k)
         if s:
             out[k] = s
     return out
-
-
-def fmt(s):
-    return "-" if not s else f"{s['mean']:.1f} ± {s['sd']:.1f}"
 
 
 def markdown(results, all_tables):
@@ -475,8 +477,8 @@ def markdown(results, all_tables):
             diverged = sum(1 for r in runs if r.get("diverged"))
             seeds = f"{s[ui]['n'] if ui in s else 0}" + (f" ({diverged})" if diverged else "")
             lines.append(
-                f"| {label} | {seeds} | {fmt(s.get(ui))} | "
-                f"{fmt(s.get(1))} | {best} ({s[best]['mean']:.1f}) | {secs:.0f} |"
+                f"| {label} | {seeds} | {format_mean_sd(s.get(ui))} | "
+                f"{format_mean_sd(s.get(1))} | {best} ({s[best]['mean']:.1f}) | {secs:.0f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -485,7 +487,7 @@ def markdown(results, all_tables):
 def plot(results, prefix, all_tables):
     """mIoU against ui per mode (Table 3's variants) and against measured latency, as
     `<prefix>_miou_vs_ui.png` and `<prefix>_miou_vs_latency.png`."""
-    from rignet_keras.training.visualize import _pyplot, plot_anytime
+    from rignet_keras.training.plots import plot_anytime, pyplot
 
     headline = [config for _, config in all_tables["headline"]]
     fcns = [c for c in headline if variant_key(c).endswith("-fcn")]
@@ -504,7 +506,7 @@ def plot(results, prefix, all_tables):
         )
     ]
     latency = results.get("latency", {})
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     drawn = set()
     for config in headline + [c for _, c in all_tables["table3"]]:
@@ -529,17 +531,19 @@ def plot(results, prefix, all_tables):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = sweep_parser(
+        __doc__,
+        output=None,
+        work_dir="/tmp/rignet-claims",
+        threads=None,
+        helps={
+            "threads": "TF intra- and inter-op threads (default: 1 when sharded over >1 "
+            "processes, else 2)",
+            "output": "the results file (default: results/claims_<recurrent_batch_norm>.json)",
+        },
+    )
     p.add_argument("--tables", nargs="+", choices=[*TABLES, "headline"], default=None)
     p.add_argument("--variants", nargs="+", help="only these variant keys (see --list)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="TF intra-op threads (default: 1 when sharded over >1 processes, else 2)",
-    )
     p.add_argument("--steps", type=int, default=Budget.steps)
     p.add_argument(
         "--image-size", type=int, default=Budget.image_size, help="synthetic images' side (px)"
@@ -550,19 +554,16 @@ def main(argv=None):
         choices=["gated_passes", "first_pass", "every_pass"],
         help="the RIGNet option of that name",
     )
-    p.add_argument("--work-dir", default="/tmp/rignet-claims", help="checkpoints of each run")
-    p.add_argument(
-        "--output", help="the results file (default: results/claims_<recurrent_batch_norm>.json)"
-    )
     p.add_argument(
         "--report",
         action="store_true",
         help="measure latency, print the Markdown tables and write the plots",
     )
     p.add_argument("--no-latency", action="store_true", help="--report without timing anything")
-    p.add_argument("--list", action="store_true", help="print the runs and exit")
     args = p.parse_args(argv)
-    args.output = args.output or os.path.join(RESULTS, f"claims_{args.recurrent_batch_norm}.json")
+    args.output = args.output or os.path.join(
+        RESULTS_DIR, f"claims_{args.recurrent_batch_norm}.json"
+    )
 
     try:
         index, count = parse_shard(args.shard)
@@ -585,7 +586,7 @@ def main(argv=None):
         print(f"{len(runs)} runs of {len(variants)} variants")
         return 0
 
-    threads = set_threads(args.threads or (1 if count > 1 else 2))
+    threads = set_tf_threads(args.threads or (1 if count > 1 else 2))
 
     results = open_results(args.output, budget, recurrent_batch_norm=args.recurrent_batch_norm)
 

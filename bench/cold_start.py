@@ -21,17 +21,15 @@ Usage:
         --out bench/results/cold_start.json
 """
 
-import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from bench.common import REPOSITORY_ROOT, machine, write_json
+from bench.common import REPOSITORY_ROOT, bench_parser, machine, median, write_json
 
 RUNTIME = os.path.join(REPOSITORY_ROOT, "rignet_keras", "runtime")
 DEVICE_PACKAGE = "rignet_runtime"
@@ -39,16 +37,22 @@ MODES = ("no_cache", "cache")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(
+        __doc__,
+        threads=2,
+        repeats=10,
+        out="bench/results/cold_start.json",
+        helps={
+            "threads": "the runner's --threads (default: %(default)s)",
+            "repeats": "rounds, one run per mode each (default: %(default)s)",
+        },
+    )
     parser.add_argument("--manifest", required=True, help="an export's manifest.json or folder")
     parser.add_argument(
         "--image", help="the input image (default: a random PNG of the graph's size)"
     )
     parser.add_argument("--ui", type=int, help="the ui to run (default: the largest)")
     parser.add_argument("--precision", help="only graphs of this precision")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10, help="rounds (one run per mode each)")
-    parser.add_argument("--out", default="bench/results/cold_start.json")
     return parser.parse_args(argv)
 
 
@@ -106,8 +110,9 @@ def read_bytes(path):
 
 
 def summary(samples):
+    """Median, min and max seconds of `samples`, and the samples, rounded to 0.1 ms."""
     return dict(
-        median_s=round(statistics.median(samples), 4),
+        median_s=round(median(samples), 4),
         min_s=round(min(samples), 4),
         max_s=round(max(samples), 4),
         samples_s=[round(s, 4) for s in samples],

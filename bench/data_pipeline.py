@@ -9,16 +9,13 @@ the machine, the versions, the date and the command.
     python -m bench.data_pipeline [--num-images 200] [--runs 5] [--batch-size 4]
 """
 
-import argparse
 import datetime
-import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 
-from bench.common import machine
+from bench.common import bench_parser, command_line, machine, median, write_json
 from rignet_keras.data import (
     SyntheticConfig,
     build_dataset,
@@ -53,12 +50,15 @@ def time_epochs(make_dataset, runs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(
+        __doc__,
+        runs=5,
+        output=os.path.join("bench", "results", "data_pipeline.json"),
+        helps={"runs": "timed epochs, after one warm-up epoch (default: %(default)s)"},
+    )
     parser.add_argument("--num-images", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--crop", type=int, default=321)
-    parser.add_argument("--output", default=os.path.join("bench", "results", "data_pipeline.json"))
     args = parser.parse_args(argv)
 
     results = {}
@@ -79,18 +79,18 @@ def main(argv=None):
         load_before = os.getloadavg()
         for name, make in variants.items():
             rates, cpu_ms = time_epochs(make, args.runs)
-            median = statistics.median(rates)
+            rate, cpu = median(rates), median(cpu_ms)
             results[name] = {
-                "images_per_s_median": round(median, 1),
+                "images_per_s_median": round(rate, 1),
                 "images_per_s_runs": [round(r, 1) for r in rates],
-                "cpu_ms_per_image_median": round(statistics.median(cpu_ms), 1),
-                "ratio_to_training_step": round(median / TRAIN_STEP_IMAGES_PER_S, 1),
+                "cpu_ms_per_image_median": round(cpu, 1),
+                "ratio_to_training_step": round(rate / TRAIN_STEP_IMAGES_PER_S, 1),
             }
             runs_text = ", ".join(f"{r:.1f}" for r in rates)
             print(
-                f"{name:16s} {median:7.1f} images/s (runs: {runs_text}), "
-                f"{statistics.median(cpu_ms):.1f} CPU ms/image; "
-                f"{median / TRAIN_STEP_IMAGES_PER_S:.0f}x the training step"
+                f"{name:16s} {rate:7.1f} images/s (runs: {runs_text}), "
+                f"{cpu:.1f} CPU ms/image; "
+                f"{rate / TRAIN_STEP_IMAGES_PER_S:.0f}x the training step"
             )
 
     out = {
@@ -117,12 +117,9 @@ def main(argv=None):
             load_average_1min_before_after=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         ),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.data_pipeline", *sys.argv[1:]]),
+        "command": command_line("data_pipeline", argv),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
+    write_json(args.output, out)
     print(f"wrote {args.output}")
 
 

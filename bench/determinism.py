@@ -13,11 +13,9 @@ many runs ended with weights bit-equal to the first run of their setting.
 Writes bench/results/determinism.json.
 """
 
-import argparse
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,13 +23,13 @@ import time
 
 import h5py
 
-from bench.common import REPOSITORY_ROOT, RESULTS_DIR, machine, write_json
+from bench.common import REPOSITORY_ROOT, RESULTS_DIR, bench_parser, machine, median, write_json
 
 SETTINGS = {"default": [], "deterministic": ["--deterministic"]}
 
 
 def write_config(path, output_dir, steps):
-    from rignet_keras.quickstart import QuickstartConfig, quickstart_runs
+    from rignet_keras.config.quickstart import QuickstartConfig, quickstart_runs
 
     runs = quickstart_runs(QuickstartConfig(steps=steps), output_dir)
     overrides = [("train.tensorboard", False), ("export.formats", []), ("export.quality_images", 0)]
@@ -82,7 +80,7 @@ def run_once(config, output_dir, flags):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args(argv)
@@ -103,8 +101,8 @@ def main(argv=None):
     for name, results in runs.items():
         first = results[0]["weights"]
         report[name] = {
-            "train_seconds_median": statistics.median(r["train_seconds"] for r in results),
-            "wall_seconds_median": statistics.median(r["wall_seconds"] for r in results),
+            "train_seconds_median": median([r["train_seconds"] for r in results]),
+            "wall_seconds_median": median([r["wall_seconds"] for r in results]),
             "mIoU": [round(r["mIoU"], 4) for r in results],
             "bit_equal_to_first": sum(r["weights"] == first for r in results[1:]),
             "runs": len(results),
@@ -114,7 +112,7 @@ def main(argv=None):
         for d, a in zip(runs["deterministic"], runs["default"], strict=True)
     ]
     report["ratio_train_seconds"] = {
-        "median": statistics.median(ratios),
+        "median": median(ratios),
         "min": min(ratios),
         "max": max(ratios),
     }

@@ -17,25 +17,21 @@ prints them in the table). The runs go through `bench.claims`' sweep and share
     python -m bench.equal_compute --report      # the table and the plot (mIoU against MACs)
 """
 
-import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from bench.anytime import WORK_DIR, record_commands, run_config, run_key  # noqa: E402
-from bench.claims import (  # noqa: E402
-    RESULTS,
+from bench.anytime import WORK_DIR, record_commands, run_config, run_key
+from bench.claims import (
     Budget,
-    add_sweep_arguments,
     list_runs,
+    miou_spread,
     open_results,
     parse_shard,
     run_sweep,
-    set_threads,
-    stats,
+    sweep_parser,
     update_results,
 )
+from bench.common import RESULTS_DIR, format_mean_sd, set_tf_threads
 
 RIGNET_UI = (2, 4, 6)
 # ResNet-18 widths whose multiply-adds at 96x96 are nearest those of Pu<6..4> x0.25 at ui = 2,
@@ -93,8 +89,7 @@ def markdown(results, table, budget):
     for group, label, config in table:
         key = run_key(config, budget)
         ui = config.model["num_iterations"]
-        runs = results.get("runs", {}).get(key, {})
-        s = stats([r["mIoU"].get(str(ui)) for r in runs.values()])
+        s = miou_spread(results.get("runs", {}).get(key, {}), ui)
         macs, params = costs.get(key, (None, None))
         cells = [
             group,
@@ -102,7 +97,7 @@ def markdown(results, table, budget):
             "-" if macs is None else f"{macs / 1e6:.1f}",
             "-" if params is None else f"{params / 1e6:.3f}",
             str(s["n"] if s else 0),
-            "-" if not s else f"{s['mean']:.1f} ± {s['sd']:.1f}",
+            format_mean_sd(s),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -110,16 +105,15 @@ def markdown(results, table, budget):
 
 def plot(results, table, budget, path):
     """mIoU (mean ± sd over seeds) against multiply-adds, one marker per family."""
-    from rignet_keras.training.visualize import _pyplot
+    from rignet_keras.training.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
     families = {}
     for group, label, config in table:
         key = run_key(config, budget)
         ui = config.model["num_iterations"]
-        runs = results.get("runs", {}).get(key, {})
-        s = stats([r["mIoU"].get(str(ui)) for r in runs.values()])
+        s = miou_spread(results.get("runs", {}).get(key, {}), ui)
         cost = results.get("costs", {}).get(key)
         if not s or not cost:
             continue
@@ -148,8 +142,7 @@ def plot(results, table, budget, path):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    add_sweep_arguments(p, os.path.join(RESULTS, "equal_compute.json"), WORK_DIR)
+    p = sweep_parser(__doc__, os.path.join(RESULTS_DIR, "equal_compute.json"), WORK_DIR)
     p.add_argument("--report", action="store_true", help="count, print the table, write the plot")
     p.add_argument(
         "--check-widths", action="store_true", help="recount the matching widths and exit"
@@ -166,7 +159,7 @@ def main(argv=None):
     if args.list:
         list_runs(runs, lambda c: run_key(c, budget))
         return 0
-    threads = set_threads(args.threads)
+    threads = set_tf_threads(args.threads)
     if args.check_widths:
         grid = [round(0.25 + 0.005 * i, 3) for i in range(51)]
         for ui in RIGNET_UI:

@@ -21,7 +21,6 @@ Usage (from the repository root):
         --layouts multi --stepwise-precisions float32 --append --out ...
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -30,13 +29,31 @@ import sys
 import tempfile
 import time
 
-from bench.common import interleaved_latency, machine
+from bench.common import (
+    bench_parser,
+    command_line,
+    interleaved_latency,
+    machine,
+    set_tf_threads,
+    write_json,
+)
 
 ALL_PRECISIONS = ["float32", "float16", "dynamic_int8", "int8", "int8_float_gates"]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(
+        __doc__,
+        threads=2,
+        rounds=10,
+        out="bench/results/export_latency.json",
+        helps={
+            "threads": "threads of TFLite, onnxruntime and TensorFlow's intra-op pool "
+            "(default: %(default)s)",
+            "rounds": "interleaved measurement rounds, every graph once per round "
+            "(default: %(default)s)",
+        },
+    )
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--unroll-mode", default="parallel")
     parser.add_argument("--feedback-blocks", type=int, nargs=2, default=[4, 6])
@@ -54,13 +71,6 @@ def parse_args(argv=None):
         default=["float32", "int8"],
         help='precisions of the step-wise init/step files; "none" for none',
     )
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=10,
-        help="interleaved measurement rounds (every graph once per round)",
-    )
     parser.add_argument("--per-round", type=int, default=2, help="timed calls per round")
     parser.add_argument("--parity-images", type=int, default=4)
     parser.add_argument("--calibration-images", type=int, default=8)
@@ -76,7 +86,6 @@ def parse_args(argv=None):
         action="store_true",
         help="re-measure the export already in --workdir (skip exporting)",
     )
-    parser.add_argument("--out", default="bench/results/export_latency.json")
     parser.add_argument(
         "--append", action="store_true", help="add this run to the runs already in --out"
     )
@@ -101,12 +110,10 @@ def main(argv=None):
             for run in json.load(f)["runs"]:
                 print(markdown_tables(run))
         return 0
-    import tensorflow as tf
-
     # Before any op runs: the Keras baseline uses the same thread count as TFLite and ORT.
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(args.threads, 1)
     import keras
+    import tensorflow as tf
 
     from rignet_keras import RIGNet
     from rignet_keras.export import export_model
@@ -114,6 +121,7 @@ def main(argv=None):
     from rignet_keras.models.calibration import calibrate_batch_norm
     from rignet_keras.preprocessing import normalize
     from rignet_keras.runtime import AnytimeSegmenter, Segmenter, make_interpreter
+    from rignet_keras.runtime.stepping import stepwise_calls
 
     started = time.time()
     machine_start = machine()
@@ -189,11 +197,9 @@ def main(argv=None):
             interpreter = make_interpreter(path, args.threads)
             if artifact["kind"] == "stepwise":
                 anytime = AnytimeSegmenter(path, interpreter=interpreter)
-                _, state = anytime.init(image[0])
-                graphs[("tflite", artifact["file"], "init")] = lambda a=anytime: a.init(image[0])
-                graphs[("tflite", artifact["file"], "step")] = lambda a=anytime, s=state: (
-                    a.step_runner(**s)
-                )
+                init, step = stepwise_calls(anytime.graph, image)
+                graphs[("tflite", artifact["file"], "init")] = init
+                graphs[("tflite", artifact["file"], "step")] = step
             else:
                 for sig in artifact["signatures"]:
                     segmenter = Segmenter(path, signature=sig["name"], interpreter=interpreter)
@@ -253,7 +259,7 @@ def main(argv=None):
                 )
             )
     result = {
-        "command": " ".join(["python -m bench.export_latency"] + sys.argv[1:]),
+        "command": command_line("export_latency"),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_start,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
@@ -291,10 +297,7 @@ def main(argv=None):
             previous = json.load(f)
         runs = previous.get("runs", [previous])
     runs.append(result)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"runs": runs}, f, indent=1)
-        f.write("\n")
+    write_json(args.out, {"runs": runs}, indent=1)
     print(format_table(result))
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

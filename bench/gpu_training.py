@@ -17,7 +17,15 @@ import subprocess
 import sys
 import time
 
-from bench.common import REPOSITORY_ROOT, bench_command
+from bench.common import (
+    REPOSITORY_ROOT,
+    bench_command,
+    bench_parser,
+    command_line,
+    median,
+    time_calls,
+    write_json,
+)
 
 CONFIGS = {
     "resnet50_fcn": dict(feedback_blocks=None, num_iterations=1),
@@ -47,13 +55,12 @@ def run_one(name, policy, batch_size, crop, steps, warmup_steps):
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch_size, epochs=1, steps_per_epoch=warmup_steps, verbose=0)
     compile_and_warmup_s = time.perf_counter() - start
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
+
+    def timed_run():
         history = model.fit(x, y, batch_size=batch_size, epochs=1, steps_per_epoch=steps, verbose=0)
         float(history.history["loss"][-1])  # the step results are on the host: work is done
-        times.append(time.perf_counter() - start)
-    times.sort()
+
+    times = sorted(time_calls(timed_run, repeats=3, warmup=0))
     result = dict(
         config=name,
         policy=policy,
@@ -61,7 +68,7 @@ def run_one(name, policy, batch_size, crop, steps, warmup_steps):
         crop=crop,
         steps_per_run=steps,
         runs_s=times,
-        images_per_s_median=batch_size * steps / times[1],
+        images_per_s_median=batch_size * steps / median(times),
         compile_and_warmup_s=compile_and_warmup_s,
         parameters=int(model.count_params()),
     )
@@ -86,14 +93,13 @@ def run_one(name, policy, batch_size, crop, steps, warmup_steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, out="bench/results/gpu_training.json")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
     parser.add_argument("--policies", nargs="+", default=["mixed_bfloat16"])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=321)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=2)
-    parser.add_argument("--out", default="bench/results/gpu_training.json")
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "POLICY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -134,16 +140,13 @@ def main(argv=None):
     report = dict(
         command="KERAS_BACKEND="
         + os.environ.get("KERAS_BACKEND", "tensorflow")
-        + " python -m bench.gpu_training "
-        + " ".join(argv or sys.argv[1:]),
+        + " "
+        + command_line("gpu_training", argv),
         date=time.strftime("%Y-%m-%d"),
         host=platform.node(),
         results=results,
     )
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(args.out + ".tmp", args.out)
+    write_json(args.out, report)
 
 
 if __name__ == "__main__":

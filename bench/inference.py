@@ -23,14 +23,13 @@ peak of `bench/results/peak.json` (`python -m bench.peak` first), and compares
 latency(ui=k) / latency(ui=1) with MACs(ui=k) / MACs(ui=1).
 """
 
-import argparse
 import dataclasses
 import json
 import os
 import subprocess
 import sys
 
-from bench.common import REPOSITORY_ROOT, RESULTS_DIR, bench_command
+from bench.common import REPOSITORY_ROOT, RESULTS_DIR, bench_command, bench_parser
 
 ALL_FOUR = ["float32", "float16", "dynamic_int8", "int8"]
 
@@ -285,7 +284,7 @@ def plot(results_path, png_path):
     one panel per runtime column (TFLite float32, TFLite int8, onnxruntime)."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # not training.plots.pyplot: this process stays without TensorFlow
     import matplotlib.pyplot as plt
 
     with open(results_path) as f:
@@ -345,16 +344,18 @@ def plot(results_path, png_path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=2,
+        rounds=6,
+        out=os.path.join(RESULTS_DIR, "inference.json"),
+        helps={"rounds": "interleaved rounds per graph (default: %(default)s)"},
     )
     parser.add_argument("--phase", choices=["export", "measure", "both"], default="both")
     parser.add_argument("--only", nargs="+", help="configuration names (default: all)")
     parser.add_argument("--sizes", nargs="+", type=int, help="only these sizes")
     parser.add_argument("--workdir", default="/tmp/rignet-inference-bench")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per graph")
-    parser.add_argument("--out", default=os.path.join(RESULTS_DIR, "inference.json"))
     parser.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out")
     parser.add_argument(

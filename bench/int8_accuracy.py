@@ -10,20 +10,24 @@ images that neither training nor calibration saw, against the Keras model's own 
         --model "/tmp/rignet-claims/r18-Pu<6..4>-ui4-avg-mul_sigmoid-s1/checkpoints/last.keras"
 """
 
-import argparse
 import os
 import sys
 import tempfile
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, machine, write_json
+from bench.common import RESULTS_DIR, bench_parser, command_line, machine, write_json
 
 PRECISIONS = ["float32", "float16", "dynamic_int8", "int8", "int8_float_gates"]
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = bench_parser(
+        __doc__,
+        threads=2,
+        out=os.path.join(RESULTS_DIR, "int8_accuracy.json"),
+        helps={"threads": "threads of the conversion and of LiteRT (default: %(default)s)"},
+    )
     p.add_argument("--model", required=True, help="a trained RIGNet .keras file")
     p.add_argument("--image-size", type=int, default=96)
     p.add_argument("--num-classes", type=int, default=3)
@@ -31,8 +35,6 @@ def main(argv=None):
     p.add_argument("--num-val", type=int, default=128)
     p.add_argument("--num-calibration", type=int, default=32)
     p.add_argument("--precisions", nargs="+", default=PRECISIONS)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "int8_accuracy.json"))
     args = p.parse_args(argv)
 
     import keras
@@ -43,6 +45,7 @@ def main(argv=None):
     from rignet_keras.export import export_model
     from rignet_keras.preprocessing import normalize
     from rignet_keras.runtime import Segmenter, make_interpreter, ui_signatures
+    from rignet_keras.training.evaluate import logits_per_iteration
 
     if not os.path.isfile(args.model):
         raise SystemExit(f"model {args.model!r} does not exist")
@@ -59,15 +62,15 @@ def main(argv=None):
     calib, _ = make_synthetic(args.num_calibration, seed=1, config=syn, split="train")
     uis = list(range(1, model.num_iterations + 1))
 
-    scores = {"keras": {}}
-    for k in uis:
-        cm = np.zeros((args.num_classes,) * 2, np.int64)
-        for i in range(0, len(val_images), 16):
-            x = normalize(val_images[i : i + 16].astype("float32"), model.preprocessing)
-            logits = keras.ops.convert_to_numpy(model(x, num_iterations=k, training=False))
-            for pred, mask in zip(logits.argmax(-1), val_masks[i : i + 16], strict=True):
-                cm += confusion_matrix(mask, pred, args.num_classes)
-        scores["keras"][k] = segmentation_scores(cm)["mIoU"]
+    # Every ui of a batch from one unroll at the largest (`logits_per_iteration`).
+    matrices = {k: np.zeros((args.num_classes,) * 2, np.int64) for k in uis}
+    for i in range(0, len(val_images), 16):
+        x = normalize(val_images[i : i + 16].astype("float32"), model.preprocessing)
+        for k, logits in logits_per_iteration(model, x, uis, training=False).items():
+            predictions = keras.ops.convert_to_numpy(logits).argmax(-1)
+            for pred, mask in zip(predictions, val_masks[i : i + 16], strict=True):
+                matrices[k] += confusion_matrix(mask, pred, args.num_classes)
+    scores = {"keras": {k: segmentation_scores(cm)["mIoU"] for k, cm in matrices.items()}}
 
     with tempfile.TemporaryDirectory() as work:
         manifest = export_model(
@@ -104,7 +107,7 @@ def main(argv=None):
     write_json(
         args.out,
         {
-            "command": "python -m bench.int8_accuracy " + " ".join(argv or sys.argv[1:]),
+            "command": command_line("int8_accuracy", argv),
             "machine": machine(),
             "model": args.model,
             "num_val": args.num_val,

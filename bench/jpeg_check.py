@@ -11,19 +11,22 @@ phone produces, next to TensorFlow's and Pillow's decoders on the same bytes. Me
     python -m bench.jpeg_check [--runs 9]
 """
 
-import argparse
 import datetime
 import io
-import json
 import os
-import sys
 
 import numpy as np
 from PIL import Image
 
-from bench.common import machine
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    machine,
+    measure_latency,
+    write_json,
+)
 from rignet_keras.runtime.jpeg import jpeg_fault
-from rignet_keras.runtime.latency import measure_latency
 
 ENCODINGS = {
     "baseline q75": dict(quality=75),
@@ -48,8 +51,7 @@ def median_ms(fn, runs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9)
+    parser = bench_parser(__doc__, runs=9)
     args = parser.parse_args(argv)
     import tensorflow as tf
 
@@ -82,11 +84,9 @@ def main(argv=None):
         "rows": rows,
         "machine": machine(),
         "date": datetime.date.today().isoformat(),
-        "command": "python -m bench.jpeg_check " + " ".join(argv or sys.argv[1:]),
+        "command": command_line("jpeg_check", argv),
     }
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", "jpeg_check.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    write_json(os.path.join(RESULTS_DIR, "jpeg_check.json"), result)
 
 
 if __name__ == "__main__":

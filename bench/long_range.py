@@ -29,19 +29,26 @@ Results are written after every run, so an interrupted sweep resumes where it st
     python -m bench.long_range --report              # tables, plots, the variant's sample grid
 """
 
-import argparse
+import dataclasses
 import os
-import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench import receptive_field
+from bench.claims import Budget
+from bench.common import (
+    REPOSITORY_ROOT,
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    format_mean_sd,
+    machine,
+    mean_sd,
+    set_tf_threads,
+    write_json,
+)
+from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, load_json, run_folder
 
-from bench.claims import Budget  # noqa: E402
-from bench.common import REPOSITORY_ROOT, RESULTS_DIR, machine, write_json  # noqa: E402
-
-DEFAULT_RESULTS_DIR = RESULTS_DIR
-RESULTS = os.path.join(RESULTS_DIR, "long_range.json")
 TASKS = {
     "standard": dict(object_size=(0.4, 0.6)),
     "long_range": dict(object_size=(0.7, 0.9), object_shape="bar", mark_position="end"),
@@ -122,7 +129,8 @@ def validation_samples(task, budget):
 
 
 def accuracy_by_distance(network, images, masks, distances, iterations, batch_size=16):
-    """{ui: {"correct": [per bin], "total": [per bin]}} over labelled object pixels."""
+    """{ui: {"correct": [per bin], "total": [per bin]}} over labelled object pixels, every ui of
+    a batch read from one unroll at the largest (`receptive_field.logits_by_ui`)."""
     import numpy as np
 
     edges = np.array(BIN_EDGES[1:])
@@ -130,46 +138,26 @@ def accuracy_by_distance(network, images, masks, distances, iterations, batch_si
     bins = np.digitize(np.nan_to_num(distances), edges)
     n_bins = len(BIN_EDGES)
     total = np.bincount(bins[labelled], minlength=n_bins)
+    predictions = {k: [] for k in iterations}
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size]
+        for k, logits in receptive_field.logits_by_ui(network, batch, iterations).items():
+            predictions[k].append(np.argmax(logits, -1))
     out = {}
     for k in iterations:
-        preds = np.concatenate(
-            [
-                np.argmax(network(images[i : i + batch_size], num_iterations=k, training=False), -1)
-                for i in range(0, len(images), batch_size)
-            ]
-        )
+        preds = np.concatenate(predictions[k])
         right = labelled & (preds == masks)
         correct = np.bincount(bins[right], minlength=n_bins)
         out[str(k)] = {"correct": correct.tolist(), "total": total.tolist()}
     return out
 
 
-def set_results_dir(folder):
-    """Points this benchmark's (and `bench.receptive_field`'s) result files into `folder`."""
-    from bench import receptive_field
-
-    global RESULTS_DIR, RESULTS
-    RESULTS_DIR = folder
-    RESULTS = os.path.join(folder, "long_range.json")
-    receptive_field.set_results_dir(folder)
-
-
-def load_results():
-    import json
-
-    if os.path.isfile(RESULTS):
-        with open(RESULTS) as f:
-            return json.load(f)
-    return {"runs": {}}
-
-
-def one_run(task, model, seed, budget, work_dir):
-    """Trains and measures one run; returns its record (and records its ERF)."""
-    from bench import receptive_field
+def one_run(task, model, seed, budget, work_dir, files):
+    """Trains and measures one run; returns its record (and records its ERF in `files`)."""
     from rignet_keras.training.experiment import run_experiment
 
     config = run_config(task, model, seed, budget)
-    folder = os.path.join(work_dir, f"{task}-{model}-s{seed}-{budget.steps}steps")
+    folder = run_folder(work_dir, task, model, seed, budget.steps)
     run = run_experiment(config, folder, resume=True, progress=False)
     network = run.network
     iterations = list(range(1, network.num_iterations + 1))
@@ -178,6 +166,7 @@ def one_run(task, model, seed, budget, work_dir):
     by_distance = accuracy_by_distance(network, images, masks, distances, iterations)
     erf = receptive_field.measure(network, images[:ERF_IMAGES], iterations, network.preprocessing)
     receptive_field.record(
+        files,
         task,
         model,
         seed,
@@ -204,13 +193,6 @@ def one_run(task, model, seed, budget, work_dir):
 # Report
 
 
-def _mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def bin_labels():
     edges = list(BIN_EDGES)
     return [f"{a}-{b}" for a, b in zip(edges, edges[1:], strict=False)] + [f">={edges[-1]}"]
@@ -227,7 +209,7 @@ def curves(results):
                     [c / t if t else None for c, t in zip(d["correct"], d["total"], strict=True)]
                     for d in (r["by_distance"][k] for r in seeds.values() if k in r["by_distance"])
                 ]
-                stats = [_mean_sd(col) for col in zip(*per_seed, strict=True)]
+                stats = [mean_sd(col) for col in zip(*per_seed, strict=True)]
                 pixels = next(iter(seeds.values()))["by_distance"][k]["total"]
                 out.setdefault(task, {})[(model, int(k))] = (stats, pixels, len(per_seed))
     return out
@@ -241,8 +223,8 @@ def markdown(results):
         for model, seeds in models.items():
             cells = []
             for k in ("1", "2", "3"):
-                s = _mean_sd([r["mIoU"].get(k) for r in seeds.values()])
-                cells.append("-" if s is None else f"{100 * s[0]:.1f} ± {100 * s[1]:.1f}")
+                s = mean_sd([r["mIoU"].get(k) for r in seeds.values()])
+                cells.append(format_mean_sd(s, scale=100))
             lines.append(f"| {task} | {LABELS[model]} | {len(seeds)} | " + " | ".join(cells) + " |")
     labels = bin_labels()
     for task, rows in curves(results).items():
@@ -257,7 +239,7 @@ def markdown(results):
             "| (share of object pixels) | | | " + " | ".join(f"{s:.0f}%" for s in share) + " |",
         ]
         for (model, k), (stats, _, n) in sorted(rows.items()):
-            cells = ["-" if s is None else f"{100 * s[0]:.1f} ± {100 * s[1]:.1f}" for s in stats]
+            cells = [format_mean_sd(s, scale=100) for s in stats]
             lines.append(f"| {LABELS[model]} | {k} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -266,9 +248,9 @@ def plot_by_distance(results, path):
     """Accuracy against distance from the mark, one panel per task, one line per (model, ui)."""
     import numpy as np
 
-    from rignet_keras.training.visualize import _pyplot
+    from rignet_keras.training.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     data = curves(results)
     fig, axes = plt.subplots(1, len(data), figsize=(5.5 * len(data), 4), dpi=120, squeeze=False)
     centres = [(a + b) / 2 for a, b in zip(BIN_EDGES, BIN_EDGES[1:], strict=False)]
@@ -307,25 +289,27 @@ def plot_by_distance(results, path):
     return path
 
 
-def report(results, budget):
-    from bench import receptive_field
+def report(results, budget, files):
+    """Prints the tables of the runs and the ERFs in `files`; writes the plots and the long-range
+    variant's sample grid there (and into docs/ when `files` is the default folder)."""
     from rignet_keras.data.synthetic import SyntheticConfig, save_sample_grid
 
-    radii = receptive_field.summary()
+    erf_results = load_json(files.erf)
+    radii = receptive_field.summary(erf_results)
     fcn_r90 = {
         task: models["fcn"][1]["r90"]["mean"] for task, models in radii.items() if "fcn" in models
     }
     results = dict(results, fcn_r90=fcn_r90)
     print(markdown(results))
     print()
-    print(receptive_field.markdown())
+    print(receptive_field.markdown(erf_results))
     paths = [
-        plot_by_distance(results, os.path.join(RESULTS_DIR, "long_range_by_distance.png")),
-        receptive_field.plot(labels=LABELS),
+        plot_by_distance(results, files.path("long_range_by_distance.png")),
+        receptive_field.plot(files, labels=LABELS),
     ]
     config = SyntheticConfig(**synthetic_options("long_range", budget))
-    grids = [os.path.join(RESULTS_DIR, "long_range_samples.png")]
-    if RESULTS_DIR == DEFAULT_RESULTS_DIR:  # the picture docs/DATA.md shows
+    grids = [files.path("long_range_samples.png")]
+    if files.folder == RESULTS_DIR:  # the picture docs/DATA.md shows
         grids.append(os.path.join(REPOSITORY_ROOT, "docs", "synthetic_long_range_samples.png"))
     for path in grids:
         paths.append(save_sample_grid(path, num_samples=8, seed=0, config=config))
@@ -334,39 +318,38 @@ def report(results, budget):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        seeds=[0, 1, 2],
+        threads=1,
+        work_dir=DEFAULT_WORK_DIR,
+        helps={"threads": "TF intra- and inter-op threads (default: %(default)s)"},
+    )
     p.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
-    p.add_argument("--work-dir", default="/tmp/rignet-long-range", help="the runs' folders")
     p.add_argument("--report", action="store_true", help="print the tables and write the PNGs")
     p.add_argument("--steps", type=int, default=Budget.steps, help="training steps per run")
     p.add_argument("--results-dir", default=RESULTS_DIR, help="where the JSON and PNG results go")
     args = p.parse_args(argv)
-    set_results_dir(args.results_dir)
+    files = ResultFiles(args.results_dir)
     budget = Budget(steps=args.steps)
-    results = load_results()
+    results = load_json(files.long_range)
     stored = results.get("budget")
-    import dataclasses
-
     if stored not in (None, dataclasses.asdict(budget)):
-        print(f"error: {RESULTS} holds runs of another budget ({stored})", file=sys.stderr)
+        print(f"error: {files.long_range} holds runs of another budget ({stored})", file=sys.stderr)
         return 2
     if args.report:
-        report(results, budget)
+        report(results, budget, files)
         return 0
 
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_tf_threads(args.threads)
     results.update(
         budget=dataclasses.asdict(budget),
         output_stride=OUTPUT_STRIDE,
         tasks={t: synthetic_options(t, budget) for t in TASKS},
         bins_px=list(BIN_EDGES),
-        command="python -m bench.long_range " + " ".join(argv or sys.argv[1:]),
+        command=command_line("long_range", argv),
     )
     results.setdefault("machine", machine())
     # The FCN and ui=3 RIGNet of every seed before any random-ui run (the most optional).
@@ -375,11 +358,11 @@ def main(argv=None):
         if str(seed) in results["runs"].get(task, {}).get(model, {}):
             continue
         t0 = time.time()
-        record = one_run(task, model, seed, budget, args.work_dir)
+        record = one_run(task, model, seed, budget, args.work_dir, files)
         record["threads"] = args.threads
         record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         results["runs"].setdefault(task, {}).setdefault(model, {})[str(seed)] = record
-        write_json(RESULTS, results)
+        write_json(files.long_range, results)
         far = record["by_distance"][max(record["by_distance"], key=int)]
         pairs = zip(far["correct"], far["total"], strict=True)
         acc = [c / t if t else float("nan") for c, t in pairs]

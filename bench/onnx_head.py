@@ -9,23 +9,33 @@ Usage:
     python -m bench.onnx_head --backbone resnet50 --size 512 --out bench/results/onnx_head.json
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    interleaved_latency,
+    machine,
+    write_json,
+)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=2,
+        rounds=7,
+        out=os.path.join(RESULTS_DIR, "onnx_head.json"),
+        helps={"threads": "onnxruntime's intra-op threads (default: %(default)s)"},
+    )
     p.add_argument("--backbone", default="resnet50")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--num-classes", type=int, default=21)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "onnx_head.json"))
     args = p.parse_args(argv)
     import onnxruntime as ort
 
@@ -68,7 +78,7 @@ def main(argv=None):
             same_class_map=bool(same),
             results=results,
             machine=machine(),
-            command="python -m bench.onnx_head " + " ".join(sys.argv[1:] if argv is None else argv),
+            command=command_line("onnx_head", argv),
         ),
     )
     return 0

@@ -21,7 +21,6 @@ Usage:
     python -m bench.op_profile --report        # the tables of --out, as Markdown
 """
 
-import argparse
 import collections
 import json
 import os
@@ -31,7 +30,15 @@ import time
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, machine, measure_latency, summary_ms, time_calls, write_json
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    machine,
+    measure_latency,
+    summary_ms,
+    time_calls,
+    write_json,
+)
 
 CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "Conv", "FusedConv")
 
@@ -253,12 +260,7 @@ def profile_onnx(path, threads, runs):
             .astype(np.uint8 if "uint8" in i.type else np.float32)
         )
     warmup = 2
-    for _ in range(warmup):
-        session.run(None, feeds)
-    start = time.perf_counter()
-    for _ in range(runs):
-        session.run(None, feeds)
-    mean_ms = 1e3 * (time.perf_counter() - start) / runs
+    mean_ms = summary_ms(time_calls(lambda: session.run(None, feeds), runs, warmup))["mean_ms"]
     trace = session.end_profiling()
     with open(trace) as f:
         events = json.load(f)
@@ -363,19 +365,26 @@ def report(results, peak):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=2,
+        out=os.path.join(RESULTS_DIR, "op_profile.json"),
+        helps={"threads": "threads of LiteRT and onnxruntime (default: %(default)s)"},
+    )
     p.add_argument("--tflite", help="a .tflite file")
     p.add_argument("--signature", help="its signature (default: the first subgraph)")
     p.add_argument("--onnx", help="an .onnx file of the same graph")
     p.add_argument("--label", default="")
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds-per-op", type=float, default=0.3)
     p.add_argument("--onnx-runs", type=int, default=10)
-    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "op_profile.json"))
     p.add_argument("--peak", default=os.path.join(RESULTS_DIR, "peak.json"))
     p.add_argument("--report", action="store_true", help="print the tables of --out")
     args = p.parse_args(argv)
-    results = json.load(open(args.out)) if os.path.isfile(args.out) else {"profiles": []}
+    results = {"profiles": []}
+    if os.path.isfile(args.out):
+        with open(args.out) as f:
+            results = json.load(f)
     if args.report:
         print(report(results, _peak(args.peak)))
         return 0

@@ -15,12 +15,17 @@ Usage:
     python -m bench.peak --threads 2 --out bench/results/peak.json
 """
 
-import argparse
 import os
-import sys
 import tempfile
 
-from bench.common import machine, measure_latency, write_json
+from bench.common import (
+    bench_parser,
+    command_line,
+    machine,
+    measure_latency,
+    set_tf_threads,
+    write_json,
+)
 
 
 def _stats(call, flop, repeats):
@@ -151,17 +156,21 @@ def theoretical_fma_peak(threads):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser = bench_parser(
+        __doc__,
+        threads=2,
+        repeats=10,
+        out="bench/results/peak.json",
+        helps={
+            "threads": "threads of every kernel (TensorFlow's intra-op pool, LiteRT, "
+            "onnxruntime) (default: %(default)s)",
+            "repeats": "timed calls of each kernel, after 3 warm-up calls (default: %(default)s)",
+        },
+    )
     parser.add_argument("--size", type=int, default=4096, help="TensorFlow matmul size")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--out", default="bench/results/peak.json")
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(args.threads, 1)
     results = dict(machine=machine(), threads=args.threads, size=args.size)
     results["load_average_at_start"] = [round(v, 2) for v in os.getloadavg()]
     for name in ("float32", "bfloat16"):
@@ -187,7 +196,7 @@ def main(argv=None):
         print(
             f"theoretical FMA peak: {t['gflops']:.1f} GFLOP/s ({t['ghz']:.2f} GHz, {t['assumes']})"
         )
-    results["command"] = "python -m bench.peak " + " ".join(argv or sys.argv[1:])
+    results["command"] = command_line("peak", argv)
     write_json(args.out, results)
 
 

@@ -21,26 +21,22 @@ Results: `results/receptive_field.json` (radii per task, model, seed and ui) and
 "task/model/seed/ui").
 """
 
-import argparse
 import os
-import statistics
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    format_mean_sd,
+    machine,
+    mean_sd,
+    set_tf_threads,
+    write_json,
+    write_npz,
+)
+from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, load_json, run_folder
 
-from bench.common import RESULTS_DIR, machine, write_json  # noqa: E402
-
-RESULTS = os.path.join(RESULTS_DIR, "receptive_field.json")
-MAPS = os.path.join(RESULTS_DIR, "receptive_field_maps.npz")
 FRACTIONS = (0.5, 0.9)
-
-
-def set_results_dir(folder):
-    """Points this benchmark's result files into `folder`."""
-    global RESULTS_DIR, RESULTS, MAPS
-    RESULTS_DIR = folder
-    RESULTS = os.path.join(folder, "receptive_field.json")
-    MAPS = os.path.join(folder, "receptive_field_maps.npz")
 
 
 def measure(network, images, iterations, preprocessing):
@@ -64,6 +60,7 @@ def measure(network, images, iterations, preprocessing):
     x = np.asarray(normalize(images.astype("float32"), preprocessing))
     out = {}
     for k in iterations:
+        # A gradient per ui: the ERF of iteration k's logits needs its own backward pass.
         erf = effective_receptive_field(
             lambda b, k=k: network(b, num_iterations=k, training=False), x
         )
@@ -90,6 +87,19 @@ def far_pixels(masks, distances, inset=3):
     return pixels, classes, far
 
 
+def logits_by_ui(network, images, iterations):
+    """{ui: float32 logits (N, H, W, C) as NumPy} of `network` on uint8 `images` at each ui in
+    `iterations`, every ui read from one unroll at the largest (`logits_per_iteration`; a
+    sequential-mode network, which makes one prediction per unroll, runs once per ui)."""
+    import numpy as np
+
+    from rignet_keras.training.evaluate import logits_per_iteration
+
+    x = network.normalize_pixels(images)
+    logits = logits_per_iteration(network, x, list(iterations), training=False)
+    return {k: np.asarray(v) for k, v in logits.items()}
+
+
 def mark_share(network, images, masks, distances, mark_boxes, iterations, preprocessing):
     """Does the prediction far from the evidence depend on the evidence? For each image's object
     pixel farthest from its mark (`far_pixels`), the share of its ERF (the logit of its true
@@ -114,6 +124,7 @@ def mark_share(network, images, masks, distances, mark_boxes, iterations, prepro
     pixels, classes, far = far_pixels(masks, distances)
     x = np.asarray(normalize(images.astype("float32"), preprocessing))
     h, w = masks.shape[1:]
+    logits = logits_by_ui(network, images, iterations)
     out = {}
     for k in iterations:
         maps = effective_receptive_field(
@@ -127,8 +138,7 @@ def mark_share(network, images, masks, distances, mark_boxes, iterations, prepro
             m[y0:y1, x0:x1].sum() / m.sum()
             for m, (y0, x0, y1, x1) in zip(maps, mark_boxes, strict=True)
         ]
-        logits = np.asarray(network(images, num_iterations=k, training=False))
-        right = [logits[i, y, xx].argmax() == classes[i] for i, (y, xx) in enumerate(pixels)]
+        right = [logits[k][i, y, xx].argmax() == classes[i] for i, (y, xx) in enumerate(pixels)]
         area = np.mean([(y1 - y0) * (x1 - x0) / (h * w) for y0, x0, y1, x1 in mark_boxes])
         out[str(k)] = {
             "mark_share": float(np.mean(shares)),
@@ -139,44 +149,35 @@ def mark_share(network, images, masks, distances, mark_boxes, iterations, prepro
     return out
 
 
-def _load_json(path):
-    import json
-
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return {"runs": {}}
-
-
-def _load_maps():
+def load_maps(files):
+    """{"task/model/seed/ui": float16 map} of the study's maps file; {} when there is none."""
     import numpy as np
 
-    if not os.path.isfile(MAPS):
+    if not os.path.isfile(files.maps):
         return {}
-    with np.load(MAPS) as z:
+    with np.load(files.maps) as z:
         return {k: z[k] for k in z.files}
 
 
-def record(task, model, seed, measured, setup):
-    """Stores one run's `measure` output (radii in the JSON, maps in the npz)."""
+def record(files, task, model, seed, measured, setup):
+    """Stores one run's `measure` output (radii in the JSON, maps in the npz) in `files`."""
     import numpy as np
 
-    results = _load_json(RESULTS)
+    results = load_json(files.erf)
     results.setdefault("machine", machine())
     results["setup"] = setup
     entry = {str(k): {n: v for n, v in m.items() if n != "map"} for k, m in measured.items()}
     results["runs"].setdefault(task, {}).setdefault(model, {})[str(seed)] = entry
-    write_json(RESULTS, results)
-    maps = _load_maps()
+    write_json(files.erf, results)
+    maps = load_maps(files)
     for k, m in measured.items():
         maps[f"{task}/{model}/{seed}/{k}"] = m["map"].astype(np.float16)
-    np.savez_compressed(MAPS + ".tmp.npz", **maps)
-    os.replace(MAPS + ".tmp.npz", MAPS)
+    write_npz(files.maps, maps, compressed=True)
 
 
-def summary(results=None):
-    """{task: {model: {ui: {"r50": stats, "r90": stats}}}}, stats = mean, sd, n over seeds."""
-    results = results or _load_json(RESULTS)
+def summary(results):
+    """{task: {model: {ui: {"r50": stats, "r90": stats}}}}, stats = mean, sd, n over seeds, of
+    the ERF results (`load_json(files.erf)`)."""
     out = {}
     for task, models in results.get("runs", {}).items():
         for model, seeds in models.items():
@@ -185,17 +186,15 @@ def summary(results=None):
                 row = {}
                 for r in ("r50", "r90"):
                     values = [s[k][r] for s in seeds.values() if k in s]
-                    row[r] = {
-                        "mean": statistics.fmean(values),
-                        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                        "n": len(values),
-                    }
+                    mean, sd = mean_sd(values)
+                    row[r] = {"mean": mean, "sd": sd, "n": len(values)}
                 out.setdefault(task, {}).setdefault(model, {})[int(k)] = row
     return out
 
 
-def markdown(results=None):
-    """The radii as a Markdown table (mean ± sd over seeds, pixels)."""
+def markdown(results):
+    """The radii of the ERF results as a Markdown table (mean ± sd over seeds, pixels), and the
+    mark shares when measured."""
     s = summary(results)
     lines = [
         "| task | model | ui | r50 (px) | r90 (px) | seeds |",
@@ -206,10 +205,10 @@ def markdown(results=None):
             for k, row in uis.items():
                 r50, r90 = row["r50"], row["r90"]
                 lines.append(
-                    f"| {task} | {model} | {k} | {r50['mean']:.1f} ± {r50['sd']:.1f} | "
-                    f"{r90['mean']:.1f} ± {r90['sd']:.1f} | {r50['n']} |"
+                    f"| {task} | {model} | {k} | {format_mean_sd(r50)} | "
+                    f"{format_mean_sd(r90)} | {r50['n']} |"
                 )
-    shares = (results or _load_json(RESULTS)).get("mark_share", {})
+    shares = results.get("mark_share", {})
     if shares:
         lines += [
             "",
@@ -223,9 +222,7 @@ def markdown(results=None):
                 rows = [v[k] for v in seeds.values() if k in v]
 
                 def ms(name, rows=rows):
-                    values = [100 * r[name] for r in rows]
-                    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-                    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
+                    return format_mean_sd(mean_sd([r[name] for r in rows], scale=100))
 
                 lines.append(
                     f"| {task} | {model} | {k} | {len(rows)} | {rows[0]['distance_px']:.0f} | "
@@ -235,24 +232,25 @@ def markdown(results=None):
     return "\n".join(lines)
 
 
-def plot(path=None, labels=None):
+def plot(files, path=None, labels=None):
     """The mean ERF maps (over seeds) side by side, one row per task, one column per (model,
-    ui), with the 50% and 90% discs drawn; returns the PNG's path."""
+    ui), with the 50% and 90% discs drawn; returns the PNG's path (default
+    receptive_field.png in the study's folder)."""
     import numpy as np
 
     from rignet_keras.receptive_field import mass_radius
-    from rignet_keras.training.visualize import _pyplot
+    from rignet_keras.training.plots import pyplot
 
-    path = path or os.path.join(os.path.dirname(MAPS), "receptive_field.png")
-    maps = _load_maps()
+    path = path or files.path("receptive_field.png")
+    maps = load_maps(files)
     grouped = {}
     for key, m in maps.items():
         task, model, _, k = key.split("/")
         grouped.setdefault(task, {}).setdefault((model, int(k)), []).append(m.astype(np.float64))
     if not grouped:
-        raise SystemExit(f"error: no maps in {MAPS}; run python -m bench.long_range first")
+        raise SystemExit(f"error: no maps in {files.maps}; run python -m bench.long_range first")
     columns = sorted({c for cols in grouped.values() for c in cols})
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(
         len(grouped),
         len(columns),
@@ -289,17 +287,16 @@ def plot(path=None, labels=None):
     return path
 
 
-def measure_mark_share(work_dir, num_images=32):
-    """Adds `mark_share` of every finished `bench.long_range` run (rebuilt from its folder's
-    run_config.json and final weights) to the results; resumable."""
+def measure_mark_share(files, work_dir, num_images=32):
+    """Adds `mark_share` of every finished `bench.long_range` run recorded in `files` (rebuilt
+    from its folder's run_config.json and final weights) to the ERF results; resumable."""
     import numpy as np
 
-    from bench import long_range
     from rignet_keras.config import CONFIG_NAME, RunConfig
     from rignet_keras.data.synthetic import SyntheticConfig, generate_sample, mark_distance
-    from rignet_keras.training.experiment import build_network, model_preprocessing
+    from rignet_keras.training.run_inputs import build_network, model_preprocessing
 
-    runs = long_range.load_results()
+    runs = load_json(files.long_range)
     steps = runs.get("budget", {}).get("steps")
     for task, models in runs.get("runs", {}).items():
         config = SyntheticConfig(**runs["tasks"][task])
@@ -314,10 +311,10 @@ def measure_mark_share(work_dir, num_images=32):
         ]
         for model, seeds in models.items():
             for seed in seeds:
-                done = _load_json(RESULTS).get("mark_share", {}).get(task, {}).get(model, {})
+                done = load_json(files.erf).get("mark_share", {}).get(task, {}).get(model, {})
                 if seed in done:
                     continue
-                folder = os.path.join(work_dir, f"{task}-{model}-s{seed}-{steps}steps")
+                folder = run_folder(work_dir, task, model, seed, steps)
                 run = RunConfig.load(os.path.join(folder, CONFIG_NAME))
                 network = build_network(run.model, config.num_classes)
                 network(images[:1], training=False)
@@ -332,11 +329,11 @@ def measure_mark_share(work_dir, num_images=32):
                     iterations,
                     model_preprocessing(run.model),
                 )
-                results = _load_json(RESULTS)
+                results = load_json(files.erf)
                 results.setdefault("mark_share", {}).setdefault(task, {}).setdefault(model, {})[
                     seed
                 ] = measured
-                write_json(RESULTS, results)
+                write_json(files.erf, results)
                 print(
                     f"{task} {model} seed {seed}: share of the far pixel's ERF on its mark by ui "
                     + ", ".join(f"{m['mark_share']:.3f}" for m in measured.values())
@@ -348,7 +345,16 @@ def measure_mark_share(work_dir, num_images=32):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=1,
+        work_dir=DEFAULT_WORK_DIR,
+        helps={
+            "threads": "TF intra- and inter-op threads (default: %(default)s)",
+            "work_dir": "bench.long_range's runs (default: %(default)s)",
+        },
+    )
     p.add_argument("--report", action="store_true", help="print the radii table and write the PNG")
     p.add_argument(
         "--mark-share",
@@ -356,14 +362,9 @@ def main(argv=None):
         help="measure, for bench.long_range's finished runs, how much of the ERF of the object "
         "pixel farthest from its mark falls on the mark",
     )
-    p.add_argument("--work-dir", default="/tmp/rignet-long-range", help="bench.long_range's runs")
-    p.add_argument("--threads", type=int, default=1, help="TF intra- and inter-op threads")
     p.add_argument("--results-dir", default=RESULTS_DIR, help="where the results are")
     args = p.parse_args(argv)
-    from bench import long_range
-
-    long_range.set_results_dir(args.results_dir)
-    set_results_dir(args.results_dir)  # this module, also when it runs as __main__
+    files = ResultFiles(args.results_dir)
     if not (args.report or args.mark_share):
         print(
             "error: the centre ERFs are measured by python -m bench.long_range; "
@@ -372,15 +373,12 @@ def main(argv=None):
         )
         return 2
     if args.mark_share:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-        measure_mark_share(args.work_dir)
+        set_tf_threads(args.threads)
+        measure_mark_share(files, args.work_dir)
     if not args.report:
         return 0
-    print(markdown())
-    print("wrote", plot())
+    print(markdown(load_json(files.erf)))
+    print("wrote", plot(files))
     return 0
 
 

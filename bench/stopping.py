@@ -16,7 +16,6 @@ Every stage is cached in the work folder (the trained model, the export, the rec
 second run only replays. Writes `bench/results/stopping.json` and `bench/results/stopping_*.png`.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -25,7 +24,16 @@ import time
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, machine, write_json
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    machine,
+    median,
+    set_tf_threads,
+    write_json,
+    write_npz,
+)
 
 K = 4
 STEPS = 1200
@@ -41,7 +49,7 @@ def default_work_dir(steps, fixed_ui=False):
 
 def quickstart_config(steps=STEPS, num_val=NUM_VAL):
     """The quickstart's sizes with ui K and a larger validation set."""
-    from rignet_keras.quickstart import QuickstartConfig
+    from rignet_keras.config.quickstart import QuickstartConfig
 
     return QuickstartConfig(num_iterations=K, num_val=num_val, steps=steps, seed=SEED)
 
@@ -54,7 +62,7 @@ def train_iterations(fixed_ui):
 def run_config(cfg, work_dir, fixed_ui=False):
     """The RIGNet run of the quickstart, trained with the ui drawn from [1, K] (or at K)."""
     from rignet_keras.config import ExportConfig
-    from rignet_keras.quickstart import quickstart_runs
+    from rignet_keras.config.quickstart import quickstart_runs
 
     config = quickstart_runs(cfg, work_dir)["rignet"]
     config = config.replace(
@@ -82,8 +90,7 @@ def train(cfg, work_dir, progress=False, fixed_ui=False):
         "train_iterations": K if fixed_ui else [1, K],
         "steps": cfg.steps,
     }
-    with open(summary_path, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    write_json(summary_path, summary)
     return model_path, summary
 
 
@@ -120,7 +127,8 @@ def validation_set(cfg, work_dir):
 
 
 def record(manifest, precision, images, work_dir):
-    """Runs `init` and K - 1 steps of the step-wise TFLite graph on every image (cached).
+    """Runs `init` and K - 1 steps of the step-wise TFLite graph on every image (cached), through
+    the runtime's stepping loop (`AnytimeSegmenter.iterate`), timing each iteration.
 
     Returns:
         (class maps uint8 (N, K, H, W), probabilities float16 (N, K, H, W, C), init ms, step
@@ -136,20 +144,16 @@ def record(manifest, precision, images, work_dir):
     anytime.warm_up()
     maps, probs, init_ms, step_ms = [], [], [], []
     for image in images:
-        start = time.perf_counter()
-        out, state = anytime.init(image)
-        init_ms.append(time.perf_counter() - start)
-        outputs = [out]
-        for _ in range(K - 1):
+        iterations, outputs = anytime.iterate(image, K), []
+        for k in range(K):  # an iteration runs when asked for: `next` takes its time
             start = time.perf_counter()
-            out, state = anytime.step(state)
-            step_ms.append(time.perf_counter() - start)
-            outputs.append(out)
+            outputs.append(next(iterations))
+            (step_ms if k else init_ms).append(time.perf_counter() - start)
         maps.append(np.stack([o["class_map"][0] for o in outputs]).astype(np.uint8))
         probs.append(np.stack([o["probabilities"][0] for o in outputs]).astype(np.float16))
     maps, probs = np.stack(maps), np.stack(probs)
-    init_ms, step_ms = 1000 * float(np.median(init_ms)), 1000 * float(np.median(step_ms))
-    np.savez(path, maps=maps, probs=probs, init_ms=init_ms, step_ms=step_ms)
+    init_ms, step_ms = 1000 * float(median(init_ms)), 1000 * float(median(step_ms))
+    write_npz(path, dict(maps=maps, probs=probs, init_ms=init_ms, step_ms=step_ms))
     return maps, probs, init_ms, step_ms
 
 
@@ -301,10 +305,9 @@ GOAL_LOSS = 0.005
 
 def plot(result, path, title):
     """mIoU of the stopped predictions against the share of MACs beyond ui = 1 saved."""
-    import matplotlib
+    from rignet_keras.training.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     families = {}
@@ -349,8 +352,14 @@ def plot(result, path, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work-dir", help="default: /tmp/rignet_bench_stopping_<steps>")
+    parser = bench_parser(
+        __doc__,
+        work_dir=None,
+        helps={
+            "work_dir": "the model, export and records (default: "
+            "/tmp/rignet_bench_stopping_<steps>, _fixed added with --fixed-ui)"
+        },
+    )
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--num-val", type=int, default=NUM_VAL)
     parser.add_argument("--stage", choices=("train", "all"), default="all")
@@ -364,10 +373,7 @@ def main(argv=None):
         "--tag", default="", help="a suffix of the result files' names (stopping_TAG.json)"
     )
     args = parser.parse_args(argv)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    set_tf_threads(1)
     args.work_dir = args.work_dir or default_work_dir(args.steps, args.fixed_ui)
     os.makedirs(args.work_dir, exist_ok=True)
     cfg = quickstart_config(args.steps, args.num_val)
@@ -383,10 +389,7 @@ def main(argv=None):
     half = len(images) // 2
     select, report = np.arange(half), np.arange(half, len(images))
     results = {
-        "command": "python -m bench."
-        + os.path.basename(__file__)[:-3]
-        + " "
-        + " ".join(argv or sys.argv[1:]),
+        "command": command_line("stopping", argv),
         "machine": machine(),
         "model": summary,
         "K": K,

@@ -22,7 +22,16 @@ import subprocess
 import sys
 import time
 
-from bench.common import REPOSITORY_ROOT, RESULTS_DIR, bench_command, machine
+from bench.common import (
+    REPOSITORY_ROOT,
+    RESULTS_DIR,
+    bench_command,
+    bench_parser,
+    command_line,
+    machine,
+    median,
+    write_json,
+)
 
 NUM_CLASSES = 21
 
@@ -115,9 +124,9 @@ def worker(spec):
     result = dict(
         spec,
         step_s=step,
-        step_s_median=sorted(times)[len(times) // 2],
+        step_s_median=median(times, high=True),
         images_per_s=batch / step,
-        cpu_s_per_step=sorted(cpu_times)[len(cpu_times) // 2],  # all threads; robust to sharing
+        cpu_s_per_step=median(cpu_times, high=True),  # all threads; robust to sharing
         warmup_s=warm,
         peak_rss_mib=rss,
         peak_rss_steps_mib=steps_peak,
@@ -154,7 +163,12 @@ def run(spec):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = bench_parser(
+        __doc__,
+        warmup=2,
+        output=os.path.join(RESULTS_DIR, "training.json"),
+        helps={"warmup": "untimed training steps first, tracing included (default: %(default)s)"},
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--backbone", default="resnet18")
     p.add_argument("--size", type=int, default=321)
@@ -162,9 +176,7 @@ def main(argv=None):
     p.add_argument("--uis", default="1,2,4,6")
     p.add_argument("--precisions", default="float32,mixed_bfloat16")
     p.add_argument("--steps", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--recompute-ui", type=int, default=6, help="ui of the recompute check; 0: none")
-    p.add_argument("--output", default=os.path.join(RESULTS_DIR, "training.json"))
     p.add_argument("--tag", default="", help="suffix of the result's key in the JSON")
     args = p.parse_args(argv)
     if args.worker:
@@ -205,7 +217,7 @@ def main(argv=None):
 
     add_expectations(rows)
     record = {
-        "command": "python -m bench.training " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command_line("training", argv),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": dict(machine(), load_average_at_end=[round(v, 2) for v in os.getloadavg()]),
         "rows": rows,
@@ -217,9 +229,7 @@ def main(argv=None):
     key = f"{args.backbone}_{args.size}_b{args.batch}_{args.precisions.replace(',', '+')}"
     key += f"_{args.tag}" if args.tag else ""
     existing[key] = record
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        json.dump(existing, f, indent=2)
+    write_json(args.output, existing)
     print(f"wrote {args.output} [{key}]")
     return 0
 

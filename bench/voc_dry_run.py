@@ -30,14 +30,12 @@ the results file is not run again (`--redo STAGE` runs it again).
 Results: bench/results/voc_dry_run.json (machine, date, commands, uptime before and after).
 """
 
-import argparse
 import csv
 import json
 import os
 import re
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -45,7 +43,15 @@ import time
 
 import numpy as np
 
-from bench.common import REPOSITORY_ROOT, RESULTS_DIR, machine, write_json
+from bench.common import (
+    REPOSITORY_ROOT,
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    machine,
+    median,
+    write_json,
+)
 
 RESULT = os.path.join(RESULTS_DIR, "voc_dry_run.json")
 RECIPE = os.path.join("recipes", "voc_r50.py")
@@ -378,10 +384,9 @@ def project_gpu(step_s_cpu, steps=30000, batch=16):
 def plot(result, path):
     """Two panels: the learning rate logged at each epoch's end against the recipe's formula
     (the warm-up), and the seconds per step of each epoch; writes a PNG."""
-    import matplotlib
+    from rignet_keras.training.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     runs = [result["stages"][k] for k in ("train", "train_resume") if k in result["stages"]]
     history = max((r.get("history") or [] for r in runs), key=len)
@@ -418,14 +423,18 @@ def plot(result, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(
+        __doc__,
+        threads=2,
+        output=RESULT,
+        helps={"threads": "TensorFlow intra-op threads (default: %(default)s)"},
+    )
     parser.add_argument("--work", default="/tmp/voc_dry_run", help="data, weights and the run")
     parser.add_argument("--steps", type=int, default=24, help="steps to train before stopping")
     parser.add_argument("--steps-per-epoch", type=int, default=6)
     parser.add_argument("--num-voc-train", type=int, default=24)
     parser.add_argument("--num-val", type=int, default=6)
     parser.add_argument("--num-sbd", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads")
     parser.add_argument("--rss-limit-gib", type=float, default=18.0)
     parser.add_argument("--timeout-s", type=int, default=3600, help="per subprocess")
     parser.add_argument("--export-size", type=int, default=512, help="export input side")
@@ -436,7 +445,6 @@ def main(argv=None):
         help="if training ended early, continue it from its backup (the recipe's --resume)",
     )
     parser.add_argument("--redo", nargs="*", default=[], choices=STAGES)
-    parser.add_argument("--output", default=RESULT)
     args = parser.parse_args(argv)
     if args.steps % args.steps_per_epoch:
         print("error: --steps must be a multiple of --steps-per-epoch", file=sys.stderr)
@@ -450,8 +458,7 @@ def main(argv=None):
     for stage in args.redo:
         stages.pop(stage, None)
     result.update(
-        command="python -m bench.voc_dry_run "
-        + shlex.join(argv if argv is not None else sys.argv[1:]),
+        command=command_line("voc_dry_run", argv),
         machine=result.get("machine") or machine(),
         uptime_start=result.get("uptime_start") or subprocess.getoutput("uptime").strip(),
         work=args.work,
@@ -529,7 +536,7 @@ def main(argv=None):
             steps_done=int(max((r.get("step", 0) for r in history), default=0)),
             history=history,
             step_s_per_epoch=per_epoch,
-            median_step_s=statistics.median(steady) if steady else None,
+            median_step_s=median(steady),
             median_step_s_note="per-epoch mean step times from Keras' epoch lines, the first "
             "epoch (graph tracing) left out; the median of the rest",
             schedule=check_schedule(history),
@@ -564,7 +571,7 @@ def main(argv=None):
     resumed = stages.get("train_resume", {})
     steady = (train.get("step_s_per_epoch") or [])[1:] + (resumed.get("step_s_per_epoch") or [])[1:]
     if steady:
-        train["median_step_s"] = statistics.median(steady)
+        train["median_step_s"] = median(steady)
         train["median_step_s_note"] = (
             "median of the per-epoch mean step times from Keras' epoch lines, the first epoch "
             "of each process (graph tracing) left out"

@@ -10,13 +10,19 @@ Usage:
     python -m bench.wide_convolutions --out bench/results/wide_convolutions.json
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    interleaved_latency,
+    machine,
+    write_json,
+)
 
 # (side, input channels, filters): the ResNet-50 FCN head at 512x512 and 321x321, the B5 gate at
 # 512x512, the B4 gate, the MobileNetV2 FCN head, a 768-channel input, the ASPP classifier.
@@ -51,11 +57,18 @@ def tflite_conv(weights, bias, side, parts):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "wide_convolutions.json"))
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=2,
+        rounds=5,
+        repeats=10,
+        out=os.path.join(RESULTS_DIR, "wide_convolutions.json"),
+        helps={
+            "threads": "LiteRT's threads (default: %(default)s)",
+            "repeats": "timed calls of each variant per round (default: %(default)s)",
+        },
+    )
     args = p.parse_args(argv)
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
@@ -107,8 +120,7 @@ def main(argv=None):
             machine=machine(),
             threads=args.threads,
             rows=rows,
-            command="python -m bench.wide_convolutions "
-            + " ".join(sys.argv[1:] if argv is None else argv),
+            command=command_line("wide_convolutions", argv),
         ),
     )
     return 0

@@ -11,13 +11,19 @@ Usage:
         --out bench/results/xnnpack_options.json
 """
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
-from bench.common import RESULTS_DIR, interleaved_latency, machine, write_json
+from bench.common import (
+    RESULTS_DIR,
+    bench_parser,
+    command_line,
+    interleaved_latency,
+    machine,
+    write_json,
+)
 
 OPTIONS = {
     "default": dict(),
@@ -37,13 +43,17 @@ def runner_for(path, signature, threads, options):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = bench_parser(
+        __doc__,
+        full_doc=True,
+        threads=2,
+        rounds=7,
+        out=os.path.join(RESULTS_DIR, "xnnpack_options.json"),
+        helps={"threads": "LiteRT's threads, but for one_thread (default: %(default)s)"},
+    )
     p.add_argument("model")
     p.add_argument("--signature")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--per-round", type=int, default=2)
-    p.add_argument("--out", default=os.path.join(RESULTS_DIR, "xnnpack_options.json"))
     args = p.parse_args(argv)
     runners = {
         k: runner_for(args.model, args.signature, args.threads, v) for k, v in OPTIONS.items()
@@ -72,7 +82,7 @@ def main(argv=None):
             threads=args.threads,
             machine=machine(),
             results=results,
-            command=" ".join(sys.argv),
+            command=command_line("xnnpack_options", argv),
         ),
     )
     return 0
