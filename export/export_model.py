@@ -86,6 +86,8 @@ def _count(minimum):
 
 
 def build_parser():
+    from rignet_keras.config.flags import add_set_argument
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a .keras file holding a rignet_keras.RIGNet")
     parser.add_argument("output_dir", help="the export folder (created; see --overwrite)")
@@ -197,14 +199,10 @@ def build_parser():
     )
     parser.add_argument("--overwrite", action="store_true", help="replace output_dir")
     parser.add_argument("--stem", help=f"file name prefix (default {DEFAULT_STEM})")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        nargs="+",
+    add_set_argument(
+        parser,
+        "set a field of the export section (the flags above are aliases of it)",
         metavar="export.KEY=VALUE",
-        help="set a field of the export section (the flags above are aliases of it)",
     )
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved export section and exit"

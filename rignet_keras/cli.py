@@ -22,6 +22,7 @@ sub-command) or `TF_CPP_MIN_LOG_LEVEL` says otherwise. Printing `--help` imports
 import os
 import sys
 
+from rignet_keras.config.flags import add_set_argument
 from rignet_keras.config.recipes import load_recipe
 from rignet_keras.console import (
     EXIT_USER_ERROR,
@@ -327,15 +328,7 @@ def build_parser():
     )
     ev.add_argument("--num-visualize", type=int, help="images drawn (default 8)")
     ev.add_argument("--output-dir", help="default: eval, or <run>/eval with --run")
-    ev.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        nargs="+",
-        metavar="SECTION.KEY=VALUE",
-        help="set a data or eval field (the flags above are aliases of it)",
-    )
+    add_set_argument(ev, "set a data or eval field (the flags above are aliases of it)")
     ev.add_argument(
         "--print-config", action="store_true", help="print the configuration evaluated and exit"
     )

@@ -157,6 +157,7 @@ def main(argv=None):
     """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
     printed as one line; 1 when training stopped on a NaN or an infinity)."""
     from rignet_keras.config import parse_assignment
+    from rignet_keras.config.flags import add_set_argument
     from rignet_keras.console import OneLineParser, report_errors
     from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
 
@@ -172,15 +173,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="ui of the RIGNet, >= 1")
     parser.add_argument("--backbone", help="e.g. resnet18 (default), resnet34, mobilenetv2")
     parser.add_argument("--num-train", type=int, help=">= 1")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        nargs="+",
-        metavar="SECTION.KEY=VALUE",
-        help="override a field of both runs' configuration",
-    )
+    add_set_argument(parser, "override a field of both runs' configuration")
     parser.add_argument(
         "--deterministic", action="store_true", help="bit-equal runs (train.deterministic)"
     )

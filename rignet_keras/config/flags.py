@@ -112,6 +112,14 @@ def _dest(flag):
     return "override_" + flag.lstrip("-").replace("-", "_")
 
 
+def add_set_argument(parser, help, dest="overrides", metavar="SECTION.KEY=VALUE"):
+    """Adds `--set SECTION.KEY=VALUE ...` (repeatable) to `parser`: parsed later with
+    `parse_assignment`, checked by `RunConfig.override` or `check_value`."""
+    parser.add_argument(
+        "--set", dest=dest, action="append", default=[], nargs="+", metavar=metavar, help=help
+    )
+
+
 def add_override_arguments(parser):
     """Adds `--set section.key=value` and its aliases (`OVERRIDE_FLAGS`, plus
     `--deep-supervision`) to an argparse parser."""
