@@ -35,7 +35,6 @@ from bench.claims import (
     Budget,
     claims_config,
     list_runs,
-    load_results,
     miou_spread,
     open_results,
     parse_shard,
@@ -44,7 +43,14 @@ from bench.claims import (
     update_results,
     variant_key,
 )
-from bench.common import RESULTS_DIR, format_mean_sd, machine, set_tf_threads, spread
+from bench.common import (
+    RESULTS_DIR,
+    format_mean_sd,
+    load_results,
+    machine,
+    set_tf_threads,
+    spread,
+)
 
 K = 4
 WORK_DIR = "/tmp/rignet-anytime"

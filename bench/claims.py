@@ -38,7 +38,6 @@ its plots beside it.
 """
 
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -49,6 +48,7 @@ from bench.common import (
     RESULTS_DIR,
     bench_parser,
     format_mean_sd,
+    load_results,
     machine,
     set_tf_threads,
     spread,
@@ -307,13 +307,6 @@ def measure_latency(config, budget, repeats=20):
 
 # ---------------------------------------------------------------------------------------------
 # Results
-
-
-def load_results(path):
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return {"runs": {}}
 
 
 def update_results(path, change):

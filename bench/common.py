@@ -19,6 +19,7 @@ one atomic writer, `rignet_keras.runtime.atomic`.
 """
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -318,6 +319,14 @@ def interleaved_latency(calls, rounds, per_round=1, warmup=2, round_warmup=0, or
 
 # ---------------------------------------------------------------------------------------------
 # Result files
+
+
+def load_results(path):
+    """A results file's content; {"runs": {}} when it does not exist yet."""
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"runs": {}}
 
 
 def write_json(path, payload, indent=2):

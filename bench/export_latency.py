@@ -259,7 +259,7 @@ def main(argv=None):
                 )
             )
     result = {
-        "command": command_line("export_latency"),
+        "command": command_line("export_latency", argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_start,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],

@@ -42,12 +42,13 @@ from bench.common import (
     bench_parser,
     command_line,
     format_mean_sd,
+    load_results,
     machine,
     mean_sd,
     set_tf_threads,
     write_json,
 )
-from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, load_json, run_folder
+from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, run_folder
 
 TASKS = {
     "standard": dict(object_size=(0.4, 0.6)),
@@ -294,7 +295,7 @@ def report(results, budget, files):
     variant's sample grid there (and into docs/ when `files` is the default folder)."""
     from rignet_keras.data.synthetic import SyntheticConfig, save_sample_grid
 
-    erf_results = load_json(files.erf)
+    erf_results = load_results(files.erf)
     radii = receptive_field.summary(erf_results)
     fcn_r90 = {
         task: models["fcn"][1]["r90"]["mean"] for task, models in radii.items() if "fcn" in models
@@ -334,7 +335,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     files = ResultFiles(args.results_dir)
     budget = Budget(steps=args.steps)
-    results = load_json(files.long_range)
+    results = load_results(files.long_range)
     stored = results.get("budget")
     if stored not in (None, dataclasses.asdict(budget)):
         print(f"error: {files.long_range} holds runs of another budget ({stored})", file=sys.stderr)

@@ -12,7 +12,6 @@ to the functions that read or write these files as a `ResultFiles`.
 """
 
 import dataclasses
-import json
 import os
 
 from bench.common import RESULTS_DIR
@@ -44,14 +43,6 @@ class ResultFiles:
     def path(self, name):
         """Another file (a plot) of the study in the folder."""
         return os.path.join(self.folder, name)
-
-
-def load_json(path):
-    """A results file's content; {"runs": {}} when it does not exist yet."""
-    if os.path.isfile(path):
-        with open(path) as f:
-            return json.load(f)
-    return {"runs": {}}
 
 
 def run_folder(work_dir, task, model, seed, steps):

@@ -28,13 +28,14 @@ from bench.common import (
     RESULTS_DIR,
     bench_parser,
     format_mean_sd,
+    load_results,
     machine,
     mean_sd,
     set_tf_threads,
     write_json,
     write_npz,
 )
-from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, load_json, run_folder
+from bench.long_range_files import DEFAULT_WORK_DIR, ResultFiles, run_folder
 
 FRACTIONS = (0.5, 0.9)
 
@@ -163,7 +164,7 @@ def record(files, task, model, seed, measured, setup):
     """Stores one run's `measure` output (radii in the JSON, maps in the npz) in `files`."""
     import numpy as np
 
-    results = load_json(files.erf)
+    results = load_results(files.erf)
     results.setdefault("machine", machine())
     results["setup"] = setup
     entry = {str(k): {n: v for n, v in m.items() if n != "map"} for k, m in measured.items()}
@@ -177,7 +178,7 @@ def record(files, task, model, seed, measured, setup):
 
 def summary(results):
     """{task: {model: {ui: {"r50": stats, "r90": stats}}}}, stats = mean, sd, n over seeds, of
-    the ERF results (`load_json(files.erf)`)."""
+    the ERF results (`load_results(files.erf)`)."""
     out = {}
     for task, models in results.get("runs", {}).items():
         for model, seeds in models.items():
@@ -296,7 +297,7 @@ def measure_mark_share(files, work_dir, num_images=32):
     from rignet_keras.data.synthetic import SyntheticConfig, generate_sample, mark_distance
     from rignet_keras.training.run_inputs import build_network, model_preprocessing
 
-    runs = load_json(files.long_range)
+    runs = load_results(files.long_range)
     steps = runs.get("budget", {}).get("steps")
     for task, models in runs.get("runs", {}).items():
         config = SyntheticConfig(**runs["tasks"][task])
@@ -311,7 +312,7 @@ def measure_mark_share(files, work_dir, num_images=32):
         ]
         for model, seeds in models.items():
             for seed in seeds:
-                done = load_json(files.erf).get("mark_share", {}).get(task, {}).get(model, {})
+                done = load_results(files.erf).get("mark_share", {}).get(task, {}).get(model, {})
                 if seed in done:
                     continue
                 folder = run_folder(work_dir, task, model, seed, steps)
@@ -329,7 +330,7 @@ def measure_mark_share(files, work_dir, num_images=32):
                     iterations,
                     model_preprocessing(run.model),
                 )
-                results = load_json(files.erf)
+                results = load_results(files.erf)
                 results.setdefault("mark_share", {}).setdefault(task, {}).setdefault(model, {})[
                     seed
                 ] = measured
@@ -377,7 +378,7 @@ def main(argv=None):
         measure_mark_share(files, args.work_dir)
     if not args.report:
         return 0
-    print(markdown(load_json(files.erf)))
+    print(markdown(load_results(files.erf)))
     print("wrote", plot(files))
     return 0
 

@@ -53,8 +53,9 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     import keras
 
     from rignet_keras.training.experiment import run_experiment
+    from rignet_keras.training.plots import plot_anytime
     from rignet_keras.training.run_inputs import eval_dataset
-    from rignet_keras.training.visualize import plot_anytime, save_predictions
+    from rignet_keras.training.visualize import save_predictions
 
     runs = resolved_runs(cfg, output_dir, overrides, progress)
     os.makedirs(output_dir, exist_ok=True)

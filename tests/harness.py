@@ -224,7 +224,7 @@ def write_voc_fixture(root, num_train=6, num_val=3, size=(48, 64), seed=0):
     ImageSets lists, and the SegmentationClassAug folder + train_aug.txt of VOC-aug."""
     from PIL import Image
 
-    from rignet_keras.training.visualize import voc_palette
+    from rignet_keras.runtime import voc_palette
 
     rng = np.random.default_rng(seed)
     voc = os.path.join(root, "VOCdevkit", "VOC2012")

@@ -98,6 +98,7 @@ def test_result_files_are_written_whole(tmp_path):
             np.testing.assert_array_equal(data["maps"], arrays["maps"])
             assert float(data["ms"]) == 1.5
     assert sorted(os.listdir(tmp_path)) == ["new", "rFalse.npz", "rTrue.npz"]  # no temporaries
+    assert os.listdir(tmp_path / "new") == ["r.json"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bench import long_range, receptive_field
-from bench.long_range_files import ResultFiles, load_json
+from bench.common import load_results
+from bench.long_range_files import ResultFiles
 from tests.harness import tiny_rignet
 
 UIS = [1, 2, 3]
@@ -62,7 +63,7 @@ def test_erf_records_go_to_the_folder_given(tmp_path):
     receptive_field.record(first, "standard", "pu3", 0, measured, setup={"pixel": "centre"})
     receptive_field.record(first, "standard", "pu3", 1, measured, setup={"pixel": "centre"})
     assert not (tmp_path / "b").exists()
-    results = load_json(first.erf)
+    results = load_results(first.erf)
     assert results["runs"]["standard"]["pu3"]["1"]["2"] == {"r50": 2.0, "r90": 4.0}
     assert sorted(receptive_field.load_maps(first)) == [
         f"standard/pu3/{s}/{k}" for s in (0, 1) for k in (1, 2)

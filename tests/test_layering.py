@@ -203,14 +203,18 @@ def test_no_module_of_the_package_over_500_lines():
 
 def test_the_runtime_imports_itself_relatively():
     """The runtime folder can be copied to a device alone: it names no package above it."""
+
+    def names_the_package(node):
+        if isinstance(node, ast.ImportFrom):
+            return node.level == 0 and (node.module or "").startswith("rignet_keras")
+        if isinstance(node, ast.Import):
+            return any(alias.name.startswith("rignet_keras") for alias in node.names)
+        return False
+
     absolute = [
         f"{path.relative_to(ROOT)}:{node.lineno}"
         for path in sorted((ROOT / "rignet_keras" / "runtime").rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-        if (isinstance(node, ast.ImportFrom) and not node.level and node.module or "").startswith(
-            "rignet_keras"
-        )
-        or isinstance(node, ast.Import)
-        and any(alias.name.startswith("rignet_keras") for alias in node.names)
+        if names_the_package(node)
     ]
     assert absolute == []

@@ -22,7 +22,7 @@ from rignet_keras.config.errors import ConfigError
 from rignet_keras.config.model import is_baseline
 from rignet_keras.config.run import RunConfig
 from rignet_keras.config.sections import DataConfig
-from rignet_keras.presets import PRESETS
+from rignet_keras.presets import preset_kwargs
 
 # What training on the paper's datasets changes in `TrainConfig`'s defaults (the paper gives no
 # hyper-parameters; these are the field's: SGD, momentum 0.9, poly 0.9, crop 321, batch 16, the
@@ -82,9 +82,10 @@ def paper_experiment(name, *, dataset="voc", preset=None, paper=None, descriptio
     """
     model = {_SHORTHAND.get(k, k): v for k, v in model.items()}
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"preset must be one of {tuple(PRESETS)}; received {preset!r}")
-        model = {**PRESETS[preset], **model}
+        try:
+            model = preset_kwargs(preset, **model)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     config = dataset_base(dataset, name)
     if model.get("backbone") == "deeplabv2":
         config = config.replace(train=DEEPLAB_TRAIN)

@@ -30,6 +30,7 @@ import shutil
 
 from rignet_keras.data.errors import DatasetError
 from rignet_keras.data.info import DatasetInfo
+from rignet_keras.runtime import atomic
 
 INFO_FILENAME = "dataset_info.json"
 SHARD_SUFFIX = ".tfrecord"
@@ -105,14 +106,7 @@ def _fsync_dir(folder):
 
 def save_record(folder, meta):
     """Writes the record atomically: a temporary file, fsync, then one rename."""
-    path = record_path(folder)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(folder)
+    atomic.write_json(record_path(folder), meta)
 
 
 def file_digest(path, chunk_size=1 << 22):

@@ -52,7 +52,6 @@ def write_saved_model(build):
         return  # nothing converts from it
     path = build.path(SAVED_MODEL_DIR) if keep else os.path.join(build.work, SAVED_MODEL_DIR)
     export_saved_model(build.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"])
-    build.saved_model_path = path
     build.tflite_saved_model_path = path
     limit = o["tflite_max_conv_input_channels"]
     if "tflite" in o["formats"] and limit and wide_convolutions(build.model, limit):

@@ -238,8 +238,7 @@ class _Export:
         parity_data, calibration_data = self._sample_images()
         if o["stepwise"]:
             self.read, _ = state_indices(self.model)
-            self.step_inputs = [state_name(i) for i in self.read]
-            o["state_inputs"] = self.step_inputs
+            o["state_inputs"] = [state_name(i) for i in self.read]
 
         for phase, write, needs in PHASES:
             if needs is not None and needs not in o["formats"]:

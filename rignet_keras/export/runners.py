@@ -53,8 +53,6 @@ class TFLiteGraphs:
         interpreter: an existing interpreter over `path` to reuse.
     """
 
-    format = "tflite"
-
     def __init__(self, path, threads=DEFAULT_THREADS, interpreter=None):
         self.path = os.fspath(path)
         self.interpreter = interpreter or make_interpreter(self.path, threads)
@@ -93,8 +91,6 @@ class SavedModelGraphs:
     Args:
         path: the SavedModel folder.
     """
-
-    format = "saved_model"
 
     def __init__(self, path):
         import tensorflow as tf
@@ -155,8 +151,6 @@ class OnnxGraph:
         path: a `.onnx` file.
         threads: intra-op threads.
     """
-
-    format = "onnx"
 
     def __init__(self, path, threads=DEFAULT_THREADS):
         self.path = os.fspath(path)

@@ -19,6 +19,7 @@ import os
 import time
 
 from rignet_keras.config import CONFIG_NAME, ConfigError, RunConfig, check_resume
+from rignet_keras.training.checkpoints import save_json
 from rignet_keras.training.run_inputs import (
     build_network,
     build_size,
@@ -28,7 +29,7 @@ from rignet_keras.training.run_inputs import (
     quality_source,
     train_stream,
 )
-from rignet_keras.training.trainer import Trainer, save_json
+from rignet_keras.training.trainer import Trainer
 
 
 @dataclasses.dataclass

@@ -49,11 +49,6 @@ def describe_variables(paths, limit=3):
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-def weights_are_finite(model):
-    """True if every weight of `model` is finite (a NaN step leaves NaN weights behind)."""
-    return not nonfinite_variables(model.weights)
-
-
 class NaNGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite training loss or epoch log (e.g. `val_loss`), and
     is where the other callbacks stop when the weights they are asked to save are not finite.

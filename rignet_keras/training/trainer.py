@@ -35,7 +35,6 @@ from rignet_keras.training.checkpoints import (
     read_json,
     remove_stale_files,
 )
-from rignet_keras.training.checkpoints import save_json as save_json  # experiment.py imports it
 from rignet_keras.training.determinism import require_determinism
 from rignet_keras.training.faults import FAULT_POINT_ENV, FaultPointHook
 from rignet_keras.training.history import EpochHistory, read_history

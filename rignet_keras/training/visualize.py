@@ -15,13 +15,9 @@ from PIL import Image
 
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import denormalize
-from rignet_keras.runtime import overlay, voc_palette, write_mask  # noqa: F401 (re-exported)
+from rignet_keras.runtime import overlay, write_mask  # noqa: F401 (re-exported)
 from rignet_keras.training.gate_figures import save_gate_figure, save_gate_map_images
 from rignet_keras.training.gate_maps import gate_statistics
-
-# Re-exported for the code that imports them from here (cli.py, quickstart.py, bench/).
-from rignet_keras.training.plots import plot_anytime  # noqa: F401
-from rignet_keras.training.plots import pyplot as _pyplot  # noqa: F401
 
 
 def save_palette_png(path, mask):

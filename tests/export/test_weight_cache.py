@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -319,8 +320,10 @@ def test_a_collected_interpreter_leaves_out_the_release_lines(exports, tmp_path,
     segmenter = runtime.Segmenter(folder / UI_FILE, ui=1, weight_cache=tmp_path / "cache")
     segmenter(fresh_images(1, seed=23)[0])
     capfd.readouterr()
+    collected = weakref.ref(segmenter.interpreter)
     del segmenter
     gc.collect()
+    assert collected() is None  # the release ran, and printed nothing
     assert "DestroyAccelerator" not in capfd.readouterr().err
 
 

@@ -23,7 +23,6 @@ from rignet_keras.models.unroll import (
     UNROLL_MODE_CLASSES,
     NetworkUnroll,
     UnrollMode,
-    is_feed_forward,
     paper_label,
     unroll_mode_class,
     unroll_mode_labels,
@@ -126,13 +125,6 @@ def test_the_labels_are_the_papers():
         "network_recurrent": "network-wide",
         "network_gated": "network-wide gated",
     }
-    assert unroll_mode_labels() == {
-        "sequential": "Su",
-        "parallel": "Pu",
-        "multi_range": "Pf_u",
-        "network_recurrent": "network-wide",
-        "network_gated": "network-wide gated",
-    }
     assert (
         paper_label("parallel", "ResNet50", feedback_blocks=(4, 6), num_iterations=6)
         == "ResNet50-RIGNet Pu<6..4>, ui=6"
@@ -154,34 +146,34 @@ def test_the_labels_are_the_papers():
     )
 
 
-@pytest.mark.parametrize("mode", [*UNROLL_MODES, "unknown"])
-def test_the_labels_agree_with_the_configuration(mode):
-    """The mode objects' labels are those `rignet_keras.config.model_label` gives."""
-    networks = (("resnet50", None, "ResNet50"), ("resnet50", 8, "ResNet50 (8s)"))
-    for backbone, stride, network in networks + (("deeplabv2", 8, "DeepLabV2"),):
-        for feedback_blocks in ((4, 6), (5, 5), 3, None, (1, 2, 3)):
-            for combine, pooling in (("mul_sigmoid", "avg"), ("add_relu", "max")):
-                kwargs = dict(
-                    backbone=backbone,
-                    output_stride=stride,
-                    unroll_mode=mode,
-                    feedback_blocks=feedback_blocks,
-                    num_iterations=4,
-                    gate_combine=combine,
-                    gate_pooling=pooling,
-                )
-                assert is_feed_forward(mode, feedback_blocks) == is_baseline(kwargs)
-                if is_baseline(kwargs):
-                    continue
-                label = paper_label(
-                    mode,
-                    network,
-                    feedback_blocks=feedback_blocks,
-                    num_iterations=4,
-                    gate_combine=combine,
-                    gate_pooling=pooling,
-                )
-                assert label == model_label(kwargs)
+def test_the_configuration_labels_models_through_the_modes():
+    """`rignet_keras.config.model_label`: the backbone's name, then the mode's label."""
+    cases = {
+        "ResNet50-FCN": dict(backbone="resnet50", feedback_blocks=None, num_iterations=1),
+        "ResNet101 (8s)-RIGNet Pu<6..4>, ui=4": dict(
+            backbone="resnet101",
+            output_stride=8,
+            unroll_mode="parallel",
+            feedback_blocks=(4, 6),
+            num_iterations=4,
+        ),
+        "DeepLabV2": dict(backbone="deeplabv2", feedback_blocks=None, num_iterations=1),
+        "ResNet50 network-wide, ui=3": dict(
+            unroll_mode="network_recurrent", feedback_blocks=None, num_iterations=3
+        ),
+        "ResNet50-RIGNet Su<6..3>, ui=2 [add_relu, pool=max]": dict(
+            unroll_mode="sequential",
+            feedback_blocks=3,
+            num_iterations=2,
+            gate_combine="add_relu",
+            gate_pooling="max",
+        ),
+    }
+    for label, kwargs in cases.items():
+        assert model_label(kwargs) == label
+    assert is_baseline(cases["ResNet50-FCN"]) and not is_baseline(
+        cases["DeepLabV2"] | {"feedback_blocks": (4, 6)}
+    )
 
 
 # --------------------------------------------------------------------------------------------
