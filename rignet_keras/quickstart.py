@@ -28,8 +28,14 @@ import os
 import sys
 import time
 
-from rignet_keras.config.quickstart import QuickstartConfig, quickstart_runs
+from rignet_keras.config.quickstart import (
+    QUICKSTART_FLAGS,
+    QuickstartConfig,
+    override_quickstart,
+    quickstart_runs,
+)
 from rignet_keras.console import shown_path
+from rignet_keras.runtime.atomic import write_json
 
 
 def resolved_runs(cfg, output_dir, overrides=(), progress=True):
@@ -108,8 +114,7 @@ def run_quickstart(cfg=None, output_dir="rignet-quickstart", progress=True, over
     )
     results["model_path"] = model_path
     results["seconds"] = round(time.time() - t_start, 1)
-    with open(os.path.join(output_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    write_json(os.path.join(output_dir, "results.json"), results)
     print("\n" + format_table(results), flush=True)
     tflite = shown_path(results["exports"]["tflite"])
     print(
@@ -135,25 +140,6 @@ def format_table(results):
     return "\n".join(lines)
 
 
-# (flag, QuickstartConfig field, smallest value) of the numeric flags, checked before any work.
-NUMERIC_FLAGS = (
-    ("--steps", "steps", 1),
-    ("--batch-size", "batch_size", 1),
-    ("--image-size", "image_size", 32),
-    ("--iterations", "num_iterations", 1),
-    ("--num-train", "num_train", 1),
-)
-
-
-def check_config(cfg):
-    """Refuses a `QuickstartConfig` the run cannot honour, naming the flag and the value."""
-    from rignet_keras.console import check_at_least
-
-    for flag, field, low in NUMERIC_FLAGS:
-        check_at_least(flag, getattr(cfg, field), low)
-    return cfg
-
-
 def main(argv=None):
     """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
     printed as one line; 1 when training stopped on a NaN or an infinity)."""
@@ -168,13 +154,13 @@ def main(argv=None):
     )
     parser.add_argument("--output-dir", default="rignet-quickstart")
     parser.add_argument("--fast", action="store_true", help="a seconds-long smoke test")
-    parser.add_argument("--steps", type=int, help=">= 1")
-    parser.add_argument("--batch-size", type=int, help=">= 1")
-    parser.add_argument("--image-size", type=int, help=">= 32")
-    parser.add_argument("--iterations", type=int, help="ui of the RIGNet, >= 1")
-    parser.add_argument("--backbone", help="e.g. resnet18 (default), resnet34, mobilenetv2")
-    parser.add_argument("--num-train", type=int, help=">= 1")
-    add_set_argument(parser, "override a field of both runs' configuration")
+    for flag, field, kind, low, text in QUICKSTART_FLAGS:
+        bound = "" if low is None else f", >= {low}"
+        parser.add_argument(flag, type=kind, help=f"{text}{bound} (quickstart.{field})")
+    add_set_argument(
+        parser,
+        "override a field of the sizes (quickstart.<field>) or of both runs' configuration",
+    )
     parser.add_argument(
         "--deterministic", action="store_true", help="bit-equal runs (train.deterministic)"
     )
@@ -192,20 +178,20 @@ def main(argv=None):
     quiet_tensorflow()
     if args.verbose:
         show_tensorflow_logs()
-    cfg = QuickstartConfig.fast() if args.fast else QuickstartConfig()
-    changes = {
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "image_size": args.image_size,
-        "num_iterations": args.iterations,
-        "backbone": args.backbone,
-        "num_train": args.num_train,
-    }
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
 
     def run():
-        check_config(cfg)
-        overrides = [parse_assignment(text) for group in args.overrides for text in group]
+        # The named flags first, then --set: a later assignment of the same field wins.
+        named, pairs = {}, []
+        for flag, field, _, _, _ in QUICKSTART_FLAGS:
+            value = getattr(args, flag[2:].replace("-", "_"))
+            if value is not None:
+                named[f"quickstart.{field}"] = flag
+                pairs.append((f"quickstart.{field}", value))
+        for text in (text for group in args.overrides for text in group):
+            pairs.append(parse_assignment(text))
+            named.pop(pairs[-1][0], None)  # --set names its own key
+        base = QuickstartConfig.fast() if args.fast else QuickstartConfig()
+        cfg, overrides = override_quickstart(base, pairs, named)
         if args.deterministic:
             overrides.append(("train.deterministic", True))
         if args.print_config:

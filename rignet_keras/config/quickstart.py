@@ -1,10 +1,13 @@
-"""The quickstart's configuration: the sizes of its two runs (`QuickstartConfig`) and the two
-`RunConfig`s they make (`quickstart_runs`), which `rignet quickstart` runs and the benchmarks
-and tests reuse."""
+"""The quickstart's configuration: the sizes of its two runs (`QuickstartConfig`, the tree's
+`quickstart` section, set with `--set quickstart.<field>=VALUE` or the named flags, its aliases)
+and the two `RunConfig`s they make (`quickstart_runs`), which `rignet quickstart` runs and the
+benchmarks and tests reuse."""
 
 import dataclasses
 import os
 
+from rignet_keras.config.errors import ConfigError
+from rignet_keras.config.fields import _field_type, _from_json, _type_name, _type_ok
 from rignet_keras.config.run import RunConfig
 from rignet_keras.config.sections import DataConfig, EvalConfig, ExportConfig
 from rignet_keras.config.train import TrainConfig
@@ -41,6 +44,57 @@ class QuickstartConfig:
             num_iterations=2,
             num_visualize=2,
         )
+
+
+# The quickstart's named flags, each an alias of `--set quickstart.<field>=VALUE`:
+# (flag, QuickstartConfig field, argparse type, smallest value or None, help).
+QUICKSTART_FLAGS = (
+    ("--steps", "steps", int, 1, "training steps of each run"),
+    ("--batch-size", "batch_size", int, 1, "training batch"),
+    ("--image-size", "image_size", int, 32, "side of the synthetic images"),
+    ("--iterations", "num_iterations", int, 1, "ui of the RIGNet"),
+    ("--backbone", "backbone", str, None, "e.g. resnet18 (default), resnet34, mobilenetv2"),
+    ("--num-train", "num_train", int, 1, "synthetic training images"),
+)
+
+QUICKSTART_SECTION = "quickstart"
+
+
+def override_quickstart(cfg, pairs, named=None):
+    """`cfg` with the `quickstart.<field>` overrides of `pairs` applied and checked; returns
+    `(cfg, the other pairs)`.
+
+    Args:
+        cfg: a `QuickstartConfig`.
+        pairs: `(key, value)` overrides, in order (`parse_assignment`'s).
+        named: {key: the flag it came from}, so that an error names the flag the user typed.
+    """
+    named = named or {}
+    lows = {field: low for _, field, _, low, _ in QUICKSTART_FLAGS}
+    names = {f.name for f in dataclasses.fields(QuickstartConfig)}
+    changes, rest = {}, []
+    for key, value in pairs:
+        section, _, field = key.partition(".")
+        if section != QUICKSTART_SECTION:
+            rest.append((key, value))
+            continue
+        shown = named.get(key, key)
+        if field not in names:
+            raise ConfigError(
+                f"{key} is not a QuickstartConfig field; choose from {', '.join(sorted(names))}"
+            )
+        value = _from_json(QuickstartConfig, field, value)
+        annotation = _field_type(QuickstartConfig, field)
+        if not _type_ok(annotation, value):
+            raise ConfigError(
+                f"{shown}={value!r}: expected {_type_name(annotation)}, received "
+                f"{type(value).__name__}"
+            )
+        low = lows.get(field)
+        if low is not None and value < low:
+            raise ConfigError(f"{shown} must be at least {low}; received {value}")
+        changes[field] = value
+    return dataclasses.replace(cfg, **changes), rest
 
 
 def quickstart_runs(cfg, output_dir):

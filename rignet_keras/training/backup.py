@@ -160,6 +160,7 @@ class ResumableBackup(keras.callbacks.Callback):
             self.model,
             os.path.join(self.backup_dir, name),
             before_replace=lambda: fault_point("backup_write", step),
+            checked=self.guard is not None,
         )
         state = {
             "step": step,

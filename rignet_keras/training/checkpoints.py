@@ -71,12 +71,25 @@ def read_json(path, default=None):
         ) from None
 
 
-def atomic_save(model, path, before_replace=None):
+def refuse_nonfinite(model, path):
+    """Raises `NonFiniteTrainingError` naming `path` and the variables when a weight or
+    optimizer variable of `model` holds a NaN or an infinity."""
+    bad = nonfinite_variables(saved_variables(model))
+    if bad:
+        raise NonFiniteTrainingError(
+            f"refusing to write {path}: non-finite values in {describe_variables(bad)}",
+            what=f"non-finite values in {describe_variables(bad)}",
+        )
+
+
+def atomic_save(model, path, before_replace=None, *, checked=False):
     """Saves `model` to `path` (`.keras`: whole model; `.weights.h5`: weights) atomically.
 
     Refuses (raises `NonFiniteTrainingError`, `path` untouched) when a weight or optimizer
-    variable holds a NaN or an infinity. `before_replace`, if given, is called once the
-    temporary file is complete, just before it replaces `path` (the kill tests' hook).
+    variable holds a NaN or an infinity, unless `checked` says the caller has just found them
+    finite (one pass over the weights per save point, not one per file). `before_replace`, if
+    given, is called once the temporary file is complete, just before it replaces `path` (the
+    kill tests' hook).
     """
     path = os.fspath(path)
     if path.endswith(".weights.h5"):
@@ -85,12 +98,8 @@ def atomic_save(model, path, before_replace=None):
         suffix = ".keras"
     else:
         raise ValueError(f"path must end with .keras or .weights.h5; received {path!r}")
-    bad = nonfinite_variables(saved_variables(model))
-    if bad:
-        raise NonFiniteTrainingError(
-            f"refusing to write {path}: non-finite values in {describe_variables(bad)}",
-            what=f"non-finite values in {describe_variables(bad)}",
-        )
+    if not checked:
+        refuse_nonfinite(model, path)
     with replacing(path, prefix=TEMP_PREFIX, suffix=suffix) as tmp:
         if suffix == ".keras":
             model.save(tmp, overwrite=True)
@@ -174,15 +183,21 @@ class BestAndLastCheckpoint(keras.callbacks.Callback):
         def hook():
             fault_point("checkpoint_write", step)
 
-        atomic_save(self.network, os.path.join(self.directory, f"{stem}.weights.h5"), hook)
+        weights = os.path.join(self.directory, f"{stem}.weights.h5")
+        atomic_save(self.network, weights, hook, checked=True)
         if self.save_keras:
-            atomic_save(self.network, os.path.join(self.directory, f"{stem}.keras"))
+            atomic_save(self.network, os.path.join(self.directory, f"{stem}.keras"), checked=True)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         step = global_step(self.model)
+        # One pass over the weights for the up to four files below (`_save` skips its own).
         if self.guard is not None:
-            self.guard.check_variables(self.network.weights, step, epoch, what="network weights")
+            self.guard.check_variables(
+                saved_variables(self.network), step, epoch, what="network weights"
+            )
+        else:
+            refuse_nonfinite(self.network, self.directory)
         self._save("last", step)
         info = {"last": {"step": step, "epoch": epoch + 1}}
         value = logs.get(self.monitor) if self.monitor else None

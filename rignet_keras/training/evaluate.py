@@ -10,7 +10,6 @@ Distributed-safe: each replica computes the confusion matrices of its share of a
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -22,6 +21,7 @@ from rignet_keras.labels import IGNORE_LABEL
 from rignet_keras.models.arguments import check_num_iterations
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.ops import resize_bilinear, spatial_size
+from rignet_keras.runtime.atomic import write_json
 from rignet_keras.training.metrics import confusion_matrix, segmentation_scores
 from rignet_keras.training.plots import plot_anytime
 
@@ -162,8 +162,7 @@ class EvaluationResult:
         """Writes `results.json` (and `anytime_miou.png`) into `output_dir`; returns the paths."""
         os.makedirs(output_dir, exist_ok=True)
         path = os.path.join(output_dir, "results.json")
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
+        write_json(path, self.to_dict())
         paths = {"json": path}
         if plot:
             paths["plot"] = plot_anytime(

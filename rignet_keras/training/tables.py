@@ -15,6 +15,7 @@ import sys
 from rignet_keras.config import ConfigError, model_label
 from rignet_keras.config.flags import add_run_arguments, resolve
 from rignet_keras.console import OneLineParser, shown_path
+from rignet_keras.runtime.atomic import write_text
 from rignet_keras.training.experiment import run_experiment
 from rignet_keras.training.run_inputs import data_layer
 
@@ -130,8 +131,7 @@ def run_tables(tables, argv=None, recipe=None):
         markdown = format_table(layout, experiments, summaries)
         os.makedirs(root, exist_ok=True)
         path = os.path.join(root, f"{layout['name']}.md")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(markdown)
+        write_text(path, markdown)
         print(markdown)
         print(f"wrote {path}")
     return 0

@@ -525,3 +525,34 @@ def test_every_entry_point_prints_its_resolved_configuration(tmp_path, capsys):
     assert script.main([str(model), str(tmp_path / "out"), "--set", "data.source=voc"]) == 2
     assert "sets the export section only" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_quickstart_flags_are_aliases_of_its_section(capsys, tmp_path):
+    from rignet_keras.config.quickstart import QUICKSTART_FLAGS, QuickstartConfig
+    from rignet_keras.quickstart import main as quickstart
+
+    fields = {f.name for f in dataclasses.fields(QuickstartConfig)}
+    assert {field for _, field, _, _, _ in QUICKSTART_FLAGS} <= fields
+
+    def printed(*argv):
+        argv = ["--fast", "--output-dir", str(tmp_path / "q"), *argv, "--print-config"]
+        assert quickstart(argv) == 0
+        return json.loads(capsys.readouterr().out)
+
+    by_flag = printed("--image-size", "80", "--iterations", "4", "--num-train", "7")
+    by_set = printed(
+        "--set", "quickstart.image_size=80", "quickstart.num_iterations=4", "quickstart.num_train=7"
+    )
+    assert by_flag == by_set
+    assert by_set["rignet"]["data"]["synthetic"]["image_size"] == [80, 80]
+    assert by_set["rignet"]["export"]["input_size"] == 80
+    assert by_set["rignet"]["model"]["num_iterations"] == 4
+    assert by_set["fcn"]["model"]["num_iterations"] == 1
+    assert by_set["rignet"]["data"]["num_train_samples"] == 7
+    # a later --set wins over the flag, and its error names the key, not the flag
+    assert printed("--steps", "5", "--set", "quickstart.steps=9")["fcn"]["train"]["steps"] == 9
+    assert quickstart(["--fast", "--steps", "5", "--set", "quickstart.steps=0"]) == 2
+    assert "quickstart.steps must be at least 1; received 0" in capsys.readouterr().err
+    assert quickstart(["--fast", "--set", "quickstart.colour=2"]) == 2
+    assert "quickstart.colour is not a QuickstartConfig field" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
