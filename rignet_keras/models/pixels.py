@@ -62,10 +62,15 @@ def normalize_pixels(images, preprocessing, dtype):
     if "float" in standard:
         check_finite(images)
         return images
-    x = normalized(
+    return ops.cast(normalize_with_ops(images, preprocessing), dtype)
+
+
+def normalize_with_ops(images, preprocessing):
+    """`rignet_keras.preprocessing.normalized` in `keras.ops`: RGB images 0-255 (any dtype) ->
+    float32 images normalised for `preprocessing`, on any Keras backend."""
+    return normalized(
         ops.cast(images, "float32"),
         preprocessing,
-        lambda v: ops.flip(v, axis=-1),
+        lambda x: ops.flip(x, axis=-1),
         lambda values: ops.convert_to_tensor(values, "float32"),
     )
-    return ops.cast(x, dtype)
