@@ -31,15 +31,17 @@ def is_integer_dtype(dtype):
     return "float" not in keras.backend.standardize_dtype(dtype)
 
 
-def refuse_pixels(images, owner):
-    """Refuses integer `images` in one line: `owner` normalises nothing (no preprocessor)."""
+NO_PREPROCESSOR = (
+    "pass preprocessor=RIGNetImageSegmenterPreprocessor(pixels='uint8', ...) or normalise "
+    "them first (rignet_keras.preprocessing.normalize)"
+)
+
+
+def refuse_pixels(images, owner, remedy=NO_PREPROCESSOR):
+    """Refuses integer `images` in one line: `owner` takes normalised floats only."""
     if is_integer_dtype(images.dtype):
         dtype = keras.backend.standardize_dtype(images.dtype)
-        raise ValueError(
-            f"{owner} takes normalised float images and has no preprocessor for {dtype} pixels; "
-            "pass preprocessor=RIGNetImageSegmenterPreprocessor(pixels='uint8', ...) or "
-            "normalise them first (rignet_keras.preprocessing.normalize)"
-        )
+        raise ValueError(f"{owner} takes normalised float images, not {dtype} pixels; {remedy}")
 
 
 @keras.saving.register_keras_serializable(package="rignet_keras")
@@ -85,12 +87,20 @@ class RIGNetImageSegmenterPreprocessor(keras.layers.Layer):
         self.image_size = image_size
         self.ignore_label = int(ignore_label)
 
+    def __call__(self, x, *args, **kwargs):
+        # Checked before Keras' `__call__`, so that the refusal stays one line.
+        if self.pixels == "normalized" and hasattr(x, "dtype"):
+            refuse_pixels(x, self.OWNER_NORMALIZED, "build it with pixels='uint8' for pixels")
+        return super().__call__(x, *args, **kwargs)
+
+    OWNER_NORMALIZED = "RIGNetImageSegmenterPreprocessor(pixels='normalized')"
+
     def images(self, x):
         """Images (B, H, W, 3) -> normalised float32 images at `image_size`."""
         check_image_shape(x.shape)
         dtype = keras.backend.standardize_dtype(x.dtype)
         if self.pixels == "normalized":
-            refuse_pixels(x, "RIGNetImageSegmenterPreprocessor(pixels='normalized')")
+            refuse_pixels(x, self.OWNER_NORMALIZED, "build it with pixels='uint8' for pixels")
             x = ops.cast(x, "float32")
         else:
             if dtype not in PIXEL_DTYPES and "float" not in dtype:
