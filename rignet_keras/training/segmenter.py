@@ -50,6 +50,8 @@ class RIGNetImageSegmenter(TrainingModel):
             backbone's), or None: images must then be normalised floats, and integer images are
             refused in one line.
         weight_decay: as `TrainingModel`; default the recipes' 1e-4.
+        per_ui_metrics: as `TrainingModel`; default True: `evaluate` reports "mIoU_ui<k>" for
+            every ui beside "loss" and "mIoU" (at `eval_iterations`).
         **kwargs: the other arguments of `TrainingModel` (train_iterations for random-ui
             training, iteration_loss_weights for deep supervision, eval_iterations, ...).
 
@@ -63,6 +65,7 @@ class RIGNetImageSegmenter(TrainingModel):
         num_classes=None,
         preprocessor=None,
         weight_decay=RECIPE.weight_decay,
+        per_ui_metrics=True,
         **kwargs,
     ):
         if num_classes is not None and num_classes != backbone.num_classes:
@@ -75,7 +78,9 @@ class RIGNetImageSegmenter(TrainingModel):
                 f"the preprocessor normalises for {preprocessor.preprocessing!r} but the "
                 f"backbone's weights expect {backbone.preprocessing!r}"
             )
-        super().__init__(backbone, weight_decay=weight_decay, **kwargs)
+        super().__init__(
+            backbone, weight_decay=weight_decay, per_ui_metrics=per_ui_metrics, **kwargs
+        )
         self.preprocessor = preprocessor
 
     @property
@@ -121,8 +126,9 @@ class RIGNetImageSegmenter(TrainingModel):
 
         optimizer "auto": SGD, momentum 0.9, poly decay from 0.01 over 30000 steps
         (`rignet_keras.config.train.TrainConfig`'s defaults). The loss is the train step's
-        (cross-entropy over valid pixels, the void label 255 left out) and the metric its mIoU:
-        both fixed, so `loss` and `metrics` take "auto" (or None) only.
+        (cross-entropy over valid pixels, the void label 255 left out) and the metrics its
+        mIoU at every ui (`per_ui_metrics`): both fixed, so `loss` and `metrics` take "auto"
+        (or None) only.
         """
         for name, value in (("loss", loss), ("metrics", metrics)):
             if value not in ("auto", None):

@@ -130,3 +130,25 @@ def test_builtin_preset_by_name_gives_a_uint8_preprocessor():
     assert segmenter.preprocessor.pixels == "uint8"
     assert segmenter.preprocessor.preprocessing == segmenter.backbone.preprocessing
     assert segmenter.backbone.num_iterations == 3
+
+
+def test_evaluate_reports_miou_at_every_ui_from_one_unroll():
+    segmenter = RIGNetImageSegmenter(
+        small_backbone(), preprocessor=RIGNetImageSegmenterPreprocessor("torch")
+    )
+    segmenter.compile()
+    masks = np.random.default_rng(1).integers(0, 3, PIXELS.shape[:3]).astype(np.uint8)
+    masks[:, :4] = 255
+    logs = segmenter.evaluate(PIXELS, masks, batch_size=2, verbose=0, return_dict=True)
+    assert sorted(logs) == ["loss", "mIoU", "mIoU_ui1", "mIoU_ui2"]
+    assert logs["mIoU_ui2"] == pytest.approx(logs["mIoU"], abs=1e-6)
+    one = RIGNetImageSegmenter(
+        segmenter.backbone,
+        preprocessor=segmenter.preprocessor,
+        eval_iterations=1,
+        per_ui_metrics=False,
+    )
+    one.compile()
+    alone = one.evaluate(PIXELS, masks, batch_size=2, verbose=0, return_dict=True)
+    assert sorted(alone) == ["loss", "mIoU"]
+    assert alone["mIoU"] == pytest.approx(logs["mIoU_ui1"], abs=1e-6)
