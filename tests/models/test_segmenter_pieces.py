@@ -152,3 +152,18 @@ def test_evaluate_reports_miou_at_every_ui_from_one_unroll():
     alone = one.evaluate(PIXELS, masks, batch_size=2, verbose=0, return_dict=True)
     assert sorted(alone) == ["loss", "mIoU"]
     assert alone["mIoU"] == pytest.approx(logs["mIoU_ui1"], abs=1e-6)
+
+
+def test_segmenter_keras_file_round_trip(tmp_path):
+    backbone = small_backbone()
+    segmenter = RIGNetImageSegmenter(
+        backbone,
+        preprocessor=RIGNetImageSegmenterPreprocessor("torch", image_size=(16, 16)),
+        train_iterations=(1, 2),
+    )
+    expected = keras.ops.convert_to_numpy(segmenter(PIXELS))
+    segmenter.save(tmp_path / "segmenter.keras")
+    again = keras.models.load_model(tmp_path / "segmenter.keras", safe_mode=True)
+    assert type(again) is RIGNetImageSegmenter and type(again.backbone) is RIGNetBackbone
+    assert again.train_iterations == (1, 2) and again.preprocessor.image_size == (16, 16)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(PIXELS)), expected)
