@@ -26,8 +26,28 @@ def check_mode(mode):
     return mode
 
 
+def normalized(x, mode, reverse_channels, constant):
+    """The one normalisation formula, on any tensor library.
+
+    Args:
+        x: float32 RGB images on the 0-255 scale.
+        mode: one of `PREPROCESSING_MODES`.
+        reverse_channels: `x -> x` with its last axis reversed (RGB -> BGR) in that library.
+        constant: a tuple of floats -> a float32 tensor of that library.
+
+    Returns:
+        `x` normalised for `mode`, in the same op order whichever the library, so that the
+        TensorFlow pipeline (`normalize`) and the model's preprocessor agree bit for bit.
+    """
+    if mode == "caffe":
+        return reverse_channels(x) - constant(IMAGENET_MEAN_RGB[::-1])
+    if mode == "torch":
+        return (x - constant(IMAGENET_MEAN_RGB)) / constant(IMAGENET_STD_RGB)
+    return x / 127.5 - 1.0
+
+
 def normalize(images, mode):
-    """Normalises RGB images on the 0-255 scale for a backbone.
+    """Normalises RGB images on the 0-255 scale for a backbone (TensorFlow: the data pipeline).
 
     Args:
         images: uint8 or float tensor (..., H, W, 3), RGB, values 0-255.
@@ -39,14 +59,12 @@ def normalize(images, mode):
     import tensorflow as tf  # here, so that the model itself runs on any Keras backend
 
     check_mode(mode)
-    x = tf.cast(images, tf.float32)
-    if mode == "caffe":
-        return tf.reverse(x, [-1]) - tf.constant(IMAGENET_MEAN_RGB[::-1], tf.float32)
-    if mode == "torch":
-        return (x - tf.constant(IMAGENET_MEAN_RGB, tf.float32)) / tf.constant(
-            IMAGENET_STD_RGB, tf.float32
-        )
-    return x / 127.5 - 1.0
+    return normalized(
+        tf.cast(images, tf.float32),
+        mode,
+        lambda x: tf.reverse(x, [-1]),
+        lambda values: tf.constant(values, tf.float32),
+    )
 
 
 def denormalize(images, mode):

@@ -51,6 +51,10 @@ PRESETS = {
         num_iterations=3,
         gate_bottleneck=128,
     ),
+    # Beyond the paper: a small ResNet-18 RIGNet Pu<6..4>, ui=3 (a quick start on a CPU).
+    "resnet18_rignet": dict(
+        backbone="resnet18", unroll_mode="parallel", feedback_blocks=(4, 6), num_iterations=3
+    ),
     # Beyond the paper: ResNet-18/34 RIGNet Pu<6..4>, ui=3 on keras-hub's ImageNet weights
     # ("resnet_18_imagenet", "resnet_vd_34_imagenet"; keras-hub installed, downloaded once).
     "resnet18_hub_rignet": dict(

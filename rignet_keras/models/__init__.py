@@ -1,8 +1,10 @@
-"""RIGNet models: the network, its arguments, its unroll modes, its recurrent state, and
-batch-norm calibration."""
+"""RIGNet models: the network (`RIGNet`; `RIGNetBackbone` and its preprocessor), its arguments,
+its unroll modes, its recurrent state, and batch-norm calibration."""
 
 from rignet_keras.models.arguments import NETWORK_MODES, UNROLL_MODES
+from rignet_keras.models.backbone import RIGNetBackbone
 from rignet_keras.models.calibration import calibrate_batch_norm
+from rignet_keras.models.preprocessor import RIGNetImageSegmenterPreprocessor
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.models.state import GateInput, RecurrentState
 from rignet_keras.models.unroll import UnrollMode, unroll_mode_class
@@ -12,6 +14,8 @@ __all__ = [
     "UNROLL_MODES",
     "GateInput",
     "RIGNet",
+    "RIGNetBackbone",
+    "RIGNetImageSegmenterPreprocessor",
     "RecurrentState",
     "UnrollMode",
     "calibrate_batch_norm",

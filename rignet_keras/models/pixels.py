@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from rignet_keras.preprocessing import normalized
 
 # The integer dtypes taken as RGB pixels 0-255; other integer (and bool) images are refused.
 PIXEL_DTYPES = ("uint8", "int32", "int64")
@@ -62,13 +62,15 @@ def normalize_pixels(images, preprocessing, dtype):
     if "float" in standard:
         check_finite(images)
         return images
-    x = ops.cast(images, "float32")
-    if preprocessing == "caffe":
-        x = ops.flip(x, axis=-1) - ops.convert_to_tensor(IMAGENET_MEAN_RGB[::-1], "float32")
-    elif preprocessing == "torch":
-        x = (x - ops.convert_to_tensor(IMAGENET_MEAN_RGB, "float32")) / (
-            ops.convert_to_tensor(IMAGENET_STD_RGB, "float32")
-        )
-    else:
-        x = x / 127.5 - 1.0
-    return ops.cast(x, dtype)
+    return ops.cast(normalize_with_ops(images, preprocessing), dtype)
+
+
+def normalize_with_ops(images, preprocessing):
+    """`rignet_keras.preprocessing.normalized` in `keras.ops`: RGB images 0-255 (any dtype) ->
+    float32 images normalised for `preprocessing`, on any Keras backend."""
+    return normalized(
+        ops.cast(images, "float32"),
+        preprocessing,
+        lambda x: ops.flip(x, axis=-1),
+        lambda values: ops.convert_to_tensor(values, "float32"),
+    )

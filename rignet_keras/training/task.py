@@ -103,6 +103,9 @@ class TrainingModel(keras.Model):
         random_ui_method: "switch", "prefix" or "auto" (default: "prefix" when synchronised
             batch norm runs under a multi-replica strategy, else "switch"); see the module
             docstring.
+        per_ui_metrics: True to report, in validation, the mIoU at every ui from 1 to the
+            network's `num_iterations` ("mIoU_ui<k>", from one unroll on the driver) beside
+            "loss" and "mIoU" (at `eval_iterations`). Needs a network with `num_iterations`.
 
     Call: `model(images, training=...)` is the network's call.
 
@@ -126,6 +129,7 @@ class TrainingModel(keras.Model):
         seed=0,
         recompute=False,
         random_ui_method="auto",
+        per_ui_metrics=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -160,6 +164,15 @@ class TrainingModel(keras.Model):
             enable_recompute(network)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.miou = ConfusionMatrixMetric(self.num_classes, ignore_label, name="mIoU")
+        self.per_ui_metrics = bool(per_ui_metrics)
+        self.ui_mious = {}
+        if self.per_ui_metrics:
+            if not hasattr(network, "num_iterations"):
+                raise ValueError("per_ui_metrics=True needs a network with num_iterations")
+            self.ui_mious = {
+                k: ConfusionMatrixMetric(self.num_classes, ignore_label, name=f"mIoU_ui{k}")
+                for k in range(1, network.num_iterations + 1)
+            }
         self._backbone_ids = None
 
     # ------------------------------------------------------------------------------------
@@ -191,7 +204,7 @@ class TrainingModel(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.miou]
+        return [self.loss_tracker, self.miou, *self.ui_mious.values()]
 
     def iteration_choices(self):
         """The ui values that training draws from (one value without random-ui training)."""
@@ -325,6 +338,8 @@ class TrainingModel(keras.Model):
 
     def test_step(self, data):
         images, labels = data[0], tf.cast(data[1], tf.int32)
+        if self.ui_mious:
+            return self._per_ui_test_step(images, labels)
         if self.eval_iterations is None:
             outputs = self.network(images, training=False)
         else:
@@ -334,6 +349,19 @@ class TrainingModel(keras.Model):
         self.loss_tracker.update_state(loss)
         self.miou.update_state(labels, logits)
         return self._logs({"loss": self.loss_tracker.result(), "mIoU": self.miou.result()})
+
+    def _per_ui_test_step(self, images, labels):
+        """`test_step` with `per_ui_metrics`: one unroll gives every ui's logits."""
+        eval_ui = self.eval_iterations or self.network.num_iterations
+        per_ui = logits_per_iteration(self.network, images, [*self.ui_mious, eval_ui])
+        loss = segmentation_loss(labels, per_ui[eval_ui], None, self.ignore_label)
+        self.loss_tracker.update_state(loss)
+        self.miou.update_state(labels, per_ui[eval_ui])
+        logs = {"loss": self.loss_tracker.result(), "mIoU": self.miou.result()}
+        for k, metric in self.ui_mious.items():
+            metric.update_state(labels, per_ui[k])
+            logs[metric.name] = metric.result()
+        return self._logs(logs)
 
     def predict_step(self, data):
         images = data[0] if isinstance(data, (list, tuple)) else data
@@ -353,6 +381,7 @@ class TrainingModel(keras.Model):
             "seed": self.seed,
             "recompute": self.recompute,
             "random_ui_method": self.random_ui_method,
+            "per_ui_metrics": self.per_ui_metrics,
         }
 
     @classmethod

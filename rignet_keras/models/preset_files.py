@@ -1,0 +1,97 @@
+"""Preset folders in keras-hub's layout, written whole or not at all, and read back.
+
+A folder holds (`keras_hub.src.utils.preset_utils` names them the same):
+    config.json         the backbone, `keras.saving.serialize_keras_object` (compile and build
+                        configurations left out)
+    model.weights.h5    the backbone's weights
+    task.json           the task (the segmenter) without its backbone and preprocessor
+    preprocessor.json   the preprocessor
+    metadata.json       keras_version, rignet_keras_version, parameter_count, date_saved, tasks
+
+`writing_folder` stages the files in a temporary sibling and renames it onto the final path, so a
+reader never sees half a preset; a folder that exists is refused (one line), not merged into.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+from rignet_keras.runtime.atomic import write_json
+from rignet_keras.runtime.file_modes import apply_umask
+
+CONFIG_FILE = "config.json"
+MODEL_WEIGHTS_FILE = "model.weights.h5"
+TASK_CONFIG_FILE = "task.json"
+PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
+METADATA_FILE = "metadata.json"
+STAGING_PREFIX = ".preset-"
+
+
+def is_preset_folder(name_or_dir):
+    """True when `name_or_dir` names a folder holding a config.json."""
+    return os.path.isfile(os.path.join(os.fspath(name_or_dir), CONFIG_FILE))
+
+
+@contextlib.contextmanager
+def writing_folder(path):
+    """Yields a temporary folder beside `path` that becomes `path` when the block ends without
+    an error (and is removed otherwise); an existing `path` is refused."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path):
+        raise FileExistsError(f"{path} already exists; save a preset to a new folder")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=STAGING_PREFIX + os.path.basename(path) + ".", dir=parent)
+    try:
+        yield tmp
+        apply_umask(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def serialized(obj):
+    """`serialize_keras_object(obj)` less the compile and build configurations (keras-hub)."""
+    config = keras.saving.serialize_keras_object(obj)
+    for key in ("compile_config", "build_config"):
+        config.pop(key, None)
+    return config
+
+
+def write_backbone(folder, backbone, tasks=()):
+    """Writes config.json, model.weights.h5 and metadata.json of `backbone` into `folder`."""
+    from rignet_keras import __version__
+
+    write_json(os.path.join(folder, CONFIG_FILE), serialized(backbone), indent=4)
+    backbone.save_weights(os.path.join(folder, MODEL_WEIGHTS_FILE))
+    metadata = {
+        "keras_version": keras.version(),
+        "rignet_keras_version": __version__,
+        "parameter_count": backbone.count_params(),
+        "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        "tasks": sorted(tasks),
+    }
+    write_json(os.path.join(folder, METADATA_FILE), metadata, indent=4)
+
+
+def read_json(folder, name):
+    """The JSON content of `folder/name`; a missing file is refused in one line."""
+    path = os.path.join(os.fspath(folder), name)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing: {folder} is not a whole preset folder")
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_backbone(folder):
+    """The backbone of preset `folder`, built and with its weights loaded."""
+    backbone = keras.saving.deserialize_keras_object(read_json(folder, CONFIG_FILE))
+    backbone.build((None, None, None, 3))
+    backbone.load_weights(os.path.join(os.fspath(folder), MODEL_WEIGHTS_FILE))
+    return backbone
