@@ -37,7 +37,8 @@ def load_builder(source, data_dir=None):
     if not builder.is_prepared():
         raise DatasetError(
             f"{source}: not prepared in {builder.data_dir}; prepare it with "
-            f"`python -m rignet_keras.data prepare {name} --data-dir DIR` (see docs/DATA.md)"
+            f"`python -m rignet_keras.data prepare {name} --manual-dir DOWNLOADS --data-dir DIR` "
+            "(see docs/DATA.md)"
         )
     return builder
 

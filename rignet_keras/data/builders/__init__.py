@@ -13,6 +13,20 @@ from rignet_keras.data.builders.cocostuff import CocoStuffConfig, RignetCocostuf
 from rignet_keras.data.builders.synthetic import RignetSynthetic, SyntheticBuilderConfig
 from rignet_keras.data.builders.voc_aug import RignetVocAug
 
+
+def prepare_dataset(name, data_dir=None, manual_dir=None, *, on_bad_sample="raise", progress=True):
+    """Prepares the TFDS dataset `name` ("rignet_voc_aug", "rignet_cocostuff10k/182", ...) in
+    `data_dir` (TFDS's default when None) from `manual_dir`; returns its builder."""
+    import tensorflow_datasets as tfds
+
+    if not progress:
+        tfds.disable_progress_bar()
+    builder = tfds.builder(name, data_dir=data_dir, on_bad_sample=on_bad_sample)
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    builder.download_and_prepare(download_config=config)
+    return builder
+
+
 # Source names of `build_dataset` -> the TFDS name of their builder.
 BUILDER_NAMES = {
     "voc_aug": "rignet_voc_aug",
@@ -27,4 +41,5 @@ __all__ = [
     "RignetSynthetic",
     "RignetVocAug",
     "SyntheticBuilderConfig",
+    "prepare_dataset",
 ]

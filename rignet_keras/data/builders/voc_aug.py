@@ -38,7 +38,7 @@ class RignetVocAug(RignetBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        data_dir = require_manual_dir(dl_manager, "voc", "VOC 2012 + SBD")
+        data_dir = require_manual_dir(dl_manager, "voc_aug", "VOC 2012 + SBD")
         return {
             split: self._generate_examples(voc_aug_records(data_dir, split, **self._kw()))
             for split in ("train", "val")
