@@ -36,6 +36,7 @@ from rignet_keras.data.tfds_source import (
     decode_element,
     is_tfds_source,
     load_builder,
+    named_tfds_source,
     tfds_elements,
 )
 from rignet_keras.data.tfrecord import parse_example
@@ -118,6 +119,7 @@ def _resolve_source(
     synthetic_seed,
     input_context=None,
 ):
+    source = named_tfds_source(source, data_dir, str(label_convention)) or source
     if is_tfds_source(source):
         builder = load_builder(source, data_dir)
         raw, n = tfds_elements(

@@ -2,12 +2,17 @@
 TFDS segmentation set with `image`, `mask` and `image/id` features) for `build_dataset`.
 
 `source` "tfds:<name>[/<config>]" reads the dataset prepared under `data_dir` (TFDS's data folder,
-default `~/tensorflow_datasets`), with TFDS's split slicing ("train[:10%]"). For training, TFDS
+default `~/tensorflow_datasets`), with TFDS's split slicing ("train[:10%]"). The named sources
+"voc_aug" and "cocostuff10k" resolve to their builder when `data_dir` is a TFDS folder holding
+its prepared dataset (`named_tfds_source`). For training, TFDS
 shuffles the files (`shuffle_files`, seeded by `seed`) and, under `tf.distribute`, each worker
 reads its own files (`input_context`: `tfds.ReadConfig(input_context=...)`). The image and mask
 stay encoded until the pipeline decodes them (`tfds.decode.SkipDecoding`), so that batches
 skipped to resume a run are not decoded.
 """
+
+import glob
+import os
 
 import tensorflow as tf
 
@@ -20,6 +25,26 @@ PREFIX = "tfds:"
 def is_tfds_source(source):
     """True for a "tfds:<name>" source."""
     return isinstance(source, str) and source.startswith(PREFIX)
+
+
+# Named sources of `build_dataset` that have a builder -> its TFDS name (the COCO-Stuff config is
+# the label convention).
+NAMED_BUILDERS = {"voc_aug": "rignet_voc_aug", "cocostuff10k": "rignet_cocostuff10k"}
+
+
+def named_tfds_source(source, data_dir, label_convention="171"):
+    """ "tfds:<builder>" where a named source ("voc_aug", "cocostuff10k") has its builder's
+    dataset prepared in `data_dir` (a TFDS data folder holding `<builder>/...`); else None, and
+    the source reads the downloaded folders as before."""
+    name = NAMED_BUILDERS.get(source) if isinstance(source, str) else None
+    if name is None or data_dir is None:
+        return None
+    if source == "cocostuff10k":
+        name = f"{name}/{label_convention}"
+    folder = os.path.join(os.fspath(data_dir), *name.split("/"))
+    if not glob.glob(os.path.join(folder, "*", "dataset_info.json")):
+        return None
+    return PREFIX + name
 
 
 def load_builder(source, data_dir=None):

@@ -97,3 +97,15 @@ def test_unprepared_or_unknown_is_named(tmp_path):
         build_dataset("tfds:no_such_set", "train", data_dir=str(tmp_path), **kw)
     with pytest.raises(ValueError, match="input_context needs a 'tfds:' source"):
         build_dataset("synthetic", "train", input_context=tf.distribute.InputContext(), **kw)
+
+
+def test_named_source_resolves_to_its_prepared_builder(voc_tree, prepared):
+    # data.source=voc_aug with data_dir a TFDS folder: the builder's dataset (the folder holds no
+    # VOCdevkit, so the direct path would refuse it)
+    kw = dict(batch_size=1, training=False, eval_mode="none", return_ids=True)
+    ds, info = build_dataset("voc_aug", "val", data_dir=prepared, with_info=True, **kw)
+    assert {b[2][0].decode() for b in batches(ds)} == set(voc_tree.voc_val)
+    assert info.name == "voc_aug"
+    # with data_dir the downloaded folders, the direct path as before (file order)
+    direct = batches(build_dataset("voc_aug", "val", data_dir=voc_tree.root, **kw))
+    assert [b[2][0].decode() for b in direct] == voc_tree.voc_val
