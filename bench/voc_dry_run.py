@@ -106,18 +106,11 @@ def write_voc_and_sbd(data_dir, num_voc_train, num_val, num_sbd, seed=0):
     Returns:
         {"voc_train", "voc_val", "sbd_train", "sbd_val", "voc_aug_train", "sizes"}.
     """
-    from PIL import Image
-
-    from rignet_keras.data.sbd import aug_train_ids, write_sbd_mask
+    from rignet_keras.data.sbd import aug_train_ids
     from rignet_keras.data.synthetic import SyntheticConfig, generate_sample
-    from rignet_keras.data.voc import write_png_mask
+    from rignet_keras.data.voc_layout import VOCLayoutWriter
 
-    voc = os.path.join(data_dir, "VOCdevkit", "VOC2012")
-    sbd = os.path.join(data_dir, "benchmark_RELEASE", "dataset")
-    for sub in ("JPEGImages", "SegmentationClass", os.path.join("ImageSets", "Segmentation")):
-        os.makedirs(os.path.join(voc, sub), exist_ok=True)
-    for sub in ("img", "cls"):
-        os.makedirs(os.path.join(sbd, sub), exist_ok=True)
+    writer = VOCLayoutWriter(data_dir, quality=90)
     voc_train = voc_like_ids("2007", num_voc_train)
     voc_val = voc_like_ids("2008", num_val)
     shared = voc_train[: max(1, num_sbd // 4)]
@@ -140,26 +133,12 @@ def write_voc_and_sbd(data_dir, num_voc_train, num_val, num_sbd, seed=0):
     order = {i: n for n, i in enumerate(dict.fromkeys(voc_train + voc_val + sbd_all))}
     for sample_id in voc_train + voc_val:
         s = sample(sample_id, order[sample_id])
-        Image.fromarray(s.image).save(
-            os.path.join(voc, "JPEGImages", f"{sample_id}.jpg"), quality=90
-        )
-        write_png_mask(os.path.join(voc, "SegmentationClass", f"{sample_id}.png"), s.mask)
+        writer.voc_sample(sample_id, s.image, s.mask)
     for sample_id in sbd_all:
         s = sample(sample_id, order[sample_id])
-        Image.fromarray(s.image).save(os.path.join(sbd, "img", f"{sample_id}.jpg"), quality=90)
-        write_sbd_mask(
-            os.path.join(sbd, "cls", f"{sample_id}.mat"), np.where(s.mask == 255, 0, s.mask)
-        )
-    lists = {
-        os.path.join(voc, "ImageSets", "Segmentation", "train.txt"): voc_train,
-        os.path.join(voc, "ImageSets", "Segmentation", "val.txt"): voc_val,
-        os.path.join(voc, "ImageSets", "Segmentation", "trainval.txt"): voc_train + voc_val,
-        os.path.join(sbd, "train.txt"): sbd_train,
-        os.path.join(sbd, "val.txt"): sbd_val,
-    }
-    for path, ids in lists.items():
-        with open(path, "w") as f:
-            f.write("".join(f"{i}\n" for i in ids))
+        writer.sbd_sample(sample_id, s.image, np.where(s.mask == 255, 0, s.mask))
+    writer.voc_lists({"train": voc_train, "val": voc_val, "trainval": voc_train + voc_val})
+    writer.sbd_lists({"train": sbd_train, "val": sbd_val})
     return {
         "voc_train": len(voc_train),
         "voc_val": len(voc_val),

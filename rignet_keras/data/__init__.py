@@ -15,6 +15,8 @@ The names below load their module on first use, so that `python -m rignet_keras.
 and the modules that need no TensorFlow start without importing it.
 """
 
+import sys
+
 from rignet_keras.lazy import lazy_attributes
 
 # Public name -> the module that defines it.
@@ -88,3 +90,10 @@ __all__ = sorted(_LAZY)
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
+
+# The TFDS builders (rignet_voc_aug, rignet_cocostuff10k, rignet_synthetic) register when
+# `rignet_keras.data.builders` is imported. Where TFDS is loaded already, that costs nothing more
+# and `tfds.load("rignet_...")` then works after `import rignet_keras.data`; otherwise it waits,
+# so that the commands that need no TensorFlow start without it.
+if "tensorflow_datasets" in sys.modules:
+    import rignet_keras.data.builders  # noqa: E402, F401

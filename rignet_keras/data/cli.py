@@ -2,6 +2,8 @@
 
 Commands:
     download   download and extract voc, sbd, voc_aug (VOC + SBD) or cocostuff10k
+    prepare    prepare a TFDS builder's dataset (rignet_voc_aug, rignet_cocostuff10k/171, ...)
+               from the folders `download` writes (its manual_dir)
     convert    write a dataset split to TFRecord shards (checks every sample)
     validate   check every sample of a split, and report the bad ones
     synthetic  write the synthetic dataset to disk in the VOC layout
@@ -71,6 +73,12 @@ def build_parser():
     p.add_argument("--keep-archive", action="store_true", help="keep the downloaded archive")
     p.add_argument("--retries", type=int, default=5, help="resumptions after interruptions")
 
+    p = sub.add_parser("prepare", help="prepare a TFDS dataset from the downloaded folders")
+    p.add_argument("name", help="rignet_voc_aug, rignet_cocostuff10k/171, rignet_synthetic, ...")
+    p.add_argument("--manual-dir", help="the folders `download` wrote (its --data-dir)")
+    p.add_argument("--data-dir", help="TFDS data folder (default ~/tensorflow_datasets)")
+    p.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"))
+
     for name, help_ in (
         ("convert", "write a split to TFRecord shards"),
         ("validate", "check every sample of a split"),
@@ -124,6 +132,20 @@ def _run(args):
             progress=progress,
         ):
             print(f"ready: {path}")
+        return 0
+
+    if args.command == "prepare":
+        from rignet_keras.data.builders import prepare_dataset
+        from rignet_keras.data.errors import BadSampleLog
+
+        log = BadSampleLog(args.on_bad_sample)
+        builder = prepare_dataset(
+            args.name, args.data_dir, args.manual_dir, on_bad_sample=log, progress=progress
+        )
+        splits = ", ".join(f"{k} {v.num_examples}" for k, v in builder.info.splits.items())
+        print(f"prepared {args.name} {builder.version} in {builder.data_dir}: {splits}")
+        if log.num_skipped:
+            print(log.summary())
         return 0
 
     if args.command in ("convert", "validate"):

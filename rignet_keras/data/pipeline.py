@@ -31,6 +31,14 @@ from rignet_keras.data.records import Record
 from rignet_keras.data.shards import is_tfrecord_source, read_tfrecord_info, tfrecord_files
 from rignet_keras.data.sources import EVAL_PAD_SIZES, SOURCES, get_info, get_records
 from rignet_keras.data.synthetic import SyntheticConfig, load_synthetic_config, make_synthetic
+from rignet_keras.data.tfds_source import (
+    builder_dataset_info,
+    decode_element,
+    is_tfds_source,
+    load_builder,
+    named_tfds_source,
+    tfds_elements,
+)
 from rignet_keras.data.tfrecord import parse_example
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, check_mode, normalize
 
@@ -109,7 +117,19 @@ def _resolve_source(
     synthetic_config,
     num_samples,
     synthetic_seed,
+    input_context=None,
 ):
+    source = named_tfds_source(source, data_dir, str(label_convention)) or source
+    if is_tfds_source(source):
+        builder = load_builder(source, data_dir)
+        raw, n = tfds_elements(
+            builder, split, training=training, seed=seed, input_context=input_context
+        )
+        info = builder_dataset_info(builder)
+        return _Source(raw, decode_element, info, min(n, TFRECORD_SHUFFLE_BUFFER))
+
+    if input_context is not None:
+        raise ValueError(f"input_context needs a 'tfds:' source; received source {source!r}")
     if not isinstance(source, str) or (source not in SOURCES and is_tfrecord_source(source)):
         files = tfrecord_files(source, split)
         info = read_tfrecord_info(source)
@@ -194,6 +214,7 @@ def build_dataset(
     synthetic_seed=0,
     return_ids=False,
     with_info=False,
+    input_context=None,
 ):
     """A batched, prefetched `tf.data.Dataset` of (image, mask) for training or evaluation.
 
@@ -240,6 +261,9 @@ def build_dataset(
         synthetic_seed: the seed that generates the in-memory "synthetic" data (not the
             shuffling seed).
         return_ids: also yield the sample ids, as a third element (B,) string.
+        input_context: a `tf.distribute.InputContext` (from
+            `strategy.distribute_datasets_from_function`): each input pipeline reads its own
+            files of a "tfds:" source (TFDS's `ReadConfig(input_context=...)`).
         with_info: return `(dataset, info)`, info being the `DatasetInfo` (for TFRecords, the one
             in their record, `dataset_info.json`).
 
@@ -259,7 +283,7 @@ def build_dataset(
         raise ValueError(f"eval_mode='none' needs batch_size=1; received {batch_size}")
     deterministic = seed is not None or not training
     skip_bad = log.on_bad_sample == "skip"
-    if not isinstance(source, str) or source not in SOURCES:
+    if not is_tfds_source(source) and (not isinstance(source, str) or source not in SOURCES):
         source = os.path.expanduser(os.fspath(source))
     if data_dir is not None:
         data_dir = os.path.expanduser(os.fspath(data_dir))
@@ -274,6 +298,7 @@ def build_dataset(
         synthetic_config=synthetic_config,
         num_samples=num_samples,
         synthetic_seed=synthetic_seed,
+        input_context=input_context,
     )
     ignore = src.info.ignore_label if src.info else 255
     is_synthetic = src.info is not None and src.info.name == "synthetic"

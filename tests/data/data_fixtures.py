@@ -9,17 +9,10 @@ from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import scipy.io
-from PIL import Image
 
 from rignet_keras.data import write_synthetic_voc
-from rignet_keras.data.sbd import write_sbd_mask
 from rignet_keras.data.synthetic import SyntheticConfig
-from rignet_keras.data.voc import write_png_mask
-
-
-def write_jpeg(path, image, quality=95):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.asarray(image, np.uint8)).save(path, quality=quality)
+from rignet_keras.data.voc_layout import VOCLayoutWriter, write_id_list, write_jpeg
 
 
 def random_image(rng, h, w):
@@ -33,10 +26,8 @@ def random_mask(rng, h, w, num_classes=21, void=True):
     return mask
 
 
-def write_list(path, ids):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write("".join(f"{i}\n" for i in ids))
+# The layout writer's list helper, under the name the tests use.
+write_list = write_id_list
 
 
 class VOCFixture:
@@ -52,27 +43,23 @@ class VOCFixture:
         self.sbd_train = ["2007_000002", "2008_000020", "2008_000021", "2007_000010"]
         self.sbd_val = ["2008_000022", "2008_000003", "2008_000011"]
         self.images, self.masks, self.sbd_masks = {}, {}, {}
-        os.makedirs(os.path.join(self.voc, "SegmentationClass"))
+        writer = VOCLayoutWriter(self.root)
+        writer.make_voc_folders()
         all_ids = sorted(set(self.voc_train + self.voc_val + self.sbd_train + self.sbd_val))
         for k, i in enumerate(all_ids):
             h, w = 20 + 2 * k, 24 + k
             self.images[i] = random_image(rng, h, w)
-            write_jpeg(os.path.join(self.voc, "JPEGImages", f"{i}.jpg"), self.images[i])
             if i in self.voc_train + self.voc_val:
                 self.masks[i] = random_mask(rng, h, w)
-                write_png_mask(
-                    os.path.join(self.voc, "SegmentationClass", f"{i}.png"), self.masks[i]
-                )
+                writer.voc_sample(i, self.images[i], self.masks[i])
+            else:
+                write_jpeg(os.path.join(self.voc, "JPEGImages", f"{i}.jpg"), self.images[i])
             if i in self.sbd_train + self.sbd_val:
                 self.sbd_masks[i] = random_mask(rng, h, w, void=False)
-                write_jpeg(os.path.join(self.sbd, "img", f"{i}.jpg"), self.images[i])
-                write_sbd_mask(os.path.join(self.sbd, "cls", f"{i}.mat"), self.sbd_masks[i])
-        seg = os.path.join(self.voc, "ImageSets", "Segmentation")
-        write_list(os.path.join(seg, "train.txt"), self.voc_train)
-        write_list(os.path.join(seg, "val.txt"), self.voc_val)
-        write_list(os.path.join(seg, "trainval.txt"), self.voc_train + self.voc_val)
-        write_list(os.path.join(self.sbd, "train.txt"), self.sbd_train)
-        write_list(os.path.join(self.sbd, "val.txt"), self.sbd_val)
+                writer.sbd_sample(i, self.images[i], self.sbd_masks[i])
+        trainval = self.voc_train + self.voc_val
+        writer.voc_lists({"train": self.voc_train, "val": self.voc_val, "trainval": trainval})
+        writer.sbd_lists({"train": self.sbd_train, "val": self.sbd_val})
 
 
 class COCOStuffFixture:

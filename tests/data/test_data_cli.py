@@ -102,3 +102,28 @@ def test_python_dash_m(tmp_path):
     assert result.returncode == 0
     for command in ("download", "convert", "validate", "synthetic", "grid"):
         assert command in result.stdout
+
+
+def test_prepare_a_builder_from_the_downloaded_folders(voc_tree, tmp_path, capsys):
+    from tests.data.data_fixtures import corrupt_jpeg_body
+
+    tfds_dir = str(tmp_path / "tfds")
+    argv = ["-q", "prepare", "rignet_voc_aug", "--manual-dir", voc_tree.root, "--data-dir"]
+    assert main([*argv, tfds_dir]) == 0
+    assert "prepared rignet_voc_aug 1.0.0 in " in capsys.readouterr().out
+    corrupt_jpeg_body(os.path.join(voc_tree.voc, "JPEGImages", "2008_000003.jpg"), "huffman")
+    assert main([*argv, str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot read image ") and "2008_000003.jpg" in err
+    assert "\n" not in err
+    assert main([*argv, str(tmp_path / "skip"), "--on-bad-sample", "skip"]) == 0
+    out = capsys.readouterr().out
+    assert "train 5" in out and "skipped 1" in out and "2008_000003" in out
+
+
+def test_prepare_without_the_downloads_is_one_line(tmp_path, capsys):
+    argv = ["-q", "prepare", "rignet_cocostuff10k/182", "--manual-dir", str(tmp_path / "none")]
+    assert main([*argv, "--data-dir", str(tmp_path / "tfds")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "python -m rignet_keras.data download cocostuff10k" in err

@@ -1,6 +1,10 @@
 """One worker of the MultiWorkerMirroredStrategy test (run as a subprocess with TF_CONFIG set).
 
-Usage: python mwms_worker.py OUTPUT_DIR RESULT.npz
+Usage: python mwms_worker.py OUTPUT_DIR RESULT.npz [TFDS_DATA_DIR]
+
+With TFDS_DATA_DIR (holding a prepared rignet_synthetic), the worker also reads that dataset's
+train split through `strategy.distribute_datasets_from_function` and `build_dataset(...,
+input_context=...)`, and records the ids it read (TFDS gives each worker its own files).
 """
 
 import os
@@ -23,7 +27,30 @@ from rignet_keras.training.trainer import Trainer  # noqa: E402
 from tests.harness import TRAIN_CLASSES, learnable_arrays, trainable_blocks  # noqa: E402
 
 
-def main(output_dir, result_path):
+def read_tfds_ids(data_dir):
+    """The ids this worker reads of rignet_synthetic's train split under the strategy."""
+    from rignet_keras.data import build_dataset
+
+    def dataset_fn(input_context):
+        return build_dataset(
+            "tfds:rignet_synthetic",
+            "train",
+            data_dir=data_dir,
+            batch_size=10,
+            training=False,
+            eval_mode="pad",
+            return_ids=True,
+            input_context=input_context,
+        )
+
+    ids = []
+    for _, _, batch_ids in strategy.distribute_datasets_from_function(dataset_fn):
+        for local in strategy.experimental_local_results(batch_ids):
+            ids.extend(i.decode() for i in local.numpy())
+    return ids
+
+
+def main(output_dir, result_path, tfds_dir=None):
     assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
     config = TrainConfig(
         steps=3,
@@ -53,9 +80,11 @@ def main(output_dir, result_path):
     with strategy.scope():
         method = trainer.task.resolved_random_ui_method()
     weights = {f"w{i}": w for i, w in enumerate(trainer.network.get_weights())}
+    extra = {"tfds_ids": np.array(read_tfds_ids(tfds_dir))} if tfds_dir else {}
     np.savez(
         result_path,
         **weights,
+        **extra,
         step=result.final_step,
         chief=is_chief(),
         method=method,
@@ -65,4 +94,4 @@ def main(output_dir, result_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

@@ -179,6 +179,14 @@ def free_port():
 
 @pytest.mark.subprocess
 def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
+    import tensorflow_datasets as tfds
+
+    import rignet_keras.data.builders  # noqa: F401 (registers rignet_synthetic)
+
+    # A TFDS dataset in 4 files: each worker must read its own two (TFDS's input_context).
+    tfds_dir = str(tmp_path / "tfds")
+    builder = tfds.builder("rignet_synthetic", data_dir=tfds_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(num_shards=4))
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     procs = []
     for index in range(2):
@@ -192,6 +200,7 @@ def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
             os.path.join(HERE, "mwms_worker.py"),
             str(tmp_path / "run"),
             str(tmp_path / f"worker{index}.npz"),
+            tfds_dir,
         ]
         procs.append(
             subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -220,6 +229,9 @@ def test_multi_worker_mirrored_strategy_two_workers_end_equal(tmp_path):
     for a, b in zip(*weights, strict=True):  # moving averages included (synchronised BN)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert os.path.isfile(tmp_path / "run" / "checkpoints" / "last.keras")  # the chief wrote
+    ids = [set(r["tfds_ids"].tolist()) for r in results]
+    assert len(ids[0]) == len(ids[1]) == 100 and not ids[0] & ids[1]
+    assert ids[0] | ids[1] == {f"syn_train_{i:06d}" for i in range(200)}
 
 
 def test_resume_with_no_backup_says_so(tmp_path, capsys):

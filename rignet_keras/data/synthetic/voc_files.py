@@ -4,11 +4,10 @@ configuration they were drawn with (`synthetic.json`, read back by `load_synthet
 import json
 import os
 
-from PIL import Image
-
 from rignet_keras.data.synthetic.config import SyntheticConfig, synthetic_info
 from rignet_keras.data.synthetic.samples import generate_sample
-from rignet_keras.runtime.images import write_mask
+from rignet_keras.data.voc_layout import VOCLayoutWriter
+from rignet_keras.runtime.atomic import write_json
 
 CONFIG_FILENAME = "synthetic.json"
 
@@ -24,32 +23,24 @@ def write_synthetic_voc(data_dir, num_train=200, num_val=50, seed=0, config=None
         the `VOC2012` folder.
     """
     config = config or SyntheticConfig()
-    root = os.path.join(os.fspath(data_dir), "VOCdevkit", "VOC2012")
-    for sub in ("JPEGImages", "SegmentationClass", os.path.join("ImageSets", "Segmentation")):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    writer = VOCLayoutWriter(data_dir, quality=quality)
+    writer.make_voc_folders()
     lists = {}
     for split, n in (("train", num_train), ("val", num_val)):
         ids = []
         for i in range(n):
             sample_id = f"syn_{split}_{i:06d}"
             s = generate_sample(seed, i, config, split)
-            Image.fromarray(s.image).save(
-                os.path.join(root, "JPEGImages", f"{sample_id}.jpg"), quality=quality
-            )
-            write_mask(os.path.join(root, "SegmentationClass", f"{sample_id}.png"), s.mask)
+            writer.voc_sample(sample_id, s.image, s.mask)
             ids.append(sample_id)
         lists[split] = ids
     lists["trainval"] = lists["train"] + lists["val"]
-    for split, ids in lists.items():
-        with open(os.path.join(root, "ImageSets", "Segmentation", f"{split}.txt"), "w") as f:
-            f.write("".join(f"{i}\n" for i in ids))
-    with open(os.path.join(os.fspath(data_dir), CONFIG_FILENAME), "w", encoding="utf-8") as f:
-        json.dump(
-            {"seed": seed, "config": config.to_dict(), "info": synthetic_info(config).to_dict()},
-            f,
-            indent=2,
-        )
-    return root
+    writer.voc_lists(lists)
+    write_json(
+        os.path.join(os.fspath(data_dir), CONFIG_FILENAME),
+        {"seed": seed, "config": config.to_dict(), "info": synthetic_info(config).to_dict()},
+    )
+    return writer.voc_root
 
 
 def load_synthetic_config(data_dir):

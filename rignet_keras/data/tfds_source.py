@@ -1,0 +1,102 @@
+"""Reading a prepared TFDS dataset (the rignet builders, `rignet_keras.data.builders`, or any
+TFDS segmentation set with `image`, `mask` and `image/id` features) for `build_dataset`.
+
+`source` "tfds:<name>[/<config>]" reads the dataset prepared under `data_dir` (TFDS's data folder,
+default `~/tensorflow_datasets`), with TFDS's split slicing ("train[:10%]"). The named sources
+"voc_aug" and "cocostuff10k" resolve to their builder when `data_dir` is a TFDS folder holding
+its prepared dataset (`named_tfds_source`). For training, TFDS
+shuffles the files (`shuffle_files`, seeded by `seed`) and, under `tf.distribute`, each worker
+reads its own files (`input_context`: `tfds.ReadConfig(input_context=...)`). The image and mask
+stay encoded until the pipeline decodes them (`tfds.decode.SkipDecoding`), so that batches
+skipped to resume a run are not decoded.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from rignet_keras.data.errors import DatasetError
+from rignet_keras.data.info import DatasetInfo
+
+PREFIX = "tfds:"
+
+
+def is_tfds_source(source):
+    """True for a "tfds:<name>" source."""
+    return isinstance(source, str) and source.startswith(PREFIX)
+
+
+# Named sources of `build_dataset` that have a builder -> its TFDS name (the COCO-Stuff config is
+# the label convention).
+NAMED_BUILDERS = {"voc_aug": "rignet_voc_aug", "cocostuff10k": "rignet_cocostuff10k"}
+
+
+def named_tfds_source(source, data_dir, label_convention="171"):
+    """ "tfds:<builder>" where a named source ("voc_aug", "cocostuff10k") has its builder's
+    dataset prepared in `data_dir` (a TFDS data folder holding `<builder>/...`); else None, and
+    the source reads the downloaded folders as before."""
+    name = NAMED_BUILDERS.get(source) if isinstance(source, str) else None
+    if name is None or data_dir is None:
+        return None
+    if source == "cocostuff10k":
+        name = f"{name}/{label_convention}"
+    folder = os.path.join(os.fspath(data_dir), *name.split("/"))
+    if not glob.glob(os.path.join(folder, "*", "dataset_info.json")):
+        return None
+    return PREFIX + name
+
+
+def load_builder(source, data_dir=None):
+    """The prepared builder of a "tfds:<name>[/<config>]" source, or a one-line `DatasetError`
+    naming the dataset, the folder and how to prepare it."""
+    import tensorflow_datasets as tfds
+
+    import rignet_keras.data.builders  # noqa: F401 (registers the rignet builders)
+
+    name = source[len(PREFIX) :]
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:
+        raise DatasetError(f"{source}: {str(e).splitlines()[0]}") from None
+    if not builder.is_prepared():
+        raise DatasetError(
+            f"{source}: not prepared in {builder.data_dir}; prepare it with "
+            f"`python -m rignet_keras.data prepare {name} --manual-dir DOWNLOADS --data-dir DIR` "
+            "(see docs/DATA.md)"
+        )
+    return builder
+
+
+def builder_dataset_info(builder):
+    """The rignet `DatasetInfo` stored in a builder's metadata."""
+    meta = builder.info.metadata
+    if not meta or "class_names" not in meta:
+        raise DatasetError(
+            f"tfds:{builder.name}: its info holds no class names (metadata 'class_names')"
+        )
+    return DatasetInfo.from_dict({k: meta[k] for k in DatasetInfo.__dataclass_fields__})
+
+
+def tfds_elements(builder, split, *, training, seed, input_context=None):
+    """(encoded elements {"image", "mask", "id"} as a `tf.data.Dataset`, their number)."""
+    import tensorflow_datasets as tfds
+
+    read_config = tfds.ReadConfig(
+        shuffle_seed=seed, input_context=input_context, try_autocache=False
+    )
+    decoders = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
+    ds = builder.as_dataset(
+        split=split, shuffle_files=training, read_config=read_config, decoders=decoders
+    )
+    ds = ds.map(lambda ex: {"image": ex["image"], "mask": ex["mask"], "id": ex["image/id"]})
+    return ds, int(builder.info.splits[split].num_examples)
+
+
+def decode_element(el):
+    """{"image" uint8 (H, W, 3), "mask" uint8 (H, W), "id"} of an encoded element."""
+    image = tf.io.decode_image(el["image"], channels=3, expand_animations=False)
+    mask = tf.io.decode_png(el["mask"], channels=1)[..., 0]
+    image.set_shape([None, None, 3])
+    mask.set_shape([None, None])
+    return {"image": image, "mask": mask, "id": el["id"]}
