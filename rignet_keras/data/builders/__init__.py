@@ -27,15 +27,7 @@ def prepare_dataset(name, data_dir=None, manual_dir=None, *, on_bad_sample="rais
     return builder
 
 
-# Source names of `build_dataset` -> the TFDS name of their builder.
-BUILDER_NAMES = {
-    "voc_aug": "rignet_voc_aug",
-    "cocostuff10k": "rignet_cocostuff10k",
-    "synthetic": "rignet_synthetic",
-}
-
 __all__ = [
-    "BUILDER_NAMES",
     "CocoStuffConfig",
     "RignetCocostuff10k",
     "RignetSynthetic",
