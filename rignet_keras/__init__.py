@@ -27,10 +27,10 @@ _LAZY = {
     "FeedbackGate": "rignet_keras.layers",
     "MultiRangeFeedbackGate": "rignet_keras.layers",
     "RIGNet": "rignet_keras.models",
-    "RIGNetBackbone": "rignet_keras.models",
-    "RIGNetImageSegmenterPreprocessor": "rignet_keras.models",
-    "RIGNetImageSegmenter": "rignet_keras.training.segmenter",
-    "segmentation_masks": "rignet_keras.training.segmenter",
+    "RIGNetBackbone": "rignet_keras.tasks",
+    "RIGNetImageSegmenterPreprocessor": "rignet_keras.tasks",
+    "RIGNetImageSegmenter": "rignet_keras.tasks",
+    "segmentation_masks": "rignet_keras.tasks",
     "RecurrentState": "rignet_keras.models",
     "calibrate_batch_norm": "rignet_keras.models",
     "UNROLL_MODES": "rignet_keras.models",
@@ -48,6 +48,15 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 _registration_pending = False
 
+# The packages whose import registers every serializable class: the network and its layers
+# (`rignet_keras.models`) and the keras-hub shaped tasks (`rignet_keras.tasks`).
+_REGISTERING = ("rignet_keras.models", "rignet_keras.tasks")
+
+
+def _register():
+    for name in _REGISTERING:
+        importlib.import_module(name)
+
 
 def _initializing(exclude=None):
     """Names of this package's modules whose import is under way (`exclude` left out)."""
@@ -61,17 +70,18 @@ def _initializing(exclude=None):
 
 
 def _register_after(execute):
-    """Runs Keras's import, then registers this package's classes (imports the models).
+    """Runs Keras's import, then registers this package's classes (imports `_REGISTERING`).
 
     When Keras is first imported by one of this package's own modules (`import
     rignet_keras.layers` in a fresh process), the models cannot be imported yet: they import
     names that module has not defined. The registration then waits until that package's import
-    ends (`register_pending`, called last by `rignet_keras.layers` and `rignet_keras.backbones`).
+    ends (`register_pending`, called last by `rignet_keras.layers`, `rignet_keras.backbones` and
+    `rignet_keras.training`).
     """
     global _registration_pending
     execute()
     try:
-        importlib.import_module("rignet_keras.models")
+        _register()
     except ImportError:
         if not _initializing():
             raise
@@ -84,14 +94,14 @@ def register_pending(caller):
     global _registration_pending
     if _registration_pending and not _initializing(exclude=caller):
         _registration_pending = False
-        importlib.import_module("rignet_keras.models")
+        _register()
 
 
 def _install_import_hooks():
     """Registers the classes now if Keras is imported, else when it is. Without Keras (a device
     with only the LiteRT runtime) nothing is registered and the package still imports."""
     if sys.modules.get("keras") is not None:
-        importlib.import_module("rignet_keras.models")
+        _register()
     else:
         ImportHooks({"keras": _register_after}).install()
 

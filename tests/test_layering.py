@@ -39,6 +39,7 @@ LAYERS = (
     ("rignet_keras.export",),
     ("rignet_keras.config", "rignet_keras.console"),
     ("rignet_keras.training",),
+    ("rignet_keras.tasks",),  # the keras-hub shaped API over training and export
     ("rignet_keras.cli", "rignet_keras.quickstart"),  # the commands
     ("bench", "export", "recipes"),  # scripts over the package
 )

@@ -1,8 +1,7 @@
-"""RIGNet models: the network (`RIGNet`; `RIGNetBackbone` and its preprocessor), its arguments,
+"""RIGNet models: the network (`RIGNet`) and the preprocessor of its task, its arguments,
 its unroll modes, its recurrent state, and batch-norm calibration."""
 
 from rignet_keras.models.arguments import NETWORK_MODES, UNROLL_MODES
-from rignet_keras.models.backbone import RIGNetBackbone
 from rignet_keras.models.calibration import calibrate_batch_norm
 from rignet_keras.models.preprocessor import RIGNetImageSegmenterPreprocessor
 from rignet_keras.models.rignet import RIGNet
@@ -14,7 +13,6 @@ __all__ = [
     "UNROLL_MODES",
     "GateInput",
     "RIGNet",
-    "RIGNetBackbone",
     "RIGNetImageSegmenterPreprocessor",
     "RecurrentState",
     "UnrollMode",

@@ -39,7 +39,7 @@ from rignet_keras.training.determinism import require_determinism
 from rignet_keras.training.faults import FAULT_POINT_ENV, FaultPointHook
 from rignet_keras.training.history import EpochHistory, read_history
 from rignet_keras.training.nan_guard import NaNGuard, NonFiniteTrainingError
-from rignet_keras.training.schedules import PolyWarmup
+from rignet_keras.training.optimizer import poly_sgd
 from rignet_keras.training.steps import LearningRateLogger, StopAtStep, global_step
 from rignet_keras.training.strategy import (
     build_strategy,
@@ -120,17 +120,8 @@ class Trainer:
         return os.path.join(self.write_dir, "backup")
 
     def make_optimizer(self):
-        c = self.config
-        schedule = PolyWarmup(
-            c.learning_rate,
-            c.steps,
-            power=c.poly_power,
-            warmup_steps=c.warmup_steps,
-            warmup_start_factor=c.warmup_start_factor,
-        )
-        return keras.optimizers.SGD(
-            learning_rate=schedule, momentum=c.momentum, nesterov=c.nesterov, clipnorm=c.clipnorm
-        )
+        """The recipes' optimizer for this configuration (`optimizer.poly_sgd`)."""
+        return poly_sgd(self.config)
 
     def build(self, model_fn, input_shape):
         """Builds the network (`model_fn()`, under the strategy's scope and dtype policy), wraps

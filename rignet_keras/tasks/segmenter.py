@@ -3,16 +3,14 @@
 `from_preset`, `compile()` with the recipes' defaults, `fit`, `predict`, `save_to_preset` and
 `export` on one object. It is a `TrainingModel` (rignet_keras/training/task.py): its train and
 test steps are the Trainer's, random-ui training and deep supervision included, run on the
-preprocessor's output. It lives in the training layer because its defaults (the poly SGD, the
-loss, the mIoU) and its `export` (rignet_keras.export) live below it there.
+preprocessor's output. It lives in the task layer, above training and export, because its
+defaults (the poly SGD, the loss, the mIoU) and its `export` (rignet_keras.export) live there.
 """
 
 import keras
 from keras import ops
 
 from rignet_keras.config.train import TrainConfig
-from rignet_keras.export import export_model
-from rignet_keras.models.backbone import RIGNetBackbone, check_preset
 from rignet_keras.models.preprocessor import RIGNetImageSegmenterPreprocessor, refuse_pixels
 from rignet_keras.models.preset_files import (
     PREPROCESSOR_CONFIG_FILE,
@@ -24,11 +22,11 @@ from rignet_keras.models.preset_files import (
     writing_folder,
 )
 from rignet_keras.runtime.atomic import write_json
+from rignet_keras.tasks.backbone import RIGNetBackbone, check_preset
+from rignet_keras.tasks.formats import export_in_format
 from rignet_keras.training.optimizer import poly_sgd
 from rignet_keras.training.task import TrainingModel
 
-# `model.export(format=...)` names (keras's) -> the project exporter's formats.
-EXPORT_FORMATS = {"litert": "tflite", "onnx": "onnx", "tf_saved_model": "saved_model"}
 # The recipes' training defaults that `compile()` and the constructor take.
 RECIPE = TrainConfig()
 
@@ -190,22 +188,9 @@ class RIGNetImageSegmenter(TrainingModel):
         Returns:
             What `export_model` returns.
         """
-        if format not in EXPORT_FORMATS:
-            raise ValueError(
-                f"format must be one of {tuple(EXPORT_FORMATS)}; received {format!r} "
-                "(rignet_keras.export.export_model takes every other option)"
-            )
         if input_size is None and self.preprocessor is not None:
             input_size = self.preprocessor.image_size
-        if input_size is None:
-            raise ValueError("export needs input_size=(H, W): the preprocessor sets no image_size")
-        return export_model(
-            self.backbone,
-            filepath,
-            input_size=tuple(input_size),
-            formats=(EXPORT_FORMATS[format],),
-            **options,
-        )
+        return export_in_format(self.backbone, filepath, format, input_size, **options)
 
     def get_config(self):
         config = super().get_config()

@@ -24,6 +24,7 @@ from rignet_keras.models.preset_files import (
 )
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.presets import PRESETS, preset_kwargs
+from rignet_keras.tasks.formats import export_in_format
 
 
 def check_preset(name_or_dir):
@@ -87,11 +88,19 @@ class RIGNetBackbone(RIGNet):
         with writing_folder(preset_dir) as folder:
             write_backbone(folder, self)
 
-    def export(self, filepath, format="litert", **kwargs):
-        """Refused in one line: a backbone exports through its task, whose preprocessor says
-        what the graphs take (`RIGNetImageSegmenter(backbone, preprocessor=...).export`), or
-        through `rignet_keras.export.export_model` with every option."""
-        raise NotImplementedError(
-            f"RIGNetBackbone.export({format=!r}): export RIGNetImageSegmenter(backbone, "
-            "preprocessor=...).export(path, format=...) or rignet_keras.export.export_model"
-        )
+    def export(self, filepath, format="litert", input_size=None, **options):
+        """Exports through the project's exporter (`rignet_keras.export.export_model`: a graph
+        per ui, step-wise graphs where the mode allows, parity checked, manifest.json) to the new
+        folder `filepath`; the graphs take uint8 RGB pixels and normalise them inside, as every
+        export does.
+
+        Args:
+            format: "litert", "onnx" or "tf_saved_model".
+            input_size: (H, W) of the exported graphs (required: a backbone has no preprocessor
+                to say it).
+            **options: any other `export_model` argument (uis, precisions, ...).
+
+        Returns:
+            What `export_model` returns.
+        """
+        return export_in_format(self, filepath, format, input_size, **options)
