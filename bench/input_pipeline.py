@@ -1,10 +1,11 @@
-"""Training input pipeline, images/second: the project's TFRecord shards against the TFDS
-builder's dataset, the same images and the same augmentation, one machine, one run.
+"""Training input pipeline, images/second: the TFDS builder's dataset against the direct path
+(the downloaded folders, decoded in Python), the same images and the same augmentation, one
+machine, one run.
 
 Writes `--num-images` synthetic 500x375 JPEG images (quality 95) with palette-PNG masks in the VOC
-layout (and empty SBD lists, so that voc_aug train is the VOC train list), then prepares both
-from the same files: `convert_to_tfrecord` (4 shards) and the `rignet_voc_aug` TFDS builder
-(`manual_dir` = that folder). Both keep the original JPEG bytes. Each epoch is
+layout (and empty SBD lists, so that voc_aug train is the VOC train list), then prepares the
+`rignet_voc_aug` TFDS builder from them (`manual_dir` = that folder; it keeps the original JPEG
+bytes); the direct path reads the folder itself ("voc_aug"). Each epoch is
 `build_dataset(..., training=True)` at crop 321 (scale 0.5-2.0, pad, crop, flip, "caffe"
 normalisation), seeded; after one warm-up epoch of each, `--rounds` rounds time one epoch of
 each path, the order alternating, so that load on the shared machine falls on both alike.
@@ -12,7 +13,9 @@ each path, the order alternating, so that load on the shared machine falls on bo
     python -m bench.input_pipeline [--num-images 200] [--rounds 5] [--batch-size 4]
 
 Results: bench/results/input_pipeline.json (machine, date, command, per-round rates, median and
-spread of each path).
+spread of each path). The comparison with the TFRecord shards that the TFDS path replaced is
+bench/results/input_pipeline_tfrecord_vs_tfds*.json (two runs of this bench before that format was
+removed).
 """
 
 import datetime
@@ -33,34 +36,25 @@ def epoch_rate(ds):
 
 
 def prepare(folder, num_images):
-    """Writes the images and prepares both formats; returns ({path: source}, seconds each)."""
+    """Writes the images and prepares the TFDS dataset; returns ({path: (source, data_dir)},
+    seconds of preparation each)."""
     import tensorflow_datasets as tfds
 
     import rignet_keras.data.builders  # noqa: F401 (registers rignet_voc_aug)
-    from rignet_keras.data import (
-        SyntheticConfig,
-        convert_to_tfrecord,
-        get_records,
-        write_synthetic_voc,
-    )
+    from rignet_keras.data import SyntheticConfig, write_synthetic_voc
     from rignet_keras.data.voc_layout import VOCLayoutWriter
 
     config = SyntheticConfig(image_size=(375, 500))
     write_synthetic_voc(folder, num_train=num_images, num_val=2, seed=0, config=config)
     VOCLayoutWriter(folder).sbd_lists({"train": [], "val": []})
-    seconds = {}
-    t = time.perf_counter()
-    records, info = get_records("voc_aug", "train", folder)
-    shards = os.path.join(folder, "shards")
-    convert_to_tfrecord(records, shards, info, split="train", num_shards=4, progress=False)
-    seconds["tfrecord"] = time.perf_counter() - t
+    seconds = {"direct": 0.0}
     t = time.perf_counter()
     tfds.disable_progress_bar()
     data_dir = os.path.join(folder, "tfds")
     builder = tfds.builder("rignet_voc_aug", data_dir=data_dir)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=folder))
     seconds["tfds"] = time.perf_counter() - t
-    return {"tfrecord": (shards, None), "tfds": ("tfds:rignet_voc_aug", data_dir)}, seconds
+    return {"tfds": ("tfds:rignet_voc_aug", data_dir), "direct": ("voc_aug", folder)}, seconds
 
 
 def main(argv=None):
@@ -107,7 +101,7 @@ def main(argv=None):
         runs_text = ", ".join(f"{v:.1f}" for v in values)
         print(f"{name:9s} {median(values):7.1f} images/s (runs: {runs_text})")
     out = {
-        "benchmark": "training input pipeline images/s: TFRecord shards vs the TFDS builder",
+        "benchmark": "training input pipeline images/s: the TFDS builder vs the direct path",
         "setup": {
             "images": args.num_images,
             "image_size_hw": [375, 500],

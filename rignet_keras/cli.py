@@ -351,7 +351,7 @@ def build_parser():
     sub.add_parser(
         "quickstart", help="train and compare a small RIGNet on synthetic data", add_help=False
     )
-    sub.add_parser("data", help="dataset commands (download, convert, ...)", add_help=False)
+    sub.add_parser("data", help="dataset commands (download, prepare, ...)", add_help=False)
     return parser
 
 

@@ -126,19 +126,11 @@ def test_evaluate_refuses_zero_iterations(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_data_convert_refuses_zero_images_per_shard(tmp_path):
+def test_data_synthetic_refuses_a_negative_count(tmp_path):
     line = one_error_line(
-        rignet(
-            "data",
-            "convert",
-            "synthetic",
-            "--output-dir",
-            tmp_path / "s",
-            "--images-per-shard",
-            "0",
-        )
+        rignet("data", "synthetic", "--output-dir", tmp_path / "s", "--num-train", "-1")
     )
-    assert "--images-per-shard must be at least 1; received 0" in line
+    assert "--num-train must be at least 0; received -1" in line
     assert not (tmp_path / "s").exists()
 
 
@@ -312,11 +304,11 @@ def test_predict_names_a_model_file_keras_cannot_read_in_process(capsys, image_d
     assert not out.exists()
 
 
-def test_data_convert_refuses_zero_images_per_shard_in_process(capsys, tmp_path):
+def test_data_synthetic_refuses_a_negative_count_in_process(capsys, tmp_path):
     out = tmp_path / "s"
-    args = ("data", "convert", "synthetic", "--output-dir", out, "--images-per-shard", "0")
+    args = ("data", "synthetic", "--output-dir", out, "--num-train", "-1")
     line = one_error_line_in_process(*in_process(capsys, *args))
-    assert "--images-per-shard must be at least 1; received 0" in line
+    assert "--num-train must be at least 0; received -1" in line
     assert not out.exists()
 
 

@@ -1,5 +1,5 @@
-"""Data layer of rignet-keras: dataset readers, the synthetic dataset, TFRecord conversion, the
-tf.data pipeline with the field's augmentation, downloads, and checks of bad input.
+"""Data layer of rignet-keras: dataset readers, the synthetic dataset, the TFDS
+builders, the tf.data pipeline with the field's augmentation, downloads, and checks of bad input.
 
 Quick start::
 
@@ -62,8 +62,6 @@ _LAZY = {
     "voc_aug_info": "rignet_keras.data.sbd",
     "voc_aug_records": "rignet_keras.data.sbd",
     "voc_aug_train_ids": "rignet_keras.data.sbd",
-    "read_tfrecord_info": "rignet_keras.data.shards",
-    "tfrecord_files": "rignet_keras.data.shards",
     "SOURCES": "rignet_keras.data.sources",
     "default_data_dir": "rignet_keras.data.sources",
     "get_info": "rignet_keras.data.sources",
@@ -74,9 +72,6 @@ _LAZY = {
     "save_sample_grid": "rignet_keras.data.synthetic",
     "synthetic_info": "rignet_keras.data.synthetic",
     "write_synthetic_voc": "rignet_keras.data.synthetic",
-    "ConversionReport": "rignet_keras.data.tfrecord",
-    "convert_to_tfrecord": "rignet_keras.data.tfrecord",
-    "parse_example": "rignet_keras.data.tfrecord",
     "ValidationReport": "rignet_keras.data.validate",
     "validate_dataset": "rignet_keras.data.validate",
     "VOC_CLASSES": "rignet_keras.data.voc",

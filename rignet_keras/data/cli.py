@@ -4,7 +4,6 @@ Commands:
     download   download and extract voc, sbd, voc_aug (VOC + SBD) or cocostuff10k
     prepare    prepare a TFDS builder's dataset (rignet_voc_aug, rignet_cocostuff10k/171, ...)
                from the folders `download` writes (its manual_dir)
-    convert    write a dataset split to TFRecord shards (checks every sample)
     validate   check every sample of a split, and report the bad ones
     synthetic  write the synthetic dataset to disk in the VOC layout
     grid       render a grid of synthetic samples (image | mask) to a PNG
@@ -21,7 +20,7 @@ import sys
 from rignet_keras.data.errors import DatasetError
 from rignet_keras.tensorflow_logs import quiet_tensorflow
 
-CONVERT_SOURCES = ("voc", "voc_aug", "sbd", "cocostuff10k", "synthetic")
+VALIDATE_SOURCES = ("voc", "voc_aug", "sbd", "cocostuff10k", "synthetic")
 
 
 def _size(text):
@@ -35,8 +34,6 @@ def _size(text):
 
 # (flag, attribute, smallest value) of the numeric flags, checked before any work is done.
 _NUMERIC_FLAGS = (
-    ("--images-per-shard", "images_per_shard", 1),
-    ("--num-shards", "num_shards", 1),
     ("--retries", "retries", 0),
     ("--num-train", "num_train", 0),
     ("--num-val", "num_val", 0),
@@ -79,27 +76,17 @@ def build_parser():
     p.add_argument("--data-dir", help="TFDS data folder (default ~/tensorflow_datasets)")
     p.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"))
 
-    for name, help_ in (
-        ("convert", "write a split to TFRecord shards"),
-        ("validate", "check every sample of a split"),
-    ):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("dataset", choices=CONVERT_SOURCES)
-        p.add_argument(
-            "--data-dir", help="data folder (default $RIGNET_DATA_DIR or ~/.rignet/data)"
-        )
-        p.add_argument("--split", default="train", help="train, val, trainval or test")
-        p.add_argument(
-            "--label-convention",
-            default="171",
-            choices=("171", "182"),
-            help="COCO-Stuff labels (default 171)",
-        )
-        p.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"))
-        if name == "convert":
-            p.add_argument("--output-dir", required=True, help="folder for the shards")
-            p.add_argument("--images-per-shard", type=int, default=512)
-            p.add_argument("--num-shards", type=int, default=None)
+    p = sub.add_parser("validate", help="check every sample of a split")
+    p.add_argument("dataset", choices=VALIDATE_SOURCES)
+    p.add_argument("--data-dir", help="data folder (default $RIGNET_DATA_DIR or ~/.rignet/data)")
+    p.add_argument("--split", default="train", help="train, val, trainval or test")
+    p.add_argument(
+        "--label-convention",
+        default="171",
+        choices=("171", "182"),
+        help="COCO-Stuff labels (default 171)",
+    )
+    p.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"))
 
     p = sub.add_parser("synthetic", help="write the synthetic dataset in the VOC layout")
     p.add_argument("--output-dir", required=True)
@@ -148,9 +135,10 @@ def _run(args):
             print(log.summary())
         return 0
 
-    if args.command in ("convert", "validate"):
+    if args.command == "validate":
         from rignet_keras.data.errors import BadSampleLog
         from rignet_keras.data.sources import get_records
+        from rignet_keras.data.validate import validate_dataset
 
         log = BadSampleLog(args.on_bad_sample)  # counts missing files and bad samples alike
         # The summary is this command's output, printed once below; the library's log line of
@@ -163,23 +151,7 @@ def _run(args):
             label_convention=args.label_convention,
             on_bad_sample=log,
         )
-        if args.command == "validate":
-            from rignet_keras.data.validate import validate_dataset
-
-            report = validate_dataset(records, info, on_bad_sample=log, progress=progress)
-        else:
-            from rignet_keras.data.tfrecord import convert_to_tfrecord
-
-            report = convert_to_tfrecord(
-                records,
-                args.output_dir,
-                info,
-                split=args.split,
-                images_per_shard=args.images_per_shard,
-                num_shards=args.num_shards,
-                on_bad_sample=log,
-                progress=progress,
-            )
+        report = validate_dataset(records, info, on_bad_sample=log, progress=progress)
         print(report.summary)
         return 0
 

@@ -50,7 +50,7 @@ class BadSampleLog:
     from the threads of a `tf.data` map or a thread pool.
 
     Pass a `BadSampleLog` as `on_bad_sample` (to the readers, `validate_dataset`,
-    `convert_to_tfrecord`, `build_dataset`) to read the count afterwards: `num_skipped`,
+    `build_dataset`, the TFDS builders) to read the count afterwards: `num_skipped`,
     `summary()`.
     """
 

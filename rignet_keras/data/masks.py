@@ -34,7 +34,7 @@ def decode_mask(mask_path, mask_format):
 def decode_image_bytes(data, image_path, check_scans=True):
     """RGB uint8 (H, W, 3) of an image file's bytes, decoded by TensorFlow's decoder.
 
-    This is the decoder of the TFRecord path (`tf.io.decode_image`), so a sample that passes here
+    This is the decoder of the TFDS path (`tf.io.decode_image`), so a sample that passes here
     decodes in training too: JPEG, PNG, BMP or GIF (first frame). A corrupt body that other
     decoders accept with a warning is refused, and so is JPEG scan data that libjpeg decodes
     with only a "Corrupt JPEG data" warning (`rignet_keras.runtime.jpeg.jpeg_fault`).

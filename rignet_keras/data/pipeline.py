@@ -2,12 +2,13 @@
 
 Two paths lead to the same batches:
 
-- TFRecord (fast): `source` is a folder of shards written by `convert_to_tfrecord`, a shard file,
-  or a glob. TensorFlow reads and decodes the shards in parallel.
-- Direct (small sets, no conversion): `source` is "voc", "voc_aug", "sbd", "cocostuff10k" or
+- TFDS: `source` is "tfds:<name>[/<config>]", a dataset prepared by a TFDS builder
+  (`rignet_keras.data.builders`, `rignet_keras.data.tfds_source`); every sample was checked when
+  it was prepared, and TensorFlow reads and decodes the files in parallel.
+- Direct (small sets, no preparation): `source` is "voc", "voc_aug", "sbd", "cocostuff10k" or
   "synthetic" on disk. Each sample is decoded and checked by Python through `tf.py_function`
   (images by TensorFlow's decoder, masks from palette PNGs or .mat files), so that a bad sample is
-  named by its file; this holds the GIL: convert big sets.
+  named by its file; this holds the GIL: prepare big sets with their builder.
 
 "synthetic" without `data_dir` is generated in memory (see `rignet_keras.data.synthetic`).
 
@@ -28,7 +29,6 @@ from rignet_keras.data.augment import EVAL_MODES, eval_preprocess, train_augment
 from rignet_keras.data.errors import BAD_SAMPLE_MARK, DatasetError, bad_sample_log
 from rignet_keras.data.masks import load_sample
 from rignet_keras.data.records import Record
-from rignet_keras.data.shards import is_tfrecord_source, read_tfrecord_info, tfrecord_files
 from rignet_keras.data.sources import EVAL_PAD_SIZES, SOURCES, get_info, get_records
 from rignet_keras.data.synthetic import SyntheticConfig, load_synthetic_config, make_synthetic
 from rignet_keras.data.tfds_source import (
@@ -37,18 +37,18 @@ from rignet_keras.data.tfds_source import (
     is_tfds_source,
     load_builder,
     named_tfds_source,
+    old_format_hint,
     tfds_elements,
 )
-from rignet_keras.data.tfrecord import parse_example
 from rignet_keras.preprocessing import IMAGENET_MEAN_RGB, check_mode, normalize
 
 DEFAULT_CROP_SIZE = (321, 321)
 DEFAULT_SYNTHETIC_SAMPLES = {"train": 1000, "val": 200, "test": 200}
-TFRECORD_SHUFFLE_BUFFER = 512
+TFDS_SHUFFLE_BUFFER = 512
 
 
 class _Source:
-    """Undecoded elements (paths, serialized examples or arrays), how to decode one, the info."""
+    """Undecoded elements (paths, encoded examples or arrays), how to decode one, the info."""
 
     def __init__(self, raw, decode, info, size_hint, flags_bad=False):
         self.raw = raw
@@ -126,30 +126,14 @@ def _resolve_source(
             builder, split, training=training, seed=seed, input_context=input_context
         )
         info = builder_dataset_info(builder)
-        return _Source(raw, decode_element, info, min(n, TFRECORD_SHUFFLE_BUFFER))
+        return _Source(raw, decode_element, info, min(n, TFDS_SHUFFLE_BUFFER))
 
     if input_context is not None:
         raise ValueError(f"input_context needs a 'tfds:' source; received source {source!r}")
-    if not isinstance(source, str) or (source not in SOURCES and is_tfrecord_source(source)):
-        files = tfrecord_files(source, split)
-        info = read_tfrecord_info(source)
-        if training:
-            raw = tf.data.Dataset.from_tensor_slices(files)
-            raw = raw.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-            raw = raw.interleave(
-                tf.data.TFRecordDataset,
-                cycle_length=min(len(files), 8),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=seed is not None,
-            )
-        else:
-            raw = tf.data.TFRecordDataset(files)
-        return _Source(raw, parse_example, info, TFRECORD_SHUFFLE_BUFFER)
-
-    if source not in SOURCES:
+    if not isinstance(source, str) or source not in SOURCES:
         raise DatasetError(
-            f"source must be one of {SOURCES}, or a TFRecord folder, file or glob; "
-            f"{source!r} is neither (no such TFRecord files)"
+            old_format_hint(source)
+            or f"source must be one of {SOURCES} or 'tfds:<name>'; received {source!r}"
         )
     if source == "synthetic" and data_dir is None:
         config = synthetic_config or SyntheticConfig()
@@ -219,10 +203,10 @@ def build_dataset(
     """A batched, prefetched `tf.data.Dataset` of (image, mask) for training or evaluation.
 
     Args:
-        source: "voc", "voc_aug", "sbd", "cocostuff10k", "synthetic", or TFRecords (a folder of
-            shards from `convert_to_tfrecord`, a shard file, or a glob).
-        split: "train", "val", "trainval" (VOC) or "test" (COCO-Stuff). For a shard folder, the
-            shards `<split>-*.tfrecord` are read.
+        source: "voc", "voc_aug", "sbd", "cocostuff10k", "synthetic", or a prepared TFDS
+            dataset "tfds:<name>[/<config>]" (for example "tfds:rignet_voc_aug").
+        split: "train", "val", "trainval" (VOC) or "test" (COCO-Stuff); TFDS sources take TFDS's
+            split slicing ("train[:10%]").
         batch_size: examples per batch.
         training: True for shuffled, augmented, repeated-if-asked batches of `crop_size`; False
             for evaluation batches in file order (see `eval_mode`).
@@ -242,7 +226,7 @@ def build_dataset(
         flip: random horizontal flips for training.
         photometric: random brightness, contrast and saturation for training (image only).
         shuffle_buffer: elements in the shuffle buffer; default the whole set (direct path and
-            synthetic), 512 serialized examples for TFRecords.
+            synthetic), at most 512 encoded examples for TFDS sources.
         repeat: repeat the training data forever (use with `steps_per_epoch`).
         skip_batches: batches to skip at the start, to resume a run (see the module docstring).
         drop_remainder: drop a last partial batch; default True for training, False otherwise.
@@ -252,9 +236,8 @@ def build_dataset(
             `tf.errors.OpError` carrying one, both naming the file; `dataset_error_from` gives
             back the one-line `DatasetError`) or "skip" (it is left out, with one warning naming
             it). Pass a `BadSampleLog` instead to read afterwards how many were skipped, and
-            which (`num_skipped`, `summary()`). TFRecords hold no bad samples: every sample was
-            checked with the same decoder when converted, and the shards are checked against
-            their record when the dataset is built.
+            which (`num_skipped`, `summary()`). TFDS sources hold no bad samples: every sample
+            was checked with the same decoder when the dataset was prepared.
         synthetic_config: `SyntheticConfig` for the in-memory "synthetic" source.
         num_samples: use only the first `num_samples` records; for the in-memory "synthetic"
             source, how many to generate (default 1000 train, 200 val).
@@ -264,8 +247,8 @@ def build_dataset(
         input_context: a `tf.distribute.InputContext` (from
             `strategy.distribute_datasets_from_function`): each input pipeline reads its own
             files of a "tfds:" source (TFDS's `ReadConfig(input_context=...)`).
-        with_info: return `(dataset, info)`, info being the `DatasetInfo` (for TFRecords, the one
-            in their record, `dataset_info.json`).
+        with_info: return `(dataset, info)`, info being the `DatasetInfo` (for TFDS sources, the
+            one in the builder's metadata).
 
     Returns:
         a `tf.data.Dataset` of (image float32 (B, h, w, 3) normalised, mask int32 (B, h, w) with

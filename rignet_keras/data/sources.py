@@ -28,10 +28,7 @@ def default_data_dir():
 def check_source(source):
     """Returns `source` if it is a known dataset name; raises `ValueError` otherwise."""
     if source not in SOURCES:
-        raise ValueError(
-            f"source must be one of {SOURCES} or a TFRecord folder, file or glob; "
-            f"received {source!r}"
-        )
+        raise ValueError(f"source must be one of {SOURCES} or 'tfds:<name>'; received {source!r}")
     return source
 
 

@@ -12,6 +12,7 @@ skipped to resume a run are not decoded.
 """
 
 import glob
+import json
 import os
 
 import tensorflow as tf
@@ -45,6 +46,55 @@ def named_tfds_source(source, data_dir, label_convention="171"):
     if not glob.glob(os.path.join(folder, "*", "dataset_info.json")):
         return None
     return PREFIX + name
+
+
+# The builder that replaces a folder converted by the removed `convert` command, by the dataset
+# name in its `dataset_info.json` ("{convention}": the COCO-Stuff label convention).
+_OLD_FORMAT_BUILDERS = {
+    "voc": "rignet_voc_aug",
+    "voc_aug": "rignet_voc_aug",
+    "sbd": "rignet_voc_aug",
+    "cocostuff10k": "rignet_cocostuff10k/{convention}",
+    "synthetic": "rignet_synthetic",
+}
+
+
+def _old_format_record(folder):
+    """The `dataset_info.json` of a folder of the old converted format as a dict, or None."""
+    path = os.path.join(folder, "dataset_info.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    splits = meta.get("splits") if isinstance(meta, dict) else None
+    if isinstance(splits, dict) and any(
+        isinstance(v, dict) and "shards" in v for v in splits.values()
+    ):
+        return meta
+    return None
+
+
+def old_format_hint(source):
+    """One line on how to migrate, if `source` names TFRecords of the old converted format (a
+    folder with a `dataset_info.json` listing shards, a `.tfrecord` file or a glob of them), which
+    `build_dataset` no longer reads; else None."""
+    if not isinstance(source, str):
+        return None
+    folder = source if os.path.isdir(source) else os.path.dirname(source)
+    meta = _old_format_record(folder) if folder else None
+    if meta is None and not source.endswith(".tfrecord"):
+        if not (os.path.isdir(source) and glob.glob(os.path.join(source, "*.tfrecord"))):
+            return None
+    info = (meta or {}).get("info") or {}
+    name = _OLD_FORMAT_BUILDERS.get(info.get("name"), "<builder>")
+    name = name.format(convention=info.get("label_convention") or "171")
+    return (
+        f"{source} holds TFRecord shards of the old converted format, which is no longer read: "
+        f"prepare the TFDS dataset from the same downloads (`python -m rignet_keras.data prepare "
+        f"{name} --manual-dir DOWNLOADS --data-dir DIR`) and read source 'tfds:{name}' "
+        "(docs/DATA.md, 'From TFRecord folders converted by convert')"
+    )
 
 
 def load_builder(source, data_dir=None):

@@ -6,11 +6,10 @@ import sys
 
 import pytest
 
-from rignet_keras.data import read_tfrecord_info, tfrecord_files
 from rignet_keras.data.cli import main
 
 
-def test_synthetic_convert_validate(tmp_path, capsys):
+def test_synthetic_validate(tmp_path, capsys):
     data = str(tmp_path / "syn")
     argv = [
         "-q",
@@ -27,39 +26,10 @@ def test_synthetic_convert_validate(tmp_path, capsys):
     assert main(argv) == 0
     assert main(["-q", "validate", "synthetic", "--data-dir", data, "--split", "val"]) == 0
     assert "2 samples checked, none skipped" in capsys.readouterr().out
-    out = str(tmp_path / "shards")
-    argv = [
-        "-q",
-        "convert",
-        "synthetic",
-        "--data-dir",
-        data,
-        "--output-dir",
-        out,
-        "--num-shards",
-        "2",
-    ]
-    assert main(argv) == 0
-    assert "wrote 6 examples to 2 shards" in capsys.readouterr().out
-    assert len(tfrecord_files(out, "train")) == 2
-    assert read_tfrecord_info(out).name == "synthetic"
 
 
 def test_missing_data_is_one_line_with_the_download_command(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "-q",
-                "convert",
-                "voc",
-                "--data-dir",
-                str(tmp_path),
-                "--output-dir",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 2
-    )
+    assert main(["-q", "validate", "voc", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: VOC 2012 folder not found")
     assert "python -m rignet_keras.data download voc" in err
@@ -100,8 +70,9 @@ def test_python_dash_m(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0
-    for command in ("download", "convert", "validate", "synthetic", "grid"):
+    for command in ("download", "prepare", "validate", "synthetic", "grid"):
         assert command in result.stdout
+    assert "convert" not in result.stdout  # the TFRecord format is gone: TFDS builders instead
 
 
 def test_prepare_a_builder_from_the_downloaded_folders(voc_tree, tmp_path, capsys):

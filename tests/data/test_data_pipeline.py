@@ -1,12 +1,12 @@
 """`build_dataset`: documented shapes and dtypes, deterministic batches with a seed, resuming with
-`skip_batches`, and the same samples from the direct and the TFRecord paths."""
+`skip_batches`, and the direct path's masks (the TFDS path: test_data_pipeline_tfds.py)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from rignet_keras.data import SyntheticConfig, build_dataset, convert_to_tfrecord, get_records
+from rignet_keras.data import SyntheticConfig, build_dataset
 from rignet_keras.preprocessing import denormalize
 
 SMALL = SyntheticConfig(image_size=(48, 48))
@@ -127,20 +127,14 @@ def test_argument_checks():
         synthetic_train(on_bad_sample="ignore")
 
 
-def test_direct_and_tfrecord_paths_agree(voc_tree, tmp_path):
-    records, info = get_records("voc", "trainval", voc_tree.root)
-    convert_to_tfrecord(
-        records, tmp_path / "shards", info, split="trainval", num_shards=2, progress=False
-    )
+def test_direct_path_masks_and_seeded_training(voc_tree):
+    """The direct path's masks are the files' labels, and a seed fixes its training batches (the
+    TFDS path against this one: tests/data/test_data_pipeline_tfds.py)."""
     kw = dict(batch_size=1, training=False, eval_mode="none", return_ids=True)
     direct = batches(build_dataset("voc", "trainval", data_dir=voc_tree.root, **kw), 10)
-    shards = batches(build_dataset(str(tmp_path / "shards"), "trainval", **kw), 10)
-    assert len(direct) == len(shards) == 5
-    for (di, dm, did), (si, sm, sid) in zip(direct, shards, strict=True):
-        assert did == sid
-        np.testing.assert_array_equal(dm, sm)
+    assert len(direct) == 5
+    for _, dm, did in direct:
         np.testing.assert_array_equal(dm[0], voc_tree.masks[did[0].decode()])
-        np.testing.assert_array_equal(di, si)  # the same JPEG bytes, decoded the same way
 
     train_kw = dict(batch_size=2, training=True, seed=3, crop_size=(24, 24))
     a = batches(build_dataset("voc", "trainval", data_dir=voc_tree.root, **train_kw), 2)
@@ -148,9 +142,6 @@ def test_direct_and_tfrecord_paths_agree(voc_tree, tmp_path):
     for (ai, am), (bi, bm) in zip(a, b, strict=True):
         np.testing.assert_array_equal(ai, bi)
         np.testing.assert_array_equal(am, bm)
-    glob_ds = build_dataset(str(tmp_path / "shards" / "trainval-*.tfrecord"), **train_kw)
-    assert glob_ds.element_spec[1].shape.as_list() == [2, 24, 24]
-    assert len(batches(glob_ds, 10)) == 2
 
 
 def test_voc_defaults(voc_tree):
