@@ -2,7 +2,7 @@
 
 `rignet_keras.runtime.jpeg.jpeg_fault` walks every scan's Huffman codes in Python (NumPy for the
 bit windows) so that scan data libjpeg only warns about is refused. It runs once per file in
-`validate` and `convert`, once per file and process in the direct training pipeline, and once
+`validate` and `prepare`, once per file and process in the direct training pipeline, and once
 per image in `rignet predict` and the on-device runner. This times it on VOC-size 500x375 images
 (a smooth scene plus noise, close to a photo's coefficient count) in the encodings a dataset or a
 phone produces, next to TensorFlow's and Pillow's decoders on the same bytes. Medians of

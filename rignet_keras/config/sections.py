@@ -29,7 +29,7 @@ class DataConfig:
     """Where the data comes from and how it is fed (see `rignet_keras.data.build_dataset`).
 
     Args:
-        source: training dataset ("voc_aug", "voc", "cocostuff10k", "synthetic", or TFRecords).
+        source: training dataset ("voc_aug", "voc", "cocostuff10k", "synthetic", or "tfds:<name>").
         train_split: its split.
         eval_source: evaluation dataset; None for `source`.
         eval_split: "val" (VOC), "test" (COCO-Stuff 10k).
