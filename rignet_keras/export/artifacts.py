@@ -13,7 +13,7 @@ import os
 import tensorflow as tf
 
 from rignet_keras.export import checks
-from rignet_keras.export.calibration import calibration_samples
+from rignet_keras.export.calibration import CalibrationSamples
 from rignet_keras.export.graph_facts import count_graphs
 from rignet_keras.export.layout import split_wide_convolutions, wide_convolutions
 from rignet_keras.export.runners import OnnxGraph, SavedModelGraphs, TFLiteGraphs
@@ -102,13 +102,11 @@ def write_tflite_file(build, path, signature_keys, precision, kind):
     }
     samples = None
     if precision in CALIBRATED_PRECISIONS:
-        samples = calibration_samples(
-            build.model,
-            build.calibration_images,
-            signature_keys,
-            build.read,
-            build.o["stepwise_iterations"],
-        )
+        if build.calibration is None:  # built once per export, reused by every file
+            build.calibration = CalibrationSamples(
+                build.model, build.calibration_images, build.read, build.o["stepwise_iterations"]
+            )
+        samples = build.calibration(signature_keys)
     report = build.convert(job, samples)
     graphs = TFLiteGraphs(path, build.o["threads"])
     name = os.path.basename(path)

@@ -95,6 +95,7 @@ class _Export:
         self.graph_info = {}
         self.job_count = 0
         self.read = None  # the flat state entries the step reads (step-wise exports)
+        self.calibration = None  # the int8 calibration samples (`calibration.CalibrationSamples`)
 
     # -- what the phases use --------------------------------------------------------------------
 
