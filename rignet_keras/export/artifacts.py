@@ -8,6 +8,7 @@ checked against the Keras model and timed right away, and recorded as a manifest
 (`_Export.file_entry`). `build` below is the export being built (`exporter._Export`).
 """
 
+import contextlib
 import os
 
 import tensorflow as tf
@@ -15,7 +16,11 @@ import tensorflow as tf
 from rignet_keras.export import checks
 from rignet_keras.export.calibration import CalibrationSamples
 from rignet_keras.export.graph_facts import count_graphs
-from rignet_keras.export.layout import split_wide_convolutions, wide_convolutions
+from rignet_keras.export.layout import (
+    one_kernel_copy,
+    split_wide_convolutions,
+    wide_convolutions,
+)
 from rignet_keras.export.runners import OnnxGraph, SavedModelGraphs, TFLiteGraphs
 from rignet_keras.export.saved_model import export_saved_model
 from rignet_keras.export.signatures import SERVING_DEFAULT
@@ -44,29 +49,23 @@ def write_keras(build):
 def write_saved_model(build):
     """Counts the graphs; writes the SavedModel (kept with formats "saved_model", else in the
     work folder when the TFLite files convert from it) and checks every signature of a kept one.
-    With wide convolutions to split, the TFLite files get a SavedModel of their own."""
+    The TFLite files convert from a SavedModel traced for them (`_tflite_layout`) where the
+    layout differs from the plain one."""
     o = build.o
     build.graph_info = count_graphs(build.model, build.ui_names, o, build.sample_size)
     keep = "saved_model" in o["formats"]
     if not keep and "tflite" not in o["formats"]:
         return  # nothing converts from it
     path = build.path(SAVED_MODEL_DIR) if keep else os.path.join(build.work, SAVED_MODEL_DIR)
-    export_saved_model(build.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"])
+    saved_model_args = (o["uis"], o["input_size"], o["serving_ui"], o["stepwise"])
     build.tflite_saved_model_path = path
-    limit = o["tflite_max_conv_input_channels"]
-    if "tflite" in o["formats"] and limit and wide_convolutions(build.model, limit):
-        # The TFLite files convert from a SavedModel of their own, traced with the wide
-        # convolutions split (`layout.py`), which XNNPACK runs faster (BENCHMARKS.md).
+    special = "tflite" in o["formats"] and _tflite_layout_differs(build)
+    if keep or not special:
+        export_saved_model(build.model, path, *saved_model_args)
+    if special:
         build.tflite_saved_model_path = os.path.join(build.work, "tflite_saved_model")
-        with split_wide_convolutions(build.model, limit):
-            export_saved_model(
-                build.model,
-                build.tflite_saved_model_path,
-                o["uis"],
-                o["input_size"],
-                o["serving_ui"],
-                o["stepwise"],
-            )
+        with _tflite_layout(build):
+            export_saved_model(build.model, build.tflite_saved_model_path, *saved_model_args)
     if not keep:
         return
     graphs = SavedModelGraphs(path)
@@ -88,6 +87,27 @@ def write_saved_model(build):
     build.file_entry(
         path, "saved_model", "ui", "float32", signatures, {"tf_intra_op_threads": threads}
     )
+
+
+def _tflite_layout_differs(build):
+    limit = build.o["tflite_max_conv_input_channels"]
+    wide = bool(limit and wide_convolutions(build.model, limit))
+    corrected = build.o["tflite_gated_batch_norm"] == "corrected"
+    return wide or (corrected and getattr(build.model, "pass_statistics", None) is not None)
+
+
+@contextlib.contextmanager
+def _tflite_layout(build):
+    """The layout the TFLite graphs are traced in: wide convolutions split over input channels,
+    which XNNPACK runs faster (`layout.split_wide_convolutions`, BENCHMARKS.md), and the gated
+    passes' batch norms as a correction of the first pass's, for one copy of each kernel
+    (`layout.one_kernel_copy`)."""
+    with split_wide_convolutions(build.model, build.o["tflite_max_conv_input_channels"]):
+        if build.o["tflite_gated_batch_norm"] != "corrected":
+            yield
+            return
+        with one_kernel_copy(build.model):
+            yield
 
 
 def write_tflite_file(build, path, signature_keys, precision, kind):

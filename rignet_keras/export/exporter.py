@@ -34,6 +34,7 @@ from rignet_keras.export import parity, quality
 from rignet_keras.export.artifacts import KERAS_FILE, PHASES, SAVED_MODEL_DIR
 from rignet_keras.export.defaults import (
     DEFAULT_FORMATS,
+    DEFAULT_GATED_BATCH_NORM,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
     DEFAULT_MAX_INPUT_CHANNELS,
@@ -286,6 +287,7 @@ def export_model(
     precisions=DEFAULT_PRECISIONS,
     tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
+    tflite_gated_batch_norm=DEFAULT_GATED_BATCH_NORM,
     stepwise=None,
     stepwise_iterations=DEFAULT_STEPWISE_ITERATIONS,
     stepwise_precisions=None,
@@ -335,6 +337,11 @@ def export_model(
             convolutions over at most this many input channels, which XNNPACK runs faster
             (`rignet_keras.export.layout`); the SavedModel and ONNX files keep the plain layout.
             None: no split. Default 512.
+        tflite_gated_batch_norm: how the TFLite graphs apply the batch-norm statistics of the
+            gated passes (`recurrent_batch_norm="gated_passes"`): "corrected" (default: the
+            first pass's statistics folded into one copy of each kernel, a per-channel
+            correction on the gated passes; `layout.one_kernel_copy`) or "folded" (each pass's
+            folded into a kernel copy of its own: about twice the file).
         stepwise: write the step-wise `init`/`step` graphs; None: whenever the model supports
             them (parallel, multi_range and network-wide modes) and `input_size` is fixed.
         stepwise_iterations: the step-wise graphs are checked for 1..this many iterations.
@@ -384,6 +391,7 @@ def export_model(
         threads=threads,
         opset=opset,
         tflite_max_conv_input_channels=tflite_max_conv_input_channels,
+        tflite_gated_batch_norm=tflite_gated_batch_norm,
         stem=stem,
     )
     formats = checked["formats"]
