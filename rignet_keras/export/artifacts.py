@@ -14,7 +14,6 @@ import os
 import tensorflow as tf
 
 from rignet_keras.export import checks
-from rignet_keras.export.calibration import CalibrationSamples
 from rignet_keras.export.graph_facts import count_graphs
 from rignet_keras.export.layout import (
     one_kernel_copy,
@@ -49,7 +48,7 @@ def write_keras(build):
 def write_saved_model(build):
     """Counts the graphs; writes the SavedModel (kept with formats "saved_model", else in the
     work folder when the TFLite files convert from it) and checks every signature of a kept one.
-    The TFLite files convert from a SavedModel traced for them (`_tflite_layout`) where the
+    The TFLite files convert from a SavedModel traced for them (`tflite_layout`) where the
     layout differs from the plain one."""
     o = build.o
     build.graph_info = count_graphs(build.model, build.ui_names, o, build.sample_size)
@@ -64,7 +63,7 @@ def write_saved_model(build):
         export_saved_model(build.model, path, *saved_model_args)
     if special:
         build.tflite_saved_model_path = os.path.join(build.work, "tflite_saved_model")
-        with _tflite_layout(build):
+        with tflite_layout(build):
             export_saved_model(build.model, build.tflite_saved_model_path, *saved_model_args)
     if not keep:
         return
@@ -97,7 +96,7 @@ def _tflite_layout_differs(build):
 
 
 @contextlib.contextmanager
-def _tflite_layout(build):
+def tflite_layout(build):
     """The layout the TFLite graphs are traced in: wide convolutions split over input channels,
     which XNNPACK runs faster (`layout.split_wide_convolutions`, BENCHMARKS.md), and the gated
     passes' batch norms as a correction of the first pass's, for one copy of each kernel
@@ -122,10 +121,6 @@ def write_tflite_file(build, path, signature_keys, precision, kind):
     }
     samples = None
     if precision in CALIBRATED_PRECISIONS:
-        if build.calibration is None:  # built once per export, reused by every file
-            build.calibration = CalibrationSamples(
-                build.model, build.calibration_images, build.read, build.o["stepwise_iterations"]
-            )
         samples = build.calibration(signature_keys)
     report = build.convert(job, samples)
     graphs = TFLiteGraphs(path, build.o["threads"])
@@ -159,7 +154,8 @@ def write_tflite(build):
     for precision in o["precisions"]:
         per_ui = {}
         multi = None
-        if "per_ui" in o["tflite_layouts"] or len(ui_keys) == 1:
+        plain = {"per_ui", "multi"} & set(o["tflite_layouts"])
+        if "per_ui" in o["tflite_layouts"] or (plain and len(ui_keys) == 1):
             for key in ui_keys:
                 ui = build.ui_names[key]
                 path = build.path(f"{stem}_ui{ui}_{precision}.tflite")
@@ -212,10 +208,19 @@ def write_onnx(build):
         )
 
 
+def write_mediapipe_files(build):
+    """The MediaPipe-ready files (`tflite_layouts` "mediapipe"; `mediapipe_files`)."""
+    if "mediapipe" in build.o["tflite_layouts"]:
+        from rignet_keras.export.mediapipe_files import write_mediapipe
+
+        write_mediapipe(build, tflite_layout)
+
+
 # The phases of an export, in order: (name, writer, the format that needs it or None: always).
 PHASES = (
     ("keras_file", write_keras, None),
     ("saved_model", write_saved_model, None),
     ("tflite", write_tflite, "tflite"),
+    ("mediapipe", write_mediapipe_files, "tflite"),
     ("onnx", write_onnx, "onnx"),
 )
