@@ -2,6 +2,8 @@
 each as it is, its category mask agrees with the runner's class map, and its `labels` are the
 export's class names."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,33 @@ def test_mediapipe_category_mask_and_labels(mediapipe_export):
                 mask = segmenter.segment(frame).category_mask.numpy_view().reshape(SIZE)
                 agree.append(np.mean(mask == runner(image)[0]))
         assert np.mean(agree) >= 0.995, (artifact["file"], agree)
+
+
+def _snippet(section="## Deploying with MediaPipe"):
+    """The Python code block of `section` in docs/EXPORT.md."""
+    from tests.harness import ROOT
+
+    with open(os.path.join(ROOT, "docs", "EXPORT.md"), encoding="utf-8") as f:
+        text = f.read()
+    after = text[text.index(section) :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```\n", start)]
+
+
+@pytest.mark.export
+def test_the_documented_python_snippet_runs(mediapipe_export, tmp_path):
+    pytest.importorskip("mediapipe", reason="mediapipe is not installed (extra: mediapipe)")
+    from PIL import Image
+
+    _, _, folder = mediapipe_export
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(fresh_images(1, seed=5)[0]).save(photo, quality=95)
+    code = _snippet()
+    assert '"export/rignet_mediapipe_ui2_int8.tflite"' in code and '"photo.jpg"' in code
+    code = code.replace(
+        "export/rignet_mediapipe_ui2_int8.tflite", str(folder / "rignet_mediapipe_ui2_int8.tflite")
+    ).replace("photo.jpg", str(photo))
+    namespace = {}
+    exec(compile(code, "docs/EXPORT.md", "exec"), namespace)
+    assert namespace["labels"] == list(CLASS_NAMES)
+    assert namespace["mask"].reshape(SIZE).max() < len(CLASS_NAMES)
