@@ -119,7 +119,8 @@ def build_parser():
     parser.add_argument(
         "--layouts",
         nargs="+",
-        help="TFLite files: multi (every ui in one file; default) and/or per_ui",
+        help="TFLite files: multi (every ui in one file; default), per_ui and/or mediapipe "
+        "(one MediaPipe-ready file per ui, with the class names)",
     )
     stepwise = parser.add_mutually_exclusive_group()
     stepwise.add_argument(

@@ -135,6 +135,8 @@ class ExportConfig:
     stepwise_iterations: int = DEFAULT_STEPWISE_ITERATIONS
     stepwise_precisions: tuple | None = None
     tflite_max_conv_input_channels: int | None = DEFAULT_MAX_INPUT_CHANNELS
+    tflite_gated_batch_norm: str = "corrected"
+    class_names: tuple | None = None
     num_calibration_images: int = DEFAULT_NUM_CALIBRATION_IMAGES
     num_parity_images: int = DEFAULT_NUM_PARITY_IMAGES
     tolerances: dict | None = None

@@ -8,14 +8,18 @@ checked against the Keras model and timed right away, and recorded as a manifest
 (`_Export.file_entry`). `build` below is the export being built (`exporter._Export`).
 """
 
+import contextlib
 import os
 
 import tensorflow as tf
 
 from rignet_keras.export import checks
-from rignet_keras.export.calibration import calibration_samples
 from rignet_keras.export.graph_facts import count_graphs
-from rignet_keras.export.layout import split_wide_convolutions, wide_convolutions
+from rignet_keras.export.layout import (
+    one_kernel_copy,
+    split_wide_convolutions,
+    wide_convolutions,
+)
 from rignet_keras.export.runners import OnnxGraph, SavedModelGraphs, TFLiteGraphs
 from rignet_keras.export.saved_model import export_saved_model
 from rignet_keras.export.signatures import SERVING_DEFAULT
@@ -44,29 +48,23 @@ def write_keras(build):
 def write_saved_model(build):
     """Counts the graphs; writes the SavedModel (kept with formats "saved_model", else in the
     work folder when the TFLite files convert from it) and checks every signature of a kept one.
-    With wide convolutions to split, the TFLite files get a SavedModel of their own."""
+    The TFLite files convert from a SavedModel traced for them (`tflite_layout`) where the
+    layout differs from the plain one."""
     o = build.o
     build.graph_info = count_graphs(build.model, build.ui_names, o, build.sample_size)
     keep = "saved_model" in o["formats"]
     if not keep and "tflite" not in o["formats"]:
         return  # nothing converts from it
     path = build.path(SAVED_MODEL_DIR) if keep else os.path.join(build.work, SAVED_MODEL_DIR)
-    export_saved_model(build.model, path, o["uis"], o["input_size"], o["serving_ui"], o["stepwise"])
+    saved_model_args = (o["uis"], o["input_size"], o["serving_ui"], o["stepwise"])
     build.tflite_saved_model_path = path
-    limit = o["tflite_max_conv_input_channels"]
-    if "tflite" in o["formats"] and limit and wide_convolutions(build.model, limit):
-        # The TFLite files convert from a SavedModel of their own, traced with the wide
-        # convolutions split (`layout.py`), which XNNPACK runs faster (BENCHMARKS.md).
+    special = "tflite" in o["formats"] and _tflite_layout_differs(build)
+    if keep or not special:
+        export_saved_model(build.model, path, *saved_model_args)
+    if special:
         build.tflite_saved_model_path = os.path.join(build.work, "tflite_saved_model")
-        with split_wide_convolutions(build.model, limit):
-            export_saved_model(
-                build.model,
-                build.tflite_saved_model_path,
-                o["uis"],
-                o["input_size"],
-                o["serving_ui"],
-                o["stepwise"],
-            )
+        with tflite_layout(build):
+            export_saved_model(build.model, build.tflite_saved_model_path, *saved_model_args)
     if not keep:
         return
     graphs = SavedModelGraphs(path)
@@ -90,6 +88,27 @@ def write_saved_model(build):
     )
 
 
+def _tflite_layout_differs(build):
+    limit = build.o["tflite_max_conv_input_channels"]
+    wide = bool(limit and wide_convolutions(build.model, limit))
+    corrected = build.o["tflite_gated_batch_norm"] == "corrected"
+    return wide or (corrected and getattr(build.model, "pass_statistics", None) is not None)
+
+
+@contextlib.contextmanager
+def tflite_layout(build):
+    """The layout the TFLite graphs are traced in: wide convolutions split over input channels,
+    which XNNPACK runs faster (`layout.split_wide_convolutions`, BENCHMARKS.md), and the gated
+    passes' batch norms as a correction of the first pass's, for one copy of each kernel
+    (`layout.one_kernel_copy`)."""
+    with split_wide_convolutions(build.model, build.o["tflite_max_conv_input_channels"]):
+        if build.o["tflite_gated_batch_norm"] != "corrected":
+            yield
+            return
+        with one_kernel_copy(build.model):
+            yield
+
+
 def write_tflite_file(build, path, signature_keys, precision, kind):
     """Converts one TFLite file (`kind` "ui": ui signatures; "stepwise": `init` and `step`),
     checks it and records it; returns its manifest entry."""
@@ -102,13 +121,7 @@ def write_tflite_file(build, path, signature_keys, precision, kind):
     }
     samples = None
     if precision in CALIBRATED_PRECISIONS:
-        samples = calibration_samples(
-            build.model,
-            build.calibration_images,
-            signature_keys,
-            build.read,
-            build.o["stepwise_iterations"],
-        )
+        samples = build.calibration(signature_keys)
     report = build.convert(job, samples)
     graphs = TFLiteGraphs(path, build.o["threads"])
     name = os.path.basename(path)
@@ -141,7 +154,8 @@ def write_tflite(build):
     for precision in o["precisions"]:
         per_ui = {}
         multi = None
-        if "per_ui" in o["tflite_layouts"] or len(ui_keys) == 1:
+        plain = {"per_ui", "multi"} & set(o["tflite_layouts"])
+        if "per_ui" in o["tflite_layouts"] or (plain and len(ui_keys) == 1):
             for key in ui_keys:
                 ui = build.ui_names[key]
                 path = build.path(f"{stem}_ui{ui}_{precision}.tflite")
@@ -194,10 +208,19 @@ def write_onnx(build):
         )
 
 
+def write_mediapipe_files(build):
+    """The MediaPipe-ready files (`tflite_layouts` "mediapipe"; `mediapipe_files`)."""
+    if "mediapipe" in build.o["tflite_layouts"]:
+        from rignet_keras.export.mediapipe_files import write_mediapipe
+
+        write_mediapipe(build, tflite_layout)
+
+
 # The phases of an export, in order: (name, writer, the format that needs it or None: always).
 PHASES = (
     ("keras_file", write_keras, None),
     ("saved_model", write_saved_model, None),
     ("tflite", write_tflite, "tflite"),
+    ("mediapipe", write_mediapipe_files, "tflite"),
     ("onnx", write_onnx, "onnx"),
 )

@@ -13,6 +13,11 @@ DEFAULT_STEPWISE_ITERATIONS = 4
 # splits down to 512 input channels gained; halving 768 channels, or a classifier's few filters,
 # did not.
 DEFAULT_MAX_INPUT_CHANNELS = 512
+# How the TFLite graphs apply the gated passes' batch-norm statistics: "corrected" (the first
+# pass's folded into the one copy of each kernel, a per-channel correction on the gated passes)
+# or "folded" (each pass's folded into a kernel copy of its own: about twice the file). The sizes
+# and latencies of both are in BENCHMARKS.md.
+DEFAULT_GATED_BATCH_NORM = "corrected"
 DEFAULT_NUM_CALIBRATION_IMAGES = 8
 DEFAULT_NUM_PARITY_IMAGES = 2
 # Timed runs per signature for the manifest's latencies, after untimed warm-up runs.

@@ -32,8 +32,10 @@ import tensorflow as tf
 from rignet_keras.export import manifest as manifest_lib
 from rignet_keras.export import parity, quality
 from rignet_keras.export.artifacts import KERAS_FILE, PHASES, SAVED_MODEL_DIR
+from rignet_keras.export.calibration import CalibrationSamples
 from rignet_keras.export.defaults import (
     DEFAULT_FORMATS,
+    DEFAULT_GATED_BATCH_NORM,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
     DEFAULT_MAX_INPUT_CHANNELS,
@@ -95,6 +97,7 @@ class _Export:
         self.graph_info = {}
         self.job_count = 0
         self.read = None  # the flat state entries the step reads (step-wise exports)
+        self.calibration = None  # the int8 calibration samples (`calibration.CalibrationSamples`)
 
     # -- what the phases use --------------------------------------------------------------------
 
@@ -239,6 +242,10 @@ class _Export:
         if o["stepwise"]:
             self.read, _ = state_indices(self.model)
             o["state_inputs"] = [state_name(i) for i in self.read]
+        if calibration_data is not None:  # built once per export, reused by every file
+            self.calibration = CalibrationSamples(
+                self.model, self.calibration_images, self.read, o["stepwise_iterations"]
+            )
 
         for phase, write, needs in PHASES:
             if needs is not None and needs not in o["formats"]:
@@ -285,6 +292,8 @@ def export_model(
     precisions=DEFAULT_PRECISIONS,
     tflite_layouts=DEFAULT_TFLITE_LAYOUTS,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
+    tflite_gated_batch_norm=DEFAULT_GATED_BATCH_NORM,
+    class_names=None,
     stepwise=None,
     stepwise_iterations=DEFAULT_STEPWISE_ITERATIONS,
     stepwise_precisions=None,
@@ -327,13 +336,22 @@ def export_model(
             every ui, the step-wise file, the manifest).
         precisions: TFLite precisions, a subset of `rignet_keras.export.tflite.PRECISIONS`:
             "float32", "float16", "dynamic_int8", "int8", "int8_float_gates".
-        tflite_layouts: "multi" (one file with every ui as a signature; the default) and/or
-            "per_ui" (one file per ui).
+        tflite_layouts: "multi" (one file with every ui as a signature; the default), "per_ui"
+            (one file per ui) and/or "mediapipe" (one file per ui that MediaPipe Tasks'
+            `ImageSegmenter` loads: one output, the per-class scores, and segmenter metadata
+            with `class_names`; `rignet_keras.export.mediapipe_files`).
+        class_names: the names of the model's classes, by index, for the MediaPipe files'
+            labels; None: "class_<i>".
         tflite_max_conv_input_channels: the TFLite graphs compute every wider k x k convolution
             (at least twice as many input channels, at least 128 filters) as a sum of
             convolutions over at most this many input channels, which XNNPACK runs faster
             (`rignet_keras.export.layout`); the SavedModel and ONNX files keep the plain layout.
             None: no split. Default 512.
+        tflite_gated_batch_norm: how the TFLite graphs apply the batch-norm statistics of the
+            gated passes (`recurrent_batch_norm="gated_passes"`): "corrected" (default: the
+            first pass's statistics folded into one copy of each kernel, a per-channel
+            correction on the gated passes; `layout.one_kernel_copy`) or "folded" (each pass's
+            folded into a kernel copy of its own: about twice the file).
         stepwise: write the step-wise `init`/`step` graphs; None: whenever the model supports
             them (parallel, multi_range and network-wide modes) and `input_size` is fixed.
         stepwise_iterations: the step-wise graphs are checked for 1..this many iterations.
@@ -383,6 +401,8 @@ def export_model(
         threads=threads,
         opset=opset,
         tflite_max_conv_input_channels=tflite_max_conv_input_channels,
+        tflite_gated_batch_norm=tflite_gated_batch_norm,
+        class_names=class_names,
         stem=stem,
     )
     formats = checked["formats"]

@@ -16,6 +16,12 @@ while the constant is under 2^30 bits (128 MiB), and a slice of a larger kernel 
 gate's 3x3 4096 -> 1024 kernel is 151 MB in float32) stays a run-time slice and transpose
 feeding a convolution with non-constant weights, which XNNPACK runs far more slowly.
 
+A RIGNet whose gated passes normalise with batch-norm statistics of their own
+(`recurrent_batch_norm="gated_passes"`) traces under `one_kernel_copy` for the converters: a
+gated pass's batch norm is the first pass's plus a per-channel correction
+(`PassStatistics.one_kernel_copy`), so that the converter's batch-norm folding yields one copy of
+each kernel instead of one per set of statistics.
+
 A `Conv2D` with one group per input channel and one filter per group is a depthwise
 convolution (ConvNeXt's 7x7 convolutions in `keras.applications`, keras-hub MobileNet's). Keras'
 TensorFlow backend runs any grouped convolution as an XLA-compiled function, which tf2onnx
@@ -174,3 +180,16 @@ def split_wide_convolutions(model, max_input_channels=DEFAULT_MAX_INPUT_CHANNELS
     }
     with _convolution_ops(replacements) as split:
         yield split
+
+
+@contextlib.contextmanager
+def one_kernel_copy(model):
+    """Within the context, `model`'s gated passes trace their batch norms as the first pass's
+    plus a per-channel correction (`PassStatistics.one_kernel_copy`); nothing changes for a
+    model without gated passes' statistics. Yields whether anything changes."""
+    statistics = getattr(model, "pass_statistics", None)
+    if statistics is None:
+        yield False
+        return
+    with statistics.one_kernel_copy():
+        yield True

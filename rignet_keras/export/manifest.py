@@ -151,8 +151,9 @@ def _json_safe(value):
     )
 
 
-def _tflite_layout(max_conv_input_channels):
-    """The manifest's record of the TFLite graphs' convolution split (`export.layout`)."""
+def _tflite_layout(max_conv_input_channels, gated_batch_norm=None):
+    """The manifest's record of the TFLite graphs' layout (`export.layout`): the convolution
+    split and how the gated passes' batch-norm statistics apply."""
     if max_conv_input_channels is None:
         note = "convolutions as in the Keras model"
     else:
@@ -161,7 +162,11 @@ def _tflite_layout(max_conv_input_channels):
             f"filters) are sums over groups of at most {max_conv_input_channels} input channels "
             "(rignet_keras.export.layout)"
         )
-    return {"max_conv_input_channels": max_conv_input_channels, "note": note}
+    return {
+        "max_conv_input_channels": max_conv_input_channels,
+        "note": note,
+        "gated_batch_norm": gated_batch_norm,
+    }
 
 
 def build_manifest(
@@ -219,7 +224,9 @@ def build_manifest(
         "uis": list(options["uis"]),
         "serving_ui": options["serving_ui"],
         "stepwise": stepwise,
-        "tflite_layout": _tflite_layout(options.get("tflite_max_conv_input_channels")),
+        "tflite_layout": _tflite_layout(
+            options.get("tflite_max_conv_input_channels"), options.get("tflite_gated_batch_norm")
+        ),
         "parity_data": parity_data,
         "calibration_data": calibration_data,
         "quality_data": quality_data,

@@ -12,6 +12,7 @@ import numpy as np
 from rignet_keras.export import parity
 from rignet_keras.export.defaults import (
     DEFAULT_FORMATS,
+    DEFAULT_GATED_BATCH_NORM,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
     DEFAULT_NUM_CALIBRATION_IMAGES,
@@ -27,7 +28,8 @@ from rignet_keras.export.layout import DEFAULT_MAX_INPUT_CHANNELS, check_max_inp
 from rignet_keras.export.tflite import PRECISIONS, check_precision
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx")
-TFLITE_LAYOUTS = ("multi", "per_ui")
+TFLITE_LAYOUTS = ("multi", "per_ui", "mediapipe")
+GATED_BATCH_NORMS = ("corrected", "folded")
 # tf2onnx's opsets from the first whose Resize takes integer sizes the way `onnx.py` rewrites.
 MIN_ONNX_OPSET = 13
 MAX_ONNX_OPSET = 18
@@ -105,6 +107,8 @@ def check_export_options(
     threads=DEFAULT_THREADS,
     opset=DEFAULT_OPSET,
     tflite_max_conv_input_channels=DEFAULT_MAX_INPUT_CHANNELS,
+    tflite_gated_batch_norm=DEFAULT_GATED_BATCH_NORM,
+    class_names=None,
     stem=DEFAULT_STEM,
 ):
     """Checks the options of `export_model` that do not depend on the model, before any work.
@@ -126,6 +130,17 @@ def check_export_options(
     precisions = tuple(check_precision(p) for p in precisions)
     if not precisions:
         raise ValueError("precisions must name at least one of " + str(PRECISIONS))
+    if tflite_gated_batch_norm not in GATED_BATCH_NORMS:
+        raise ValueError(
+            f"tflite_gated_batch_norm must be one of {GATED_BATCH_NORMS}; received "
+            f"{tflite_gated_batch_norm!r}"
+        )
+    if class_names is not None:
+        class_names = tuple(class_names)
+        if not class_names or not all(isinstance(n, str) and n.strip() for n in class_names):
+            raise ValueError(f"class_names must be non-empty strings; received {class_names!r}")
+        if any("\n" in n for n in class_names):
+            raise ValueError(f"class_names must hold no line break; received {class_names!r}")
     if stepwise_precisions is not None:
         stepwise_precisions = tuple(check_precision(p) for p in stepwise_precisions)
     return dict(
@@ -144,5 +159,7 @@ def check_export_options(
         tflite_max_conv_input_channels=check_max_input_channels(
             tflite_max_conv_input_channels, "tflite_max_conv_input_channels"
         ),
+        tflite_gated_batch_norm=tflite_gated_batch_norm,
+        class_names=class_names,
         stem=check_stem(stem),
     )

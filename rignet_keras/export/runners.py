@@ -8,8 +8,9 @@ measure through these runners, so that a format is opened and called in one plac
     SavedModelGraphs  a SavedModel folder on TensorFlow (its signatures, any batch)
     OnnxGraph         a `.onnx` file (one ui graph) on onnxruntime's CPU provider
 
-Each has `run(name, images)` (uint8 (N, H, W, 3) -> {output name: NumPy array}: `class_map`
-int32 (N, H, W), `probabilities` float32 (N, H, W, C)), `timed_call(name, images)` (a callable
+Each has `run(name, images, names)` (uint8 (N, H, W, 3) -> {output name: NumPy array} of the
+outputs `names`, both by default: `class_map` int32 (N, H, W), `probabilities` float32
+(N, H, W, C)), `timed_call(name, images)` (a callable
 of no argument that runs the signature once on the first image, inputs prepared: what a latency
 figure times) and `stepwise()` (the `init`/`step` pair as the runtime's
 `stepping.StepwiseGraph`, for `stepping.iterate_stepwise` and `stepping.outputs_by_iteration`).
@@ -66,14 +67,17 @@ class TFLiteGraphs:
             )
         return self._segmenters[name]
 
-    def run(self, name, images):
-        """Signature `name` on every image, one call each: {class_map, probabilities}."""
+    def run(self, name, images, names=(CLASS_MAP, PROBABILITIES)):
+        """Signature `name` on every image, one call each: {output name: NumPy array} of the
+        outputs `names` (those not asked for are neither copied nor stacked)."""
         segmenter = self.segmenter(name)
-        outputs = [segmenter(image) for image in images]
-        return {
-            CLASS_MAP: np.stack([class_map for class_map, _ in outputs]),
-            PROBABILITIES: np.stack([probabilities for _, probabilities in outputs]),
-        }
+        kept = {key: [] for key in names}
+        for image in images:
+            class_map, probabilities = segmenter(image)
+            for key, value in ((CLASS_MAP, class_map), (PROBABILITIES, probabilities)):
+                if key in kept:
+                    kept[key].append(value)
+        return {key: np.stack(values) for key, values in kept.items()}
 
     def timed_call(self, name, images):
         """One call of signature `name` on `images[0]`."""
@@ -107,12 +111,13 @@ class SavedModelGraphs:
             )
         return self.loaded.signatures[name]
 
-    def run(self, name, images):
-        """Signature `name` on all `images` in one call: {output name: NumPy array}."""
+    def run(self, name, images, names=(CLASS_MAP, PROBABILITIES)):
+        """Signature `name` on all `images` in one call: {output name: NumPy array} of the
+        outputs `names`."""
         import tensorflow as tf
 
         outputs = self.signature(name)(**{IMAGE_INPUT: tf.constant(images)})
-        return {key: value.numpy() for key, value in outputs.items()}
+        return {key: outputs[key].numpy() for key in names}
 
     def timed_call(self, name, images):
         """One call of signature `name` on `images[:1]` (a tensor made beforehand)."""
@@ -157,10 +162,11 @@ class OnnxGraph:
         self.session = onnx_session(self.path, threads)
         self.output_names = [output.name for output in self.session.get_outputs()]
 
-    def run(self, name, images):
-        """The graph on all `images` in one call: {output name: NumPy array}."""
-        outputs = self.session.run(None, {IMAGE_INPUT: images})
-        return dict(zip(self.output_names, outputs, strict=True))
+    def run(self, name, images, names=(CLASS_MAP, PROBABILITIES)):
+        """The graph on all `images` in one call: {output name: NumPy array} of the outputs
+        `names` (only those are computed)."""
+        outputs = self.session.run(list(names), {IMAGE_INPUT: images})
+        return dict(zip(names, outputs, strict=True))
 
     def timed_call(self, name, images):
         """One call of the graph on `images[:1]`."""
@@ -188,5 +194,5 @@ def run_signature(graphs, name, images, batch=None, names=(CLASS_MAP, PROBABILIT
     """Signature `name` of a runner over all `images`, in calls of `batch` images (None: one
     call), the outputs `names` concatenated: {name: NumPy array with N first}."""
     size = len(images) if batch is None else int(batch)
-    parts = [graphs.run(name, images[s : s + size]) for s in range(0, len(images), size)]
+    parts = [graphs.run(name, images[s : s + size], names) for s in range(0, len(images), size)]
     return {key: np.concatenate([part[key] for part in parts]) for key in names}

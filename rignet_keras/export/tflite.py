@@ -26,6 +26,8 @@ PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_gates")
 CALIBRATED_PRECISIONS = ("int8", "int8_float_gates")
 # TFLite tensor names carry the TF name scopes: ".../block4_gate_1/Sigmoid", ".../network_gate/...".
 GATE_TENSOR_PATTERN = re.compile(r"(^|/)(block\d+_gate|network_gate)(_\d+)?/")
+# How the converter names an op that has no builtin (its ConverterError's text).
+_MISSING_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 
 
 def check_precision(precision):
@@ -69,6 +71,49 @@ def tensor_types(model_content, pattern=GATE_TENSOR_PATTERN):
 def gate_tensor_names(model_content):
     """The names of the feedback gates' tensors in a (float or calibrated) TFLite flatbuffer."""
     return sorted({n for n in tensor_names(model_content) if GATE_TENSOR_PATTERN.search(n)})
+
+
+def operator_names(model_content):
+    """The operators of a TFLite flatbuffer, one name per operator code: a builtin's
+    `BuiltinOperator` name ("CONV_2D"), a custom op's own code ("FlexConv2D" for a Flex one)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    model = schema.Model.GetRootAsModel(model_content, 0)
+    names = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        # Codes past 127 live in BuiltinCode; the older int8 field keeps at most 127.
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            names.append(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            names.append(builtin_names.get(builtin, f"BUILTIN_{builtin}"))
+    return names
+
+
+def non_builtin_ops(model_content):
+    """The operators of a TFLite flatbuffer that plain LiteRT cannot run: custom ops and
+    Flex (select-TF) ops, which are custom ops named "Flex<TF op>"."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    builtin_names = {k for k in vars(schema.BuiltinOperator) if k.isupper()}
+    return sorted({name for name in operator_names(model_content) if name not in builtin_names})
+
+
+def check_builtin_only(model_content, name):
+    """Returns `model_content` if every operator is a LiteRT builtin; ValueError naming the file
+    and the Flex (select-TF) or custom ops otherwise."""
+    ops = non_builtin_ops(model_content)
+    if ops:
+        flex = [op for op in ops if op.startswith("Flex")]
+        kind = "Flex (select-TF)" if len(flex) == len(ops) else "Flex (select-TF) or custom"
+        raise ValueError(
+            f"{name} needs the {kind} ops {', '.join(ops)}, which LiteRT runs only with "
+            "their delegate or kernels: the export writes builtin-only TFLite files"
+        )
+    return model_content
 
 
 def calibration_dataset(samples):
@@ -117,9 +162,19 @@ def convert_tflite(saved_model_dir, signature_keys, precision="float32", samples
         The flatbuffer as bytes.
     """
     check_precision(precision)
-    if precision != "int8_float_gates":
-        return _converter(saved_model_dir, signature_keys, precision, samples).convert()
-    return _convert_with_float_gates(saved_model_dir, signature_keys, samples)
+    try:
+        if precision != "int8_float_gates":
+            return _converter(saved_model_dir, signature_keys, precision, samples).convert()
+        return _convert_with_float_gates(saved_model_dir, signature_keys, samples)
+    except Exception as error:
+        ops = sorted(set(_MISSING_OP.findall(str(error))))
+        if not ops:
+            raise
+        raise ValueError(
+            f"the SavedModel {saved_model_dir!r} ({', '.join(signature_keys)}) needs the "
+            f"TensorFlow ops {', '.join(ops)}, which have no LiteRT builtin (Flex/select-TF "
+            "or custom ops): the export writes builtin-only TFLite files"
+        ) from None
 
 
 def _convert_with_float_gates(saved_model_dir, signature_keys, samples):

@@ -60,13 +60,14 @@ def run_job(job, model=None, samples=None):
 
     start = time.perf_counter()
     if job["kind"] == "tflite":
-        from rignet_keras.export.tflite import convert_tflite
+        from rignet_keras.export.tflite import check_builtin_only, convert_tflite
 
         if samples is None and job.get("samples"):
             samples = load_samples(job["samples"])
         content = convert_tflite(
             job["saved_model"], job["signature_keys"], job["precision"], samples
         )
+        check_builtin_only(content, os.path.basename(job["output"]))
         atomic_write_bytes(job["output"], content)
     elif job["kind"] == "onnx":
         from rignet_keras.export.onnx import convert_onnx

@@ -6,6 +6,17 @@ later ones see gated inputs. `PassStatistics` gives the gated passes moving mean
 of their own, so that every pass is normalised with its batch's statistics in training and with
 statistics gathered on passes of its kind at inference (after recurrent batch normalisation,
 Cooijmans et al. 2017, which keeps statistics per time step and shares the affine parameters).
+
+Inference graphs for a converter (`PassStatistics.one_kernel_copy`): a converter folds every
+inference batch norm into the convolution before it, so a gated pass normalised with statistics
+of its own would store each of its block's kernels a second time (folded with the other
+statistics). Within `one_kernel_copy`, a gated pass's batch norm computes as the first pass's
+(folded into the one kernel copy) followed by a per-channel correction to the gated passes'
+statistics, written as a 1x1 depthwise convolution, which the converters keep as an operator of
+its own (a per-channel multiply would be folded back into a kernel copy):
+
+    y_gated = s * y_first + t,  s = sqrt((v_first + eps) / (v_gated + eps)),
+    t = (beta - m_gated * a_gated) - s * (beta - m_first * a_first),  a = gamma / sqrt(v + eps)
 """
 
 import contextlib
@@ -39,6 +50,50 @@ class _Tracked:
         self.own = (norm.moving_mean, norm.moving_variance)
         self.gated = (gated_mean, gated_variance)
         self.depth = 0
+
+
+def _correctable(norm):
+    """Whether `norm` normalises the channels of NHWC feature maps: those whose gated
+    statistics `one_kernel_copy` applies as a correction."""
+    return norm.axis in (-1, 3)
+
+
+def gated_correction(norm, own, gated):
+    """(scale, shift), float32 (C,): the gated passes' batch norm as `scale * y + shift` of the
+    first pass's output `y` (see the module docstring)."""
+    eps = norm.epsilon
+    (mean_1, variance_1), (mean_2, variance_2) = [
+        (ops.cast(m, "float32"), ops.cast(v, "float32")) for m, v in (own, gated)
+    ]
+    gamma = ops.cast(norm.gamma, "float32") if norm.scale else 1.0
+    beta = ops.cast(norm.beta, "float32") if norm.center else 0.0
+    scale = ops.sqrt((variance_1 + eps) / (variance_2 + eps))
+    a_1, a_2 = gamma / ops.sqrt(variance_1 + eps), gamma / ops.sqrt(variance_2 + eps)
+    shift = (beta - mean_2 * a_2) - scale * (beta - mean_1 * a_1)
+    return scale, shift
+
+
+def _corrected_call(entry):
+    """A `call` for `entry.norm` in a gated pass of an inference graph: the first pass's batch
+    norm, then the per-channel correction as a 1x1 depthwise convolution."""
+    norm = entry.norm
+
+    def call(inputs, training=None, mask=None):
+        if training:
+            raise ValueError(
+                f"batch norm {norm.name!r}: one_kernel_copy is for inference graphs only"
+            )
+        outputs = type(norm).call(norm, inputs, training=False, mask=mask)
+        scale, shift = gated_correction(norm, entry.own, entry.gated)
+        dtype = outputs.dtype
+        if len(outputs.shape) == 4:
+            kernel = ops.cast(ops.reshape(scale, (1, 1, -1, 1)), dtype)
+            outputs = ops.depthwise_conv(outputs, kernel, strides=1, padding="valid")
+        else:
+            outputs = outputs * ops.cast(scale, dtype)
+        return outputs + ops.cast(shift, dtype)
+
+    return call
 
 
 def _copy_of(variable):
@@ -97,6 +152,7 @@ class PassStatistics(layers.Layer):
         # keys and locks.
         object.__setattr__(self, "_tracked", {})
         object.__setattr__(self, "_swap_lock", threading.Lock())
+        object.__setattr__(self, "_one_kernel_copy", False)
 
     def track(self, named_norms):
         """Creates the gated passes' statistics of built batch norms.
@@ -144,12 +200,30 @@ class PassStatistics(layers.Layer):
         """The (moving_mean, moving_variance) variables of `norm`'s gated passes."""
         return self._entry(norm).gated
 
-    @staticmethod
-    def _point(entry, pair):
+    def _point(self, entry, pair):
         # object.__setattr__: Keras' attribute tracking must not adopt the swapped variables,
         # or the norms would save them as their own.
+        if self._one_kernel_copy and _correctable(entry.norm):
+            if pair is entry.gated:
+                object.__setattr__(entry.norm, "call", _corrected_call(entry))
+            elif "call" in vars(entry.norm):
+                object.__delattr__(entry.norm, "call")
+            return
         object.__setattr__(entry.norm, "moving_mean", pair[0])
         object.__setattr__(entry.norm, "moving_variance", pair[1])
+
+    @contextlib.contextmanager
+    def one_kernel_copy(self):
+        """Within the context, the gated passes' batch norms trace as the first pass's plus a
+        per-channel correction (see the module docstring): an inference graph then folds into
+        one copy of each kernel. For tracing an export; a training call inside raises."""
+        if any(entry.depth for entry in self._tracked.values()):
+            raise RuntimeError("one_kernel_copy cannot open while a gated pass is running")
+        object.__setattr__(self, "_one_kernel_copy", True)
+        try:
+            yield self
+        finally:
+            object.__setattr__(self, "_one_kernel_copy", False)
 
     @contextlib.contextmanager
     def use(self, norms):

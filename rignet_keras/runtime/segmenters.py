@@ -144,7 +144,10 @@ class Segmenter:
 
     def __call__(self, image):
         out = self.runner(**{IMAGE_INPUT: np.ascontiguousarray(image[None])})
-        return out[CLASS_MAP][0], out[PROBABILITIES][0]
+        probabilities = out[PROBABILITIES][0]
+        if CLASS_MAP not in out:  # a MediaPipe-ready file: the per-class scores only
+            return np.argmax(probabilities, axis=-1).astype(np.int32), probabilities
+        return out[CLASS_MAP][0], probabilities
 
 
 @dataclasses.dataclass

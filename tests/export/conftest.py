@@ -33,6 +33,7 @@ def exports(tmp_path_factory):
     and the step-wise graphs where the mode has them, ONNX ui 1..3), at 65x71. The "parallel"
     export also holds every TFLite precision (and step-wise float32 and int8)."""
     from rignet_keras.export import FORMATS, PRECISIONS, export_model
+    from rignet_keras.export.tflite import non_builtin_ops
 
     def factory(mode, **options):
         model = tiny_rignet(mode, backbone="tiny", calibrate=True, seed=0)
@@ -49,6 +50,8 @@ def exports(tmp_path_factory):
             settings.update(precisions=PRECISIONS, stepwise_precisions=("float32", "int8"))
         settings.update(options)
         manifest = export_model(model, folder, **settings)
+        for path in folder.glob("*.tflite"):  # every export test's files are builtin-only
+            assert non_builtin_ops(path.read_bytes()) == [], path
         return model, manifest, folder
 
     return _Exports(factory)

@@ -110,9 +110,26 @@ def test_graphs_with_quantized_activations_get_no_cache(exports, tmp_path, caplo
 
 @pytest.mark.export
 def test_int8_weights_shared_at_two_scales_get_no_cache(exports, tmp_path, caplog):
-    """The ungated and gated passes' folded weights quantise to one int8 buffer at two scales;
-    XNNPACK's weight cache would pack it once (LiteRT 2.3), so the graph runs without one."""
-    _, _, folder = exports.get("parallel")
+    """With each pass's batch-norm statistics folded into a kernel copy of its own
+    (`tflite_gated_batch_norm="folded"`), the ungated and gated passes' folded weights quantise
+    to one int8 buffer at two scales; XNNPACK's weight cache would pack it once (LiteRT 2.3), so
+    the graph runs without one. The default layout stores one kernel copy: nothing rescaled."""
+    from rignet_keras.export import export_model
+    from tests.harness import SIZE, UIS, tiny_rignet
+
+    _, _, default_folder = exports.get("parallel")
+    assert not litert_cache.rescaled_shared_weights(default_folder / "rignet_dynamic_int8.tflite")
+    folder = tmp_path / "folded"
+    export_model(
+        tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0),
+        folder,
+        input_size=SIZE,
+        uis=UIS,
+        precisions=("float32", "dynamic_int8"),
+        tflite_gated_batch_norm="folded",
+        stepwise=False,
+        latency_runs=1,
+    )
     model = folder / "rignet_dynamic_int8.tflite"
     assert litert_cache.rescaled_shared_weights(model)
     assert not litert_cache.rescaled_shared_weights(folder / UI_FILE)

@@ -142,3 +142,49 @@ def test_batch_norms_finds_nested_norms_in_order():
     block = keras.Sequential([inner, _norm(name="b"), keras.layers.ReLU()])
     block.build((None, 6, 6, 4))
     assert [n.name for n in batch_norms(block)] == ["a", "b"]
+
+
+def _two_sets(rng, norm, stats):
+    """Random own and gated statistics (and gamma, beta) for `norm`; returns the gated pair."""
+    norm.gamma.assign(rng.uniform(0.5, 2, size=4).astype("float32"))
+    norm.beta.assign(rng.normal(size=4).astype("float32"))
+    norm.moving_mean.assign(rng.normal(size=4).astype("float32"))
+    norm.moving_variance.assign(rng.uniform(0.5, 2, size=4).astype("float32"))
+    gated = rng.normal(size=4), rng.uniform(0.2, 3, size=4)
+    stats.variables[0].assign(gated[0].astype("float32"))
+    stats.variables[1].assign(gated[1].astype("float32"))
+    return gated
+
+
+def test_one_kernel_copy_normalises_a_gated_pass_with_the_gated_statistics(rng):
+    norm = _norm()
+    stats = PassStatistics()
+    stats.track([("bn", norm)])
+    gated_mean, gated_var = _two_sets(rng, norm, stats)
+    own_mean, own_var = norm.moving_mean.numpy(), norm.moving_variance.numpy()
+    x = rng.normal(size=(2, 6, 6, 4)).astype("float32")
+    with stats.one_kernel_copy():
+        with stats.use([norm]):
+            assert "call" in vars(norm)  # the first pass's norm, then the correction
+            assert norm.moving_mean is norm.weights[2]  # no swap: the first pass's statistics
+            gated = keras.ops.convert_to_numpy(norm(x, training=False))
+        own = keras.ops.convert_to_numpy(norm(x, training=False))
+        assert "call" not in vars(norm)
+    np.testing.assert_allclose(
+        gated, _reference(x, gated_mean, gated_var, norm), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(own, _reference(x, own_mean, own_var, norm), rtol=1e-5, atol=1e-5)
+    # Outside the context a gated pass swaps the statistics again.
+    with stats.use([norm]):
+        assert "call" not in vars(norm) and norm.moving_mean is stats.variables[0]
+
+
+def test_one_kernel_copy_refuses_training(rng):
+    norm = _norm()
+    stats = PassStatistics()
+    stats.track([("bn", norm)])
+    x = rng.normal(size=(2, 6, 6, 4)).astype("float32")
+    with stats.one_kernel_copy(), stats.use([norm]):
+        with pytest.raises(ValueError, match="'bn': one_kernel_copy is for inference"):
+            norm(x, training=True)
+    assert "call" not in vars(norm)
