@@ -15,8 +15,10 @@ Writes (under `--output-dir`, default `rignet-quickstart/`)::
     fcn/, rignet/             each model's run (`rignet_keras.training.run_experiment`):
                               run_config.json, checkpoints, history.csv, eval/results.json
     rignet.keras              the trained RIGNet (load with keras.models.load_model)
-    export/                   rignet_float32.tflite (every ui) and manifest.json (with each
-                              graph's latency and its mIoU on the validation set)
+    export/                   rignet_float32.tflite (every ui), rignet_mediapipe_ui<k>_float32
+                              .tflite (one ui each, for MediaPipe's ImageSegmenter, class
+                              names inside) and manifest.json (with each graph's latency and
+                              its mIoU on the validation set)
     anytime_miou.png          mIoU against ui, both models
     predictions/              palette masks, overlays and gate maps of a few validation images
     results.json              the printed table as data

@@ -102,9 +102,10 @@ def learnable_dataset(num=16, batch_size=4, size=32, seed=0):
 # Tiny backbones and the one tiny-RIGNet factory
 
 
-def tiny_blocks(num_classes=NUM_CLASSES):
-    """Six small blocks (B1-B5 strided 3x3 conv + BN + ReLU, B6 a 1x1 classifier): a custom
-    backbone that makes every conversion take seconds, so each unroll mode can be exported."""
+def tiny_blocks(num_classes=NUM_CLASSES, widths=(8, 16, 16, 24, 32)):
+    """Six small blocks (B1-B5 strided 3x3 conv + BN + ReLU of `widths` channels, B6 a 1x1
+    classifier): a custom backbone that makes every conversion take seconds, so each unroll
+    mode can be exported."""
 
     def block(filters, name):
         return keras.Sequential(
@@ -117,11 +118,7 @@ def tiny_blocks(num_classes=NUM_CLASSES):
         )
 
     return [
-        block(8, "block1"),
-        block(16, "block2"),
-        block(16, "block3"),
-        block(24, "block4"),
-        block(32, "block5"),
+        *(block(filters, f"block{k}") for k, filters in enumerate(widths, start=1)),
         keras.Sequential([layers.Conv2D(num_classes, 1)], name="block6"),
     ]
 

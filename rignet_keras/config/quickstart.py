@@ -99,8 +99,9 @@ def override_quickstart(cfg, pairs, named=None):
 
 def quickstart_runs(cfg, output_dir):
     """The quickstart's two runs as `RunConfig`s: {"fcn": ..., "rignet": ...}, the same data and
-    training, the RIGNet also exported to one float32 TFLite file holding every ui (checked
-    against the Keras model, with a manifest beside it, in `<output_dir>/export`)."""
+    training, the RIGNet also exported to one float32 TFLite file holding every ui and one
+    MediaPipe-ready file per ui (single signature, class names in its metadata), all checked
+    against the Keras model, with a manifest beside them, in `<output_dir>/export`."""
     data = DataConfig(
         source="synthetic",
         train_split="train",
@@ -131,7 +132,7 @@ def quickstart_runs(cfg, output_dir):
     export = ExportConfig(
         formats=("tflite",),
         precisions=("float32",),
-        tflite_layouts=("multi",),
+        tflite_layouts=("multi", "mediapipe"),
         input_size=cfg.image_size,
         output_dir=os.path.join(os.path.abspath(output_dir), "export"),
         quality_images=cfg.num_val,

@@ -8,28 +8,24 @@ A folder holds (`keras_hub.src.utils.preset_utils` names them the same):
     preprocessor.json   the preprocessor
     metadata.json       keras_version, rignet_keras_version, parameter_count, date_saved, tasks
 
-`writing_folder` stages the files in a temporary sibling and renames it onto the final path, so a
-reader never sees half a preset; a folder that exists is refused (one line), not merged into.
+The tasks stage the files in a temporary sibling and rename it onto the final path
+(`rignet_keras.export.files.atomic_directory`), so a reader never sees half a preset; a folder
+that exists is refused (`check_new_folder`, one line), not merged into.
 """
 
-import contextlib
 import datetime
 import json
 import os
-import shutil
-import tempfile
 
 import keras
 
 from rignet_keras.runtime.atomic import write_json
-from rignet_keras.runtime.file_modes import apply_umask
 
 CONFIG_FILE = "config.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
 TASK_CONFIG_FILE = "task.json"
 PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
-STAGING_PREFIX = ".preset-"
 
 
 def is_preset_folder(name_or_dir):
@@ -37,23 +33,12 @@ def is_preset_folder(name_or_dir):
     return os.path.isfile(os.path.join(os.fspath(name_or_dir), CONFIG_FILE))
 
 
-@contextlib.contextmanager
-def writing_folder(path):
-    """Yields a temporary folder beside `path` that becomes `path` when the block ends without
-    an error (and is removed otherwise); an existing `path` is refused."""
-    path = os.path.abspath(os.fspath(path))
+def check_new_folder(path):
+    """Refuses (`FileExistsError`, one line) a preset folder that exists: presets are written
+    to a new folder (`rignet_keras.export.files.atomic_directory` stages and renames it)."""
     if os.path.exists(path):
-        raise FileExistsError(f"{path} already exists; save a preset to a new folder")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=STAGING_PREFIX + os.path.basename(path) + ".", dir=parent)
-    try:
-        yield tmp
-        apply_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise FileExistsError(f"{os.fspath(path)} already exists; save a preset to a new folder")
+    return path
 
 
 def serialized(obj):

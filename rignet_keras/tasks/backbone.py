@@ -14,13 +14,14 @@ import os
 
 import keras
 
+from rignet_keras.export.files import atomic_directory
 from rignet_keras.models.pixels import check_finite
 from rignet_keras.models.preprocessor import refuse_pixels
 from rignet_keras.models.preset_files import (
+    check_new_folder,
     is_preset_folder,
     read_backbone,
     write_backbone,
-    writing_folder,
 )
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.presets import PRESETS, preset_kwargs
@@ -85,7 +86,7 @@ class RIGNetBackbone(RIGNet):
     def save_to_preset(self, preset_dir):
         """Writes config.json, model.weights.h5 and metadata.json to the new folder
         `preset_dir`, whole or not at all."""
-        with writing_folder(preset_dir) as folder:
+        with atomic_directory(check_new_folder(preset_dir)) as folder:
             write_backbone(folder, self)
 
     def export(self, filepath, format="litert", input_size=None, **options):

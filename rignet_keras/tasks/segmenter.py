@@ -11,15 +11,16 @@ import keras
 from keras import ops
 
 from rignet_keras.config.train import TrainConfig
+from rignet_keras.export.files import atomic_directory
 from rignet_keras.models.preprocessor import RIGNetImageSegmenterPreprocessor, refuse_pixels
 from rignet_keras.models.preset_files import (
     PREPROCESSOR_CONFIG_FILE,
     TASK_CONFIG_FILE,
+    check_new_folder,
     is_preset_folder,
     read_json,
     serialized,
     write_backbone,
-    writing_folder,
 )
 from rignet_keras.runtime.atomic import write_json
 from rignet_keras.tasks.backbone import RIGNetBackbone, check_preset
@@ -168,7 +169,7 @@ class RIGNetImageSegmenter(TrainingModel):
         config.pop("backbone")
         config.pop("preprocessor")
         config["has_preprocessor"] = self.preprocessor is not None
-        with writing_folder(preset_dir) as folder:
+        with atomic_directory(check_new_folder(preset_dir)) as folder:
             write_backbone(folder, self.backbone, tasks=[type(self).__name__])
             write_json(f"{folder}/{TASK_CONFIG_FILE}", task, indent=4)
             if self.preprocessor is not None:

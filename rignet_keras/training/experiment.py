@@ -23,6 +23,7 @@ from rignet_keras.training.checkpoints import save_json
 from rignet_keras.training.run_inputs import (
     build_network,
     build_size,
+    class_names,
     eval_dataset,
     model_preprocessing,
     network_kwargs,
@@ -196,12 +197,15 @@ def export_run(network, config, run_dir):
         quality = dict(
             validation=quality_source(config.data), num_validation_images=ex.quality_images
         )
+    options = ex.export_options()
+    if options["class_names"] is None:  # the MediaPipe files' labels: the dataset's names
+        options["class_names"] = class_names(config.data)
     manifest = export_model(
         network,
         folder,
         input_size=(size, size),
         overwrite=True,  # the run's own export folder (a previous export of it, or nothing)
-        **ex.export_options(),
+        **options,
         **quality,
     )
     scores = {

@@ -73,6 +73,17 @@ def eval_dataset(data, preprocessing, return_ids=False, num_samples=None, batch_
     )
 
 
+def class_names(data):
+    """The names of the training dataset's classes, by label (its `DatasetInfo`)."""
+    info = data_layer().get_info(
+        data.source,
+        label_convention=data.label_convention,
+        data_dir=data.data_dir,
+        synthetic_config=synthetic_config(data),
+    )
+    return tuple(info.class_names)
+
+
 def build_size(data):
     """The square side the network is built at: the crop, or the synthetic image size."""
     if data.crop_size is not None:

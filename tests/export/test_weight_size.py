@@ -6,11 +6,10 @@ of every repeated block's kernels ("folded")."""
 import keras
 import numpy as np
 import pytest
-from keras import layers
 
 from rignet_keras.export import export_model
 from rignet_keras.export.tflite import operator_names
-from tests.harness import SIZE, tiny_rignet
+from tests.harness import SIZE, tiny_blocks, tiny_rignet
 
 BOUND = 1.15
 UIS = (1, 2, 3)
@@ -19,25 +18,7 @@ UIS = (1, 2, 3)
 def _wide_blocks(num_classes):
     """Six blocks with enough weights (about 0.8 M parameters) that a file's size is mostly its
     weights, as for a real backbone."""
-
-    def block(filters, name):
-        return keras.Sequential(
-            [
-                layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False),
-                layers.BatchNormalization(),
-                layers.ReLU(),
-            ],
-            name=name,
-        )
-
-    return [
-        block(32, "block1"),
-        block(64, "block2"),
-        block(128, "block3"),
-        block(192, "block4"),
-        block(256, "block5"),
-        keras.Sequential([layers.Conv2D(num_classes, 1)], name="block6"),
-    ]
+    return tiny_blocks(num_classes, widths=(32, 64, 128, 192, 256))
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,26 @@ def _training_model():
     return TrainingModel(_tiny_rignet(), train_iterations=2)
 
 
+def _tiny_backbone():
+    from rignet_keras.tasks import RIGNetBackbone
+
+    return RIGNetBackbone(
+        num_classes=3, backbone="resnet18", width_multiplier=0.125, num_iterations=2
+    )
+
+
+def _segmenter():
+    from rignet_keras.tasks import RIGNetImageSegmenter
+
+    return RIGNetImageSegmenter(_tiny_backbone(), train_iterations=2)
+
+
+def _preprocessor():
+    from rignet_keras.tasks import RIGNetImageSegmenterPreprocessor
+
+    return RIGNetImageSegmenterPreprocessor("caffe", image_size=(16, 20))
+
+
 def _mit():
     from rignet_keras.backbones import mit
 
@@ -109,6 +129,22 @@ HARNESS = {
         make=_tiny_rignet,
         inputs=lambda rng: _normal(rng, 2, 33, 35, 3),
         output_dtype="float32",
+    ),
+    "rignet_keras>RIGNetBackbone": LayerCase(
+        make=_tiny_backbone,
+        inputs=lambda rng: _normal(rng, 2, 33, 35, 3),
+        output_dtype="float32",
+    ),
+    "rignet_keras>RIGNetImageSegmenter": LayerCase(
+        make=_segmenter,
+        inputs=lambda rng: _normal(rng, 2, 33, 35, 3),
+        output_dtype="float32",
+    ),
+    "rignet_keras>RIGNetImageSegmenterPreprocessor": LayerCase(
+        make=_preprocessor,
+        inputs=lambda rng: rng.uniform(0, 255, (2, 33, 35, 3)).astype("float32"),
+        output_dtype="float32",  # normalised in float32 whatever the policy, as the pipeline
+        no_weights="the preprocessor resizes and normalises; it has no weights",
     ),
     "rignet_keras>TrainingModel": LayerCase(
         make=_training_model,

@@ -1,10 +1,12 @@
 """The quickstart runs end to end (reduced size) and writes what the README promises."""
 
 import json
+import zipfile
 
 import keras
 import pytest
 
+from rignet_keras.data.synthetic import SyntheticConfig
 from rignet_keras.quickstart import QuickstartConfig, format_table, run_quickstart
 
 
@@ -38,6 +40,24 @@ def test_quickstart_fast(tmp_path, capsys):
         assert abs(quality[f"ui_{ui}"] - results["models"]["rignet"]["mIoU"][ui]) < 0.005
     signatures = manifest["artifacts"][0]["signatures"]
     assert {s["quality"]["images"] for s in signatures if "quality" in s} == {8}
+    # one MediaPipe-ready file per ui, labelled with the synthetic dataset's class names
+    from rignet_keras.data import get_info
+    from rignet_keras.export.segmenter_metadata import LABELS_FILE
+
+    names = list(
+        get_info(
+            "synthetic",
+            data_dir=None,
+            synthetic_config=SyntheticConfig(image_size=(64, 64), num_classes=3, mark_size=6),
+        ).class_names
+    )
+    assert names[0] == "background"  # the dataset's names, not the exporter's class_<i>
+    mediapipe = {a["file"]: a for a in manifest["artifacts"] if a["kind"] == "mediapipe"}
+    assert sorted(mediapipe) == [f"rignet_mediapipe_ui{k}_float32.tflite" for k in (1, 2)]
+    for name, artifact in mediapipe.items():
+        assert artifact["labels"] == names
+        with zipfile.ZipFile(tmp_path / "export" / name) as archive:
+            assert archive.read(LABELS_FILE).decode().split() == names
     # each model's folder is an ordinary run: its recorded configuration reproduces its numbers
     from rignet_keras.config import RunConfig
     from rignet_keras.training.experiment import evaluate_run
