@@ -51,7 +51,8 @@ batch size changed, naming the first field that differs.
 The package's modules: `errors` (ConfigError), `model` (the model section and its paper label),
 `train` (TrainConfig), `sections` (data, eval, export), `fields` (JSON and override types),
 `overrides` (`section.key=value`), `run` (RunConfig), `resume` (check_resume), `flags` (the
-command line's named flags, aliases of overrides).
+command line's named flags, aliases of overrides), `bases` (the paper's dataset bases and
+`paper_experiment`), `recipes` (load_recipe), `quickstart` (the quickstart's section and runs).
 """
 
 from rignet_keras.config.bases import (

@@ -123,14 +123,10 @@ def add_set_argument(parser, help, dest="overrides", metavar="SECTION.KEY=VALUE"
 def add_override_arguments(parser):
     """Adds `--set section.key=value` and its aliases (`OVERRIDE_FLAGS`, plus
     `--deep-supervision`) to an argparse parser."""
-    parser.add_argument(
-        "--set",
+    add_set_argument(
+        parser,
+        "override any configuration field, e.g. --set train.steps=100 model.backbone=resnet18",
         dest="override_set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        nargs="+",
-        help="override any configuration field, e.g. --set train.steps=100 model.backbone=resnet18",
     )
     for flag, key, kind, text in OVERRIDE_FLAGS:
         if kind == "flag":

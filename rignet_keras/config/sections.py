@@ -7,6 +7,7 @@ import inspect
 from rignet_keras.config.errors import ConfigError, check_numbers
 from rignet_keras.config.train import TrainConfig
 from rignet_keras.export.defaults import (
+    DEFAULT_GATED_BATCH_NORM,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
     DEFAULT_MAX_INPUT_CHANNELS,
@@ -135,7 +136,7 @@ class ExportConfig:
     stepwise_iterations: int = DEFAULT_STEPWISE_ITERATIONS
     stepwise_precisions: tuple | None = None
     tflite_max_conv_input_channels: int | None = DEFAULT_MAX_INPUT_CHANNELS
-    tflite_gated_batch_norm: str = "corrected"
+    tflite_gated_batch_norm: str = DEFAULT_GATED_BATCH_NORM
     class_names: tuple | None = None
     num_calibration_images: int = DEFAULT_NUM_CALIBRATION_IMAGES
     num_parity_images: int = DEFAULT_NUM_PARITY_IMAGES

@@ -163,7 +163,7 @@ def _resolve_source(
 
 
 def _default_eval_size(source, info, data_dir, synthetic_config):
-    name = source if isinstance(source, str) and source in SOURCES else (info and info.name)
+    name = source if isinstance(source, str) and source in SOURCES else info.name
     if name in EVAL_PAD_SIZES:
         return EVAL_PAD_SIZES[name]
     if name == "synthetic":
@@ -283,8 +283,8 @@ def build_dataset(
         synthetic_seed=synthetic_seed,
         input_context=input_context,
     )
-    ignore = src.info.ignore_label if src.info else 255
-    is_synthetic = src.info is not None and src.info.name == "synthetic"
+    ignore = src.info.ignore_label
+    is_synthetic = src.info.name == "synthetic"
 
     def decoded(ds):
         ds = ds.map(src.decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)

@@ -127,13 +127,10 @@ def read_png_mask(path):
     return arr.astype(np.uint8, copy=False)
 
 
-def write_png_mask(path, mask, palette=True):
+def write_png_mask(path, mask):
     """Writes class indices (H, W) as a VOC-style palette PNG (the runtime's `write_mask`, the
-    one palette writer) or, with `palette=False`, as a grayscale PNG (COCO-Stuff's masks)."""
+    one palette writer)."""
     mask = np.ascontiguousarray(mask, np.uint8)
     if mask.ndim != 2:
         raise ValueError(f"mask must have shape (H, W); received {mask.shape}")
-    if palette:
-        write_mask(path, mask)
-    else:
-        Image.frombytes("L", (mask.shape[1], mask.shape[0]), mask.tobytes()).save(path)
+    write_mask(path, mask)

@@ -424,6 +424,11 @@ def export_model(
             f"model must be a rignet_keras.RIGNet or a .keras path; received {type(model).__name__}"
         )
     uis = check_uis(uis, model)
+    names = checked["class_names"]
+    if names is not None and len(names) != model.num_classes:
+        raise ValueError(
+            f"class_names has {len(names)} names; the model has num_classes={model.num_classes}"
+        )
     if serving_ui is None:
         serving_ui = model.num_iterations if model.num_iterations in uis else max(uis)
     if stepwise is None:

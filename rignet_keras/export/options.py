@@ -15,6 +15,7 @@ from rignet_keras.export.defaults import (
     DEFAULT_GATED_BATCH_NORM,
     DEFAULT_LATENCY_RUNS,
     DEFAULT_LATENCY_WARMUP,
+    DEFAULT_MAX_INPUT_CHANNELS,
     DEFAULT_NUM_CALIBRATION_IMAGES,
     DEFAULT_NUM_PARITY_IMAGES,
     DEFAULT_OPSET,
@@ -24,7 +25,7 @@ from rignet_keras.export.defaults import (
     DEFAULT_TFLITE_LAYOUTS,
     DEFAULT_THREADS,
 )
-from rignet_keras.export.layout import DEFAULT_MAX_INPUT_CHANNELS, check_max_input_channels
+from rignet_keras.export.layout import check_max_input_channels
 from rignet_keras.export.tflite import PRECISIONS, check_precision
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx")

@@ -60,7 +60,11 @@ def metadata_buffer(name, description, input_name, output_name):
     labels_description = builder.CreateString("The class names, one a line, by class index.")
     labels = _table(
         builder,
-        [(0, "offset", labels_name), (1, "offset", labels_description), (2, "int8", 2)],
+        [
+            (0, "offset", labels_name),
+            (1, "offset", labels_description),
+            (2, "int8", _TENSOR_AXIS_LABELS),
+        ],
     )
     input_tensor = _table(
         builder,

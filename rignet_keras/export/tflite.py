@@ -73,33 +73,39 @@ def gate_tensor_names(model_content):
     return sorted({n for n in tensor_names(model_content) if GATE_TENSOR_PATTERN.search(n)})
 
 
-def operator_names(model_content):
-    """The operators of a TFLite flatbuffer, one name per operator code: a builtin's
-    `BuiltinOperator` name ("CONV_2D"), a custom op's own code ("FlexConv2D" for a Flex one)."""
+def _operator_codes(model_content):
+    """(builtin code, custom code or None) of each operator code of a TFLite flatbuffer."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
     model = schema.Model.GetRootAsModel(model_content, 0)
-    names = []
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
         # Codes past 127 live in BuiltinCode; the older int8 field keeps at most 127.
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if builtin == schema.BuiltinOperator.CUSTOM:
             custom = code.CustomCode()
-            names.append(custom.decode() if isinstance(custom, bytes) else str(custom))
+            yield builtin, custom.decode() if isinstance(custom, bytes) else str(custom)
         else:
-            names.append(builtin_names.get(builtin, f"BUILTIN_{builtin}"))
-    return names
+            yield builtin, None
+
+
+def operator_names(model_content):
+    """The operators of a TFLite flatbuffer, one name per operator code: a builtin's
+    `BuiltinOperator` name ("CONV_2D"), a custom op's own code ("FlexConv2D" for a Flex one)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    return [
+        custom if custom is not None else builtin_names.get(builtin, f"BUILTIN_{builtin}")
+        for builtin, custom in _operator_codes(model_content)
+    ]
 
 
 def non_builtin_ops(model_content):
     """The operators of a TFLite flatbuffer that plain LiteRT cannot run: custom ops and
-    Flex (select-TF) ops, which are custom ops named "Flex<TF op>"."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    builtin_names = {k for k in vars(schema.BuiltinOperator) if k.isupper()}
-    return sorted({name for name in operator_names(model_content) if name not in builtin_names})
+    Flex (select-TF) ops, which are custom ops named "Flex<TF op>" (a builtin newer than this
+    schema is still a builtin)."""
+    return sorted({custom for _, custom in _operator_codes(model_content) if custom is not None})
 
 
 def check_builtin_only(model_content, name):

@@ -24,7 +24,7 @@ from rignet_keras.models.preset_files import (
     write_backbone,
 )
 from rignet_keras.models.rignet import RIGNet
-from rignet_keras.presets import PRESETS, preset_kwargs
+from rignet_keras.presets import PRESETS
 from rignet_keras.tasks.formats import export_in_format
 
 
@@ -70,7 +70,7 @@ class RIGNetBackbone(RIGNet):
         if preset in PRESETS:
             if num_classes is None:
                 raise ValueError(f"from_preset({preset!r}) needs num_classes")
-            return cls(num_classes=num_classes, **preset_kwargs(preset, **overrides))
+            return super().from_preset(preset, num_classes, **overrides)
         if overrides:
             raise ValueError(
                 f"a preset folder's backbone is rebuilt as saved; received {sorted(overrides)}"

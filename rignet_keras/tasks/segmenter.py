@@ -23,7 +23,7 @@ from rignet_keras.models.preset_files import (
     write_backbone,
 )
 from rignet_keras.runtime.atomic import write_json
-from rignet_keras.tasks.backbone import RIGNetBackbone, check_preset
+from rignet_keras.tasks.backbone import RIGNetBackbone
 from rignet_keras.tasks.formats import export_in_format
 from rignet_keras.training.optimizer import poly_sgd
 from rignet_keras.training.task import TrainingModel
@@ -80,6 +80,11 @@ class RIGNetImageSegmenter(TrainingModel):
         super().__init__(
             backbone, weight_decay=weight_decay, per_ui_metrics=per_ui_metrics, **kwargs
         )
+        if preprocessor is not None and preprocessor.ignore_label != self.ignore_label:
+            raise ValueError(
+                f"the preprocessor's ignore_label={preprocessor.ignore_label} differs from the "
+                f"loss's {self.ignore_label}; build them with the same void label"
+            )
         self.preprocessor = preprocessor
 
     @property
@@ -103,10 +108,9 @@ class RIGNetImageSegmenter(TrainingModel):
         return super().__call__(images, *args, **kwargs)
 
     def call(self, images, training=None, num_iterations=None):
-        x = self.preprocess(images)
-        if num_iterations is None:
-            return self.network(x, training=training)
-        return self.network(x, training=training, num_iterations=num_iterations)
+        return self.network(
+            self.preprocess(images), training=training, num_iterations=num_iterations
+        )
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -147,18 +151,14 @@ class RIGNetImageSegmenter(TrainingModel):
         """A built-in architecture by name (`rignet_keras.presets.PRESETS`; `num_classes`
         required; `overrides` update the backbone's arguments) with a uint8 preprocessor, or a
         preset folder written by `save_to_preset` (backbone, weights, task and preprocessor)."""
-        check_preset(preset)
+        backbone = RIGNetBackbone.from_preset(preset, num_classes, **overrides)
         if not is_preset_folder(preset):
-            backbone = RIGNetBackbone.from_preset(preset, num_classes, **overrides)
             pre = RIGNetImageSegmenterPreprocessor(preprocessing=backbone.preprocessing)
             return cls(backbone, preprocessor=pre)
-        backbone = RIGNetBackbone.from_preset(preset, num_classes, **overrides)
         config = dict(read_json(preset, TASK_CONFIG_FILE)["config"])
         pre = None
         if config.pop("has_preprocessor", False):
             pre = keras.saving.deserialize_keras_object(read_json(preset, PREPROCESSOR_CONFIG_FILE))
-        if isinstance(config.get("train_iterations"), list):
-            config["train_iterations"] = tuple(config["train_iterations"])
         return cls(backbone, preprocessor=pre, **config)
 
     def save_to_preset(self, preset_dir):
@@ -210,6 +210,4 @@ class RIGNetImageSegmenter(TrainingModel):
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        if isinstance(config.get("train_iterations"), list):
-            config["train_iterations"] = tuple(config["train_iterations"])
         return cls(**config)

@@ -100,6 +100,14 @@ def test_export_options_are_checked(tmp_path):
     assert not out.exists()
 
 
+def test_class_names_must_name_every_class(tmp_path):
+    model = tiny_rignet("parallel", backbone="tiny", ui=2, num_classes=3, seed=0)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="class_names has 2 names; the model has num_classes=3"):
+        export_model(model, out, input_size=SIZE, class_names=("a", "b"))
+    assert not out.exists()
+
+
 def test_representative_data_of_the_wrong_size_or_type(tmp_path):
     model = tiny_rignet("parallel", backbone="tiny", calibrate=True, seed=0)
     wrong_size = np.zeros((2, 64, 64, 3), np.uint8)

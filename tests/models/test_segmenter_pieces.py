@@ -169,3 +169,10 @@ def test_segmenter_keras_file_round_trip(tmp_path):
     assert type(again) is RIGNetImageSegmenter and type(again.backbone) is RIGNetBackbone
     assert again.train_iterations == (1, 2) and again.preprocessor.image_size == (16, 16)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(PIXELS)), expected)
+
+
+def test_segmenter_refuses_a_preprocessor_with_another_void_label():
+    backbone = small_backbone()
+    other = RIGNetImageSegmenterPreprocessor(backbone.preprocessing, ignore_label=0)
+    with pytest.raises(ValueError, match="ignore_label=0 differs from the loss's 255"):
+        RIGNetImageSegmenter(backbone, preprocessor=other)
