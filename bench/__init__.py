@@ -7,7 +7,7 @@
 result-file writers. Their results are under bench/results/ and their tables in BENCHMARKS.md.
 """
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 # The benchmarks are commands: TensorFlow's C++ log lines off, unless TF_CPP_MIN_LOG_LEVEL is set.
 quiet_tensorflow()

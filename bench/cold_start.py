@@ -1,7 +1,7 @@
 """Whole-process cold start of the on-device runner, with and without the XNNPACK weight cache.
 
 One sample is one fresh process of the runtime as a device runs it, a copy of the
-`rignet_keras/runtime` folder alone (no TensorFlow, no Keras, no rignet_keras package on the path):
+`rignet_runtime` folder alone (no TensorFlow, no Keras, no rignet_keras package on the path):
 
     python -m rignet_runtime IMAGE --manifest DIR --ui K --output-dir OUT --threads T
         [--weight-cache CACHE]
@@ -31,7 +31,7 @@ import time
 
 from bench.common import REPOSITORY_ROOT, bench_parser, machine, median, write_json
 
-RUNTIME = os.path.join(REPOSITORY_ROOT, "rignet_keras", "runtime")
+RUNTIME = os.path.join(REPOSITORY_ROOT, "rignet_runtime")
 DEVICE_PACKAGE = "rignet_runtime"
 MODES = ("no_cache", "cache")
 

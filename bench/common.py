@@ -9,13 +9,13 @@ command recorded in a results file; `set_tf_threads` applies a thread count to T
 Statistics: `median`, `mean_sd`, `spread` (mean, sd, min, max and count over seeds) and
 `format_mean_sd` ("mean ± sd").
 
-Latency figures are those of `rignet_keras.runtime.measure_latency` (median, p90, mean and min,
+Latency figures are those of `rignet_runtime.measure_latency` (median, p90, mean and min,
 in milliseconds) wherever a benchmark times something: a single callable goes through
 `measure_latency` itself; graphs timed against each other in interleaved rounds collect their
 samples with `time_calls` or `interleaved_latency` and summarise them with `latency_statistics`.
 
 Result files are written whole or not at all (`write_json`, `write_npz`), through the project's
-one atomic writer, `rignet_keras.runtime.atomic`.
+one atomic writer, `rignet_runtime.atomic`.
 """
 
 import argparse
@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from rignet_keras.runtime import atomic, latency_statistics, measure_latency
+from rignet_runtime import atomic, latency_statistics, measure_latency
 
 # The repository root: `python -m bench.NAME` runs from here.
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

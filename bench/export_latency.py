@@ -120,8 +120,8 @@ def main(argv=None):
     from rignet_keras.export.samples import synthetic_images
     from rignet_keras.models.calibration import calibrate_batch_norm
     from rignet_keras.preprocessing import normalize
-    from rignet_keras.runtime import AnytimeSegmenter, Segmenter, make_interpreter
-    from rignet_keras.runtime.stepping import stepwise_calls
+    from rignet_runtime import AnytimeSegmenter, Segmenter, make_interpreter
+    from rignet_runtime.stepping import stepwise_calls
 
     started = time.time()
     machine_start = machine()
@@ -145,7 +145,7 @@ def main(argv=None):
     # "keras": --reuse loads the exported model.keras.
     formats = ("keras", "tflite") if args.no_onnx else ("keras", "tflite", "onnx")
     if args.reuse:
-        from rignet_keras.runtime import load_manifest
+        from rignet_runtime import load_manifest
 
         manifest = load_manifest(out_dir)
         model = keras.models.load_model(os.path.join(out_dir, "model.keras"))

@@ -68,7 +68,7 @@ def main(argv=None):
     args = parse_args(argv)
     from rignet_keras.export import export_model
     from rignet_keras.export.samples import synthetic_images
-    from rignet_keras.runtime import Segmenter, make_interpreter
+    from rignet_runtime import Segmenter, make_interpreter
 
     started = time.time()
     model = build_model(args)

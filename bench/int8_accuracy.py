@@ -44,8 +44,8 @@ def main(argv=None):
     from rignet_keras.data.synthetic import make_synthetic
     from rignet_keras.export import export_model
     from rignet_keras.preprocessing import normalize
-    from rignet_keras.runtime import Segmenter, make_interpreter, ui_signatures
     from rignet_keras.training.evaluate import logits_per_iteration
+    from rignet_runtime import Segmenter, make_interpreter, ui_signatures
 
     if not os.path.isfile(args.model):
         raise SystemExit(f"model {args.model!r} does not exist")

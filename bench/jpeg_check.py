@@ -1,6 +1,6 @@
 """What the strict JPEG check costs: `jpeg_fault` against decoding the same file.
 
-`rignet_keras.runtime.jpeg.jpeg_fault` walks every scan's Huffman codes in Python (NumPy for the
+`rignet_runtime.jpeg.jpeg_fault` walks every scan's Huffman codes in Python (NumPy for the
 bit windows) so that scan data libjpeg only warns about is refused. It runs once per file in
 `validate` and `prepare`, once per file and process in the direct training pipeline, and once
 per image in `rignet predict` and the on-device runner. This times it on VOC-size 500x375 images
@@ -26,7 +26,7 @@ from bench.common import (
     measure_latency,
     write_json,
 )
-from rignet_keras.runtime.jpeg import jpeg_fault
+from rignet_runtime.jpeg import jpeg_fault
 
 ENCODINGS = {
     "baseline q75": dict(quality=75),

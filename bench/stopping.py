@@ -7,7 +7,7 @@ One RIGNet Pu<6..4> (the quickstart's ResNet-18 on the synthetic task) trained w
 from [1, K] at every step (`TrainConfig.train_iterations=(1, K)`), so that every ui is a served
 budget; its step-wise TFLite graphs (`init`, then `step` after `step`) run on the validation
 images, recording each image's class map and probabilities after every iteration. The same
-rule code the runtime stops with (`rignet_keras.runtime.stopping`) is then replayed over a sweep
+rule code the runtime stops with (`rignet_runtime.stopping`) is then replayed over a sweep
 of thresholds: for each, the mean passes used, the share of gated passes and of multiply-adds
 beyond ui = 1 saved (MACs of `init` and `step` from the manifest), and the mIoU of the stopped
 predictions (`rignet_keras.confusion`) against the mIoU at ui = K and at the best ui.
@@ -134,7 +134,7 @@ def record(manifest, precision, images, work_dir):
         (class maps uint8 (N, K, H, W), probabilities float16 (N, K, H, W, C), init ms, step
         ms): the outputs after every iteration.
     """
-    from rignet_keras.runtime import AnytimeSegmenter, find_stepwise
+    from rignet_runtime import AnytimeSegmenter, find_stepwise
 
     path = os.path.join(work_dir, f"records_{precision}_{len(images)}.npz")
     if os.path.isfile(path):
@@ -167,7 +167,7 @@ def miou(labels, predictions, num_classes):
 
 def sweep_rules():
     """(family, StoppingRule) pairs of the sweep."""
-    from rignet_keras.runtime.stopping import StoppingRule
+    from rignet_runtime.stopping import StoppingRule
 
     rules = [("none", StoppingRule(test="none"))]
     for tol in (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1):

@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

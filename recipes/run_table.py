@@ -14,7 +14,7 @@ summary.json exists) are read, not rerun (`--rerun` to redo). Every other flag i
 import os
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

@@ -7,7 +7,7 @@ Each trained model is also evaluated at every ui up to its own (eval/results.jso
 
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

@@ -8,7 +8,7 @@ describe [22]'s routing well enough to build it, and the model has no such mode.
 
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

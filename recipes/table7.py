@@ -6,7 +6,7 @@ OS8, DeepLabV2).
 
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

@@ -18,7 +18,7 @@ its memory, step time, schedule, evaluation and export.
 
 import sys
 
-from rignet_keras.tensorflow_logs import quiet_tensorflow
+from rignet_cli.tensorflow_logs import quiet_tensorflow
 
 quiet_tensorflow()  # this command's choice: TensorFlow's C++ log lines off
 

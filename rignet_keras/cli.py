@@ -1,4 +1,4 @@
-"""The `rignet` command: train, evaluate, predict, quickstart (and `data`, from the data layer).
+"""The `rignet` commands: train, evaluate, predict, quickstart (and `data`, from the data layer).
 
     rignet quickstart [--fast]
     rignet train --recipe recipes/voc_r50.py [--variant fcn] --data-dir DIR [--steps N ...]
@@ -15,13 +15,18 @@ Every configuration flag of `train` is an alias of `--set section.key=value` (se
 `rignet_keras.config`). Exit status: 0 done; 2 a user error (a flag, value, file or dataset the
 command cannot use), printed as one line before any work is done where it can be checked
 first; 1 a run that failed (training stopped on a NaN or an infinity: the line names the step and
-the last good checkpoint). TensorFlow's log lines are off unless `--verbose` (before or after the
-sub-command) or `TF_CPP_MIN_LOG_LEVEL` says otherwise. Printing `--help` imports no TensorFlow.
+the last good checkpoint).
+
+The `rignet` entry point is `rignet_cli.launcher`: it answers `rignet --help` without
+TensorFlow and sets TensorFlow's log level (off unless `--verbose`, before or after the
+sub-command, or `TF_CPP_MIN_LOG_LEVEL` says otherwise) before it calls `main` here. `--verbose`
+is accepted here too, so that a line the launcher passed on parses.
 """
 
 import os
 import sys
 
+from rignet_cli.commands import DESCRIPTION, add_commands, add_verbose_argument
 from rignet_keras.config.flags import add_set_argument
 from rignet_keras.config.recipes import load_recipe
 from rignet_keras.console import (
@@ -186,15 +191,15 @@ def load_rignet(path):
 def list_images(inputs):
     """The image files named by `inputs` (files, or folders scanned for `IMAGE_SUFFIXES`): the
     device runtime's lister, over several inputs."""
-    from rignet_keras.runtime import list_images as list_one
+    from rignet_runtime import list_images as list_one
 
     return [path for item in inputs for path in list_one(item)]
 
 
 def check_images(paths):
     """Refuses, naming it, a file that is not a whole image (text named `.png`, a JPEG with
-    corrupt scan data: `rignet_keras.runtime.read_image_file`), before any model is loaded."""
-    from rignet_keras.runtime import read_image_file
+    corrupt scan data: `rignet_runtime.read_image_file`), before any model is loaded."""
+    from rignet_runtime import read_image_file
 
     for path in paths:
         read_image_file(path)
@@ -203,16 +208,16 @@ def check_images(paths):
 def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps=False):
     """Predicts each image (upright: EXIF orientation applied) at its own size and writes its
     palette-PNG mask and RGB-PNG overlay (and gate maps if asked) into `output_dir`, named by
-    the runtime (`rignet_keras.runtime.output_paths`: one set of files per input, never an
+    the runtime (`rignet_runtime.output_paths`: one set of files per input, never an
     input overwritten). Returns the list of {"image", "mask", "overlay", "gate_maps"} written.
     """
     import numpy as np
     import tensorflow as tf
 
     from rignet_keras.preprocessing import normalize
-    from rignet_keras.runtime import load_image, output_paths, write_mask, write_overlay
     from rignet_keras.training.evaluate import logits_per_iteration
     from rignet_keras.training.visualize import gate_statistics, save_gate_figure
+    from rignet_runtime import load_image, output_paths, write_mask, write_overlay
 
     k = num_iterations or getattr(model, "num_iterations", 1)
     if with_gate_maps and getattr(model, "feedback_blocks", None) is None:
@@ -241,7 +246,7 @@ def predict_images(model, paths, output_dir, num_iterations=None, with_gate_maps
 
 
 def cmd_predict(args):
-    from rignet_keras.runtime import output_paths
+    from rignet_runtime import output_paths
 
     check_at_least("--ui", args.ui, 1)
     paths = list_images(args.inputs)
@@ -271,11 +276,6 @@ def cmd_data(argv):
     return data_main(argv)
 
 
-def add_verbose_argument(parser):
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
-    return parser
-
-
 def add_train_arguments(parser):
     """`rignet train`'s flags: where the run comes from, and the overrides (no TensorFlow)."""
     from rignet_keras.config.flags import add_override_arguments
@@ -296,14 +296,11 @@ def add_train_arguments(parser):
 
 
 def build_parser():
-    parser = OneLineParser(prog="rignet", description=__doc__.split("\n")[0])
-    add_verbose_argument(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="rignet", description=DESCRIPTION)
+    commands = add_commands(parser)
+    add_train_arguments(commands["train"])
 
-    train = sub.add_parser("train", help="train and evaluate a run (a recipe, a config, flags)")
-    add_train_arguments(train)
-
-    ev = sub.add_parser("evaluate", help="evaluate a run or a saved model for every ui")
+    ev = commands["evaluate"]
     ev.add_argument("--run", help="a run folder: its checkpoint on the data it recorded")
     ev.add_argument("--model", help="a .keras file")
     ev.add_argument(
@@ -335,7 +332,7 @@ def build_parser():
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     add_verbose_argument(ev)
 
-    pr = sub.add_parser("predict", help="segment images; palette PNG + overlay per image")
+    pr = commands["predict"]
     pr.add_argument("inputs", nargs="+", help="image files or folders")
     pr.add_argument("--model", required=True, help="a .keras file")
     pr.add_argument("--output-dir", default="predictions")
@@ -347,37 +344,23 @@ def build_parser():
         "selective channels, change of the gate and of the prediction per iteration)",
     )
     add_verbose_argument(pr)
-
-    sub.add_parser(
-        "quickstart", help="train and compare a small RIGNet on synthetic data", add_help=False
-    )
-    sub.add_parser("data", help="dataset commands (download, prepare, ...)", add_help=False)
     return parser
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
-
-    quiet_tensorflow()
-
-    if argv and argv[0] == "--verbose":
-        show_tensorflow_logs()
+    if argv and argv[0] == "--verbose":  # TensorFlow's log level: set by the launcher
         argv = argv[1:]
     # quickstart and data own their flags: forward everything after the sub-command.
     if argv and argv[0] == "quickstart":
         return report_errors(lambda: cmd_quickstart(argv[1:]))
     if argv and argv[0] == "data":
         rest = [a for a in argv[1:] if a != "--verbose"]
-        if len(rest) < len(argv) - 1:
-            show_tensorflow_logs()
         return report_errors(lambda: cmd_data(rest))
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2, already printed)
         return exit_.code
-    if args.verbose:
-        show_tensorflow_logs()
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
     return report_errors(lambda: commands[args.command](args))
 

@@ -37,7 +37,7 @@ from rignet_keras.config.quickstart import (
     quickstart_runs,
 )
 from rignet_keras.console import shown_path
-from rignet_keras.runtime.atomic import write_json
+from rignet_runtime.atomic import write_json
 
 
 def resolved_runs(cfg, output_dir, overrides=(), progress=True):
@@ -145,10 +145,10 @@ def format_table(results):
 def main(argv=None):
     """`rignet quickstart`: returns the exit status (2 for a flag or override it cannot use,
     printed as one line; 1 when training stopped on a NaN or an infinity)."""
+    from rignet_cli.commands import add_verbose_argument
     from rignet_keras.config import parse_assignment
     from rignet_keras.config.flags import add_set_argument
     from rignet_keras.console import OneLineParser, report_errors
-    from rignet_keras.tensorflow_logs import quiet_tensorflow, show_tensorflow_logs
 
     parser = OneLineParser(
         prog="rignet quickstart",
@@ -172,14 +172,11 @@ def main(argv=None):
         action="store_true",
         help="print both runs' resolved configurations and exit",
     )
-    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's log lines")
+    add_verbose_argument(parser)  # read by the launcher, before TensorFlow is imported
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error (2, already printed)
         return exit_.code
-    quiet_tensorflow()
-    if args.verbose:
-        show_tensorflow_logs()
 
     def run():
         # The named flags first, then --set: a later assignment of the same field wins.

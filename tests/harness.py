@@ -221,7 +221,7 @@ def write_voc_fixture(root, num_train=6, num_val=3, size=(48, 64), seed=0):
     ImageSets lists, and the SegmentationClassAug folder + train_aug.txt of VOC-aug."""
     from PIL import Image
 
-    from rignet_keras.runtime import voc_palette
+    from rignet_runtime import voc_palette
 
     rng = np.random.default_rng(seed)
     voc = os.path.join(root, "VOCdevkit", "VOC2012")
@@ -649,8 +649,8 @@ RUNNER_SCRIPT = os.path.join(ROOT, "export", "run_tflite.py")
 RUNNER_PRELUDE = """
 import json, runpy, sys
 BLOCKED = {"tensorflow", "keras", "tf_keras", "tf2onnx", "onnxruntime", "jax", "torch"}
-# The package itself, its lazy-attribute and import-finder helpers (pure Python) and the runtime.
-ALLOWED = ("rignet_keras", "rignet_keras.lazy", "rignet_keras.import_hooks", "rignet_keras.runtime")
+# The device runtime is the one package of the project it may load.
+ALLOWED = "rignet_runtime"
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
@@ -665,7 +665,7 @@ finally:
     loaded = sorted(
         m for m in sys.modules
         if m.split(".")[0] in BLOCKED
-        or (m.startswith("rignet_keras") and m not in ALLOWED and not m.startswith(ALLOWED[-1]))
+        or (m.startswith("rignet") and m.split(".")[0] != ALLOWED)
     )
     print("BLOCKED_MODULES_LOADED=" + json.dumps(loaded))
 """

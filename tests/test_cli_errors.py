@@ -1,7 +1,7 @@
 """The command line refuses a user error in one line with exit status 2 (no traceback), before
 any work; a training stopped on a NaN is one line with exit status 1.
 
-The `subprocess` tests run the real command (`python -m rignet_keras.cli`, what the `rignet`
+The `subprocess` tests run the real command (`python -m rignet_cli`, what the `rignet`
 script calls); the fast lane calls `rignet_keras.cli.main` in this process with the same flags
 and checks the same line and status (the error mapping itself is `report_errors`)."""
 
@@ -22,7 +22,7 @@ def rignet(*args, cwd=None):
     for a user who has not set it); returns the CompletedProcess."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.run(
-        [sys.executable, "-m", "rignet_keras.cli", *map(str, args)],
+        [sys.executable, "-m", "rignet_cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,5 +1,5 @@
 """`rignet predict` writes one mask, overlay and gate-map picture per input, all PNG, named by
-the device runtime (`rignet_keras.runtime.output_paths`): colliding stems kept apart, EXIF
+the device runtime (`rignet_runtime.output_paths`): colliding stems kept apart, EXIF
 orientation honoured. The command runs in a subprocess on a small saved RIGNet."""
 
 import os

@@ -1,6 +1,6 @@
-"""The package's shape: no import cycle anywhere in the repository, no upward import between the
-package's layers, nothing but the `rignet` dispatcher importing the commands, and no module of
-`rignet_keras/` over 500 lines.
+"""The packages' shape: no import cycle anywhere in the repository, no upward import between the
+layers, nothing but the `rignet` dispatchers importing the commands, the device runtime alone,
+and no module of `rignet_keras/` over 500 lines.
 
 Imports are read from the source (every `import` and `from ... import`, inside functions
 included), not by importing, so a lazy import counts as much as a top-level one.
@@ -12,19 +12,18 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-TREES = ("rignet_keras", "bench", "export", "recipes")
+TREES = ("rignet_runtime", "rignet_cli", "rignet_keras", "bench", "export", "recipes")
 MAX_LINES = 500
 
 # The layers, low to high: a module may import its own layer and those below. The longest
 # matching prefix decides a module's layer.
 LAYERS = (
-    ("rignet_keras.runtime",),  # the device runtime: NumPy and LiteRT only
+    ("rignet_runtime",),  # the device runtime: NumPy and LiteRT only
+    ("rignet_cli",),  # what a command runs before TensorFlow is imported
     (
-        "rignet_keras",  # the package itself (its __init__)
+        "rignet_keras.version",
         "rignet_keras.labels",
         "rignet_keras.lazy",
-        "rignet_keras.import_hooks",
-        "rignet_keras.tensorflow_logs",
         "rignet_keras.ops",
         "rignet_keras.preprocessing",
         "rignet_keras.presets",
@@ -40,12 +39,18 @@ LAYERS = (
     ("rignet_keras.config", "rignet_keras.console"),
     ("rignet_keras.training",),
     ("rignet_keras.tasks",),  # the keras-hub shaped API over training and export
+    ("rignet_keras",),  # the package's __init__: the public API (importing it registers)
     ("rignet_keras.cli", "rignet_keras.quickstart"),  # the commands
+    ("rignet_cli.launcher", "rignet_cli.__main__"),  # the `rignet` entry point
     ("bench", "export", "recipes"),  # scripts over the package
 )
 COMMANDS = ("rignet_keras.cli", "rignet_keras.quickstart")
-# The one import of a command by another module: `rignet quickstart` dispatches to it.
-DISPATCH = {("rignet_keras.cli", "rignet_keras.quickstart")}
+# The imports of a command by another module: the launcher runs `rignet_keras.cli`, which
+# dispatches `rignet quickstart`.
+DISPATCH = {
+    ("rignet_cli.launcher", "rignet_keras.cli"),
+    ("rignet_keras.cli", "rignet_keras.quickstart"),
+}
 
 
 def module_files():
@@ -186,9 +191,9 @@ def test_the_runtime_imports_nothing_else_of_the_package(graph):
     outside = [
         f"{module} -> {target}"
         for module, targets in sorted(graph.items())
-        if module.startswith("rignet_keras.runtime")
+        if module.startswith("rignet_runtime")
         for target in sorted(targets)
-        if not target.startswith("rignet_keras.runtime")
+        if not target.startswith("rignet_runtime")
     ]
     assert outside == []
 
@@ -203,18 +208,19 @@ def test_no_module_of_the_package_over_500_lines():
 
 
 def test_the_runtime_imports_itself_relatively():
-    """The runtime folder can be copied to a device alone: it names no package above it."""
+    """The runtime folder can be copied to a device alone, under any name: it names no package,
+    its own included."""
 
     def names_the_package(node):
         if isinstance(node, ast.ImportFrom):
-            return node.level == 0 and (node.module or "").startswith("rignet_keras")
+            return node.level == 0 and (node.module or "").startswith("rignet")
         if isinstance(node, ast.Import):
-            return any(alias.name.startswith("rignet_keras") for alias in node.names)
+            return any(alias.name.startswith("rignet") for alias in node.names)
         return False
 
     absolute = [
         f"{path.relative_to(ROOT)}:{node.lineno}"
-        for path in sorted((ROOT / "rignet_keras" / "runtime").rglob("*.py"))
+        for path in sorted((ROOT / "rignet_runtime").rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if names_the_package(node)
     ]

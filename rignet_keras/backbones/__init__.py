@@ -229,9 +229,3 @@ __all__ = [
     "split_model",
     "transfer_weights_by_name",
 ]
-
-# Last: the registration of the package's Keras classes, if importing Keras from this package
-# left it waiting (rignet_keras/__init__.py).
-from rignet_keras import register_pending  # noqa: E402
-
-register_pending(__name__)

@@ -19,7 +19,7 @@ from rignet_keras.config.sections import (
     section_class,
 )
 from rignet_keras.config.train import TrainConfig, check_training_ui
-from rignet_keras.runtime import atomic
+from rignet_runtime import atomic
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""Command line of the data layer: `python -m rignet_keras.data <command> ...`.
+"""Command line of the data layer: `rignet data <command> ...` (or `python -m rignet_keras.data`).
 
 Commands:
     download   download and extract voc, sbd, voc_aug (VOC + SBD) or cocostuff10k
@@ -18,7 +18,6 @@ import logging
 import sys
 
 from rignet_keras.data.errors import DatasetError
-from rignet_keras.tensorflow_logs import quiet_tensorflow
 
 VALIDATE_SOURCES = ("voc", "voc_aug", "sbd", "cocostuff10k", "synthetic")
 
@@ -56,7 +55,7 @@ def check_numeric_flags(args):
 def build_parser():
     """The argparse parser of `main` (exposed for the project's `rignet` console script)."""
     parser = argparse.ArgumentParser(
-        prog="python -m rignet_keras.data",
+        prog="rignet data",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -172,7 +171,6 @@ def _run(args):
 def main(argv=None):
     """Runs a data command; returns the exit status (0 ok, 2 bad data, arguments or files)."""
     args = build_parser().parse_args(argv)
-    quiet_tensorflow()  # does nothing when `rignet data` has already decided
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         check_numeric_flags(args)

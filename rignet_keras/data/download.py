@@ -31,7 +31,7 @@ import zipfile
 from tqdm import tqdm
 
 from rignet_keras.data.errors import DatasetError
-from rignet_keras.runtime.file_modes import apply_umask
+from rignet_runtime.file_modes import apply_umask
 
 logger = logging.getLogger("rignet_keras.data")
 

@@ -13,7 +13,7 @@ from rignet_keras.data.errors import DatasetError
 from rignet_keras.data.info import IGNORE_LABEL
 from rignet_keras.data.sbd import read_sbd_mask
 from rignet_keras.data.voc import read_png_mask
-from rignet_keras.runtime.jpeg import jpeg_fault
+from rignet_runtime.jpeg import jpeg_fault
 
 
 def decode_mask(mask_path, mask_format):
@@ -37,7 +37,7 @@ def decode_image_bytes(data, image_path, check_scans=True):
     This is the decoder of the TFDS path (`tf.io.decode_image`), so a sample that passes here
     decodes in training too: JPEG, PNG, BMP or GIF (first frame). A corrupt body that other
     decoders accept with a warning is refused, and so is JPEG scan data that libjpeg decodes
-    with only a "Corrupt JPEG data" warning (`rignet_keras.runtime.jpeg.jpeg_fault`).
+    with only a "Corrupt JPEG data" warning (`rignet_runtime.jpeg.jpeg_fault`).
 
     Raises:
         DatasetError: naming `image_path`, if the bytes do not decode.

@@ -1,12 +1,12 @@
 """The PASCAL VOC colour palette: to write palette PNG masks, and to colour masks for display.
 
-The palette itself is the runtime's (`rignet_keras.runtime.voc_palette`), so that masks written
+The palette itself is the runtime's (`rignet_runtime.voc_palette`), so that masks written
 by the training code and by the device runtime share one definition.
 """
 
 import numpy as np
 
-from rignet_keras.runtime.images import voc_palette
+from rignet_runtime.images import voc_palette
 
 __all__ = ["colorize", "voc_palette"]
 

@@ -18,7 +18,7 @@ from PIL import Image
 from rignet_keras.data.errors import DatasetError, missing_path_error
 from rignet_keras.data.info import DatasetInfo
 from rignet_keras.data.records import Record, drop_missing, first_existing, read_id_list
-from rignet_keras.runtime.images import write_mask
+from rignet_runtime.images import write_mask
 
 VOC_CLASSES = (
     "background",

@@ -10,7 +10,7 @@ Layouts (under `data_dir`, as the official archives extract)::
     benchmark_RELEASE/dataset/cls/<id>.mat               GTcls.Segmentation
     benchmark_RELEASE/dataset/<split>.txt
 
-Every file is written through `rignet_keras.runtime.atomic` (a temporary sibling, then a rename):
+Every file is written through `rignet_runtime.atomic` (a temporary sibling, then a rename):
 a writer killed partway leaves whole files and at most a temporary sibling, never a truncated one.
 """
 
@@ -21,7 +21,7 @@ from PIL import Image
 
 from rignet_keras.data.sbd import write_sbd_mask
 from rignet_keras.data.voc import write_png_mask
-from rignet_keras.runtime.atomic import replacing, write_text
+from rignet_runtime.atomic import replacing, write_text
 
 VOC_SUBDIR = os.path.join("VOCdevkit", "VOC2012")
 SBD_SUBDIR = os.path.join("benchmark_RELEASE", "dataset")

@@ -9,7 +9,7 @@
 
 Names are imported lazily (module `__getattr__`), so importing this package does not import
 TensorFlow by itself. The device side (manifest reading, graph choice, segmenters, the wire
-format) lives in `rignet_keras.runtime`, which never imports TensorFlow; its names are
+format) lives in `rignet_runtime`, which never imports TensorFlow; its names are
 re-exported here. See docs/EXPORT.md.
 """
 
@@ -36,12 +36,12 @@ _EXPORTS = {
     "write_manifest": "rignet_keras.export.manifest",
     "add_quality": "rignet_keras.export.quality",
     "collect_validation": "rignet_keras.export.quality",
-    "StoppingRule": "rignet_keras.runtime",
-    "load_manifest": "rignet_keras.runtime",
-    "select_graph": "rignet_keras.runtime",
-    "Segmenter": "rignet_keras.runtime",
-    "AnytimeSegmenter": "rignet_keras.runtime",
-    "RunnerError": "rignet_keras.runtime",
+    "StoppingRule": "rignet_runtime",
+    "load_manifest": "rignet_runtime",
+    "select_graph": "rignet_runtime",
+    "Segmenter": "rignet_runtime",
+    "AnytimeSegmenter": "rignet_runtime",
+    "RunnerError": "rignet_runtime",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,7 +24,7 @@ from rignet_keras.export.runners import OnnxGraph, SavedModelGraphs, TFLiteGraph
 from rignet_keras.export.saved_model import export_saved_model
 from rignet_keras.export.signatures import SERVING_DEFAULT
 from rignet_keras.export.tflite import CALIBRATED_PRECISIONS
-from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE
+from rignet_runtime import INIT_SIGNATURE, STEP_SIGNATURE
 
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"

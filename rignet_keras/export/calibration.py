@@ -12,7 +12,7 @@ layout that calibrates reuses them (the step's states cost a Keras run per image
 from rignet_keras.export.signatures import state_name
 from rignet_keras.export.tflite import image_samples
 from rignet_keras.preprocessing import normalize
-from rignet_keras.runtime import STEP_SIGNATURE
+from rignet_runtime import STEP_SIGNATURE
 
 
 def calibration_samples(model, images, signature_keys, read, iterations):

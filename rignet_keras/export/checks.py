@@ -12,14 +12,14 @@ the manifest's signature entries:
                     each with num_iterations)[, latency_ms]}
 
 The step-wise graphs run through the runtime's one stepping loop
-(`rignet_keras.runtime.stepping`). `build` below is the export being built
+(`rignet_runtime.stepping`). `build` below is the export being built
 (`exporter._Export`): its parity images, Keras references, options and bookkeeping.
 """
 
 from rignet_keras.export import parity
 from rignet_keras.export.runners import run_signature
-from rignet_keras.runtime import CLASS_MAP, INIT_SIGNATURE, PROBABILITIES, STEP_SIGNATURE
-from rignet_keras.runtime.stepping import outputs_by_iteration, stepwise_calls
+from rignet_runtime import CLASS_MAP, INIT_SIGNATURE, PROBABILITIES, STEP_SIGNATURE
+from rignet_runtime.stepping import outputs_by_iteration, stepwise_calls
 
 
 def check_signatures(build, graphs, signatures, precision, what):

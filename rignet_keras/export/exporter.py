@@ -63,7 +63,7 @@ from rignet_keras.export.tflite import CALIBRATED_PRECISIONS
 from rignet_keras.export.worker import run_isolated, run_job, save_samples
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import normalize
-from rignet_keras.runtime import measure_latency, ui_signature
+from rignet_runtime import measure_latency, ui_signature
 
 __all__ = ["KERAS_FILE", "SAVED_MODEL_DIR", "WORK_DIR", "export_model", "load_rignet"]
 

@@ -9,7 +9,7 @@ whole, the new one whole, or nothing.
 
 Folders get the mode the process's umask gives (0755 under the usual 022), not the 0700 of
 `tempfile`. Single files (`atomic_write_bytes`: the manifest, each converted graph) are written
-by the package's one file writer, `rignet_keras.runtime.atomic`, which does the same for files.
+by the package's one file writer, `rignet_runtime.atomic`, which does the same for files.
 """
 
 import contextlib
@@ -19,9 +19,9 @@ import re
 import shutil
 import tempfile
 
-from rignet_keras.runtime.atomic import write_bytes
-from rignet_keras.runtime.file_modes import apply_umask
-from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
+from rignet_runtime.atomic import write_bytes
+from rignet_runtime.file_modes import apply_umask
+from rignet_runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
 
 PARTIAL_MARK = ".partial-"
 OLD_MARK = "old-"
@@ -197,7 +197,7 @@ def previous_saved_model_reason(folder):
 
 def atomic_write_bytes(path, data):
     """Writes `data` to `path` atomically with the package's one file writer
-    (`rignet_keras.runtime.atomic.write_bytes`), its temporary sibling named like an export's
+    (`rignet_runtime.atomic.write_bytes`), its temporary sibling named like an export's
     (`.<name>.partial-<pid>-*`)."""
     path = os.fspath(path)
     write_bytes(path, data, prefix=_own_prefix(path))

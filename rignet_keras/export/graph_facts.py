@@ -14,7 +14,7 @@ from rignet_keras.export.signatures import (
     stepwise_functions,
 )
 from rignet_keras.profile import count_graph_macs, count_graph_parameters
-from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
+from rignet_runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
 
 
 def count_graphs(model, ui_names, options, sample_size):

@@ -20,7 +20,7 @@ Format (version 1; docs/EXPORT.md has an example):
         quality_by_iterations instead)}], ...}
 
 The manifest's names and its reader (`load_manifest`, `select_graph`, ...) are the device
-runtime's (`rignet_keras.runtime`, which never imports TensorFlow) and are re-exported here;
+runtime's (`rignet_runtime`, which never imports TensorFlow) and are re-exported here;
 the runtime checks each file's `size_bytes` and `sha256` before it runs it.
 """
 
@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from rignet_keras.export.files import atomic_write_bytes
 from rignet_keras.export.parity import DEFAULT_TOLERANCES, tolerances_for
-from rignet_keras.runtime import (
+from rignet_runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
     MANIFEST_FORMAT,

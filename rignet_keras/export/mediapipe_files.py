@@ -21,7 +21,7 @@ from rignet_keras.export.runners import TFLiteGraphs
 from rignet_keras.export.segmenter_metadata import metadata_buffer, with_metadata
 from rignet_keras.export.signatures import image_spec, serving_function
 from rignet_keras.export.tflite import CALIBRATED_PRECISIONS
-from rignet_keras.runtime import IMAGE_INPUT, PROBABILITIES, ui_signature
+from rignet_runtime import IMAGE_INPUT, PROBABILITIES, ui_signature
 
 MEDIAPIPE_SAVED_MODEL = "mediapipe_saved_model"
 

@@ -28,7 +28,7 @@ from rignet_keras.export.signatures import (
     image_spec,
     serving_function,
 )
-from rignet_keras.runtime import CLASS_MAP, IMAGE_INPUT, PROBABILITIES
+from rignet_runtime import CLASS_MAP, IMAGE_INPUT, PROBABILITIES
 
 DEFAULT_OPSET = 18
 

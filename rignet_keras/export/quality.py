@@ -31,7 +31,7 @@ from PIL import Image
 
 from rignet_keras.confusion import IGNORE_LABEL, confusion_matrix, segmentation_scores
 from rignet_keras.export.defaults import DEFAULT_VALIDATION_IMAGES
-from rignet_keras.runtime.wire import CLASS_MAP, INIT_SIGNATURE, STEP_SIGNATURE
+from rignet_runtime.wire import CLASS_MAP, INIT_SIGNATURE, STEP_SIGNATURE
 
 __all__ = [
     "DEFAULT_VALIDATION_IMAGES",
@@ -143,7 +143,7 @@ def _check_classes(labels, num_classes, source):
 def _voc_folder(folder, size, limit):
     from rignet_keras.data.errors import DatasetError
     from rignet_keras.data.voc import read_png_mask, voc_records
-    from rignet_keras.runtime import RunnerError, load_image
+    from rignet_runtime import RunnerError, load_image
 
     if not os.path.isdir(folder):
         raise ValueError(f"validation folder {folder!r} does not exist")
@@ -189,7 +189,7 @@ def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1
 
     Each file runs on its own runtime (`runners.open_graphs`), `QUALITY_BATCH` images per call
     where its graphs take a batch; the step-wise pairs run through the runtime's stepping loop
-    (`rignet_keras.runtime.stepping.outputs_by_iteration`). The `model.keras` file is skipped.
+    (`rignet_runtime.stepping.outputs_by_iteration`). The `model.keras` file is skipped.
 
     Args:
         artifacts: the manifest's artifact entries (their `file` relative to `root`).
@@ -204,7 +204,7 @@ def evaluate_artifacts(artifacts, root, data, num_classes, iterations, threads=1
         "quality_by_iterations".
     """
     from rignet_keras.export.runners import open_graphs, run_signature
-    from rignet_keras.runtime.stepping import outputs_by_iteration
+    from rignet_runtime.stepping import outputs_by_iteration
 
     images, labels, source = data["images"], data["labels"], data["source"]
     for artifact in artifacts:
@@ -248,7 +248,7 @@ def add_quality(export_dir, validation, num_validation_images=DEFAULT_VALIDATION
         The new manifest dict.
     """
     from rignet_keras.export.manifest import write_manifest
-    from rignet_keras.runtime import artifact_path, load_manifest, verify_artifact
+    from rignet_runtime import artifact_path, load_manifest, verify_artifact
 
     manifest = load_manifest(export_dir)
     for artifact in manifest["artifacts"]:

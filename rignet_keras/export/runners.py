@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from rignet_keras.runtime import (
+from rignet_runtime import (
     CLASS_MAP,
     DEFAULT_THREADS,
     IMAGE_INPUT,
@@ -33,7 +33,7 @@ from rignet_keras.runtime import (
     Segmenter,
     make_interpreter,
 )
-from rignet_keras.runtime.stepping import StepwiseGraph
+from rignet_runtime.stepping import StepwiseGraph
 
 __all__ = [
     "OnnxGraph",

@@ -94,7 +94,7 @@ def images_from_folder(folder, size, limit=None):
     Raises:
         ValueError: the folder is missing, holds no image, or a file is not a readable image.
     """
-    from rignet_keras.runtime import RunnerError, list_images, load_image
+    from rignet_runtime import RunnerError, list_images, load_image
 
     try:
         files = list_images(folder)

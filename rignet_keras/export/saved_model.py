@@ -20,7 +20,7 @@ from rignet_keras.export.signatures import (
     stepwise_functions,
 )
 from rignet_keras.models.arguments import check_num_iterations
-from rignet_keras.runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
+from rignet_runtime import INIT_SIGNATURE, STEP_SIGNATURE, ui_signature
 
 
 def check_uis(uis, model=None):

@@ -23,7 +23,7 @@ import tensorflow as tf
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.models.state import RecurrentState
 from rignet_keras.preprocessing import normalize
-from rignet_keras.runtime import (
+from rignet_runtime import (
     CLASS_MAP,
     IMAGE_INPUT,
     INIT_SIGNATURE,

@@ -20,7 +20,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from rignet_keras.runtime.wire import IMAGE_INPUT
+from rignet_runtime.wire import IMAGE_INPUT
 
 PRECISIONS = ("float32", "float16", "dynamic_int8", "int8", "int8_float_gates")
 CALIBRATED_PRECISIONS = ("int8", "int8_float_gates")

@@ -15,9 +15,3 @@ __all__ = [
     "MultiRangeFeedbackGate",
     "PassStatistics",
 ]
-
-# Last: the registration of the package's Keras classes, if importing Keras from this package
-# left it waiting (rignet_keras/__init__.py).
-from rignet_keras import register_pending  # noqa: E402
-
-register_pending(__name__)

@@ -32,7 +32,6 @@ def load_rignet(path, compile=False):
     """
     import keras
 
-    import rignet_keras  # noqa: F401  (registers the serializable classes)
     from rignet_keras.models.rignet import RIGNet
 
     path = os.fspath(path)

@@ -19,7 +19,7 @@ import os
 
 import keras
 
-from rignet_keras.runtime.atomic import write_json
+from rignet_runtime.atomic import write_json
 
 CONFIG_FILE = "config.json"
 MODEL_WEIGHTS_FILE = "model.weights.h5"
@@ -51,7 +51,7 @@ def serialized(obj):
 
 def write_backbone(folder, backbone, tasks=()):
     """Writes config.json, model.weights.h5 and metadata.json of `backbone` into `folder`."""
-    from rignet_keras import __version__
+    from rignet_keras.version import __version__
 
     write_json(os.path.join(folder, CONFIG_FILE), serialized(backbone), indent=4)
     backbone.save_weights(os.path.join(folder, MODEL_WEIGHTS_FILE))

@@ -22,11 +22,11 @@ from rignet_keras.models.preset_files import (
     serialized,
     write_backbone,
 )
-from rignet_keras.runtime.atomic import write_json
 from rignet_keras.tasks.backbone import RIGNetBackbone
 from rignet_keras.tasks.formats import export_in_format
 from rignet_keras.training.optimizer import poly_sgd
 from rignet_keras.training.task import TrainingModel
+from rignet_runtime.atomic import write_json
 
 # The recipes' training defaults that `compile()` and the constructor take.
 RECIPE = TrainConfig()

@@ -113,9 +113,3 @@ __all__ = [
     "train",
     "uses_sync_batch_norm",
 ]
-
-# Last: the registration of the package's Keras classes, if importing Keras while this package
-# was being imported left it waiting (rignet_keras/__init__.py).
-from rignet_keras import register_pending  # noqa: E402
-
-register_pending(__name__)

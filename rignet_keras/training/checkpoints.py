@@ -2,7 +2,7 @@
 (`atomic_write_json`), the clean-up of what a killed run left (`remove_stale_files`), and the
 best/last checkpoint callback (`BestAndLastCheckpoint`).
 
-Every file goes through the project's atomic writer (`rignet_keras.runtime.atomic.replacing`):
+Every file goes through the project's atomic writer (`rignet_runtime.atomic.replacing`):
 it is written to a temporary name in its folder (`TEMP_PREFIX` + 8 characters + its suffix) and
 moved into place with `os.replace`, so a run killed while writing leaves the previous file
 intact and a temporary file that `remove_stale_files` deletes at the next start. No checkpoint is
@@ -17,7 +17,6 @@ import re
 
 import keras
 
-from rignet_keras.runtime.atomic import replacing, write_json, write_text
 from rignet_keras.training.faults import fault_point
 from rignet_keras.training.model_state import saved_variables
 from rignet_keras.training.nan_guard import (
@@ -26,6 +25,7 @@ from rignet_keras.training.nan_guard import (
     nonfinite_variables,
 )
 from rignet_keras.training.steps import global_step
+from rignet_runtime.atomic import replacing, write_json, write_text
 
 TEMP_PREFIX = ".tmp-rignet-"
 _TEMP_NAME = re.compile(

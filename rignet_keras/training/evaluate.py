@@ -21,9 +21,9 @@ from rignet_keras.labels import IGNORE_LABEL
 from rignet_keras.models.arguments import check_num_iterations
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.ops import resize_bilinear, spatial_size
-from rignet_keras.runtime.atomic import write_json
 from rignet_keras.training.metrics import confusion_matrix, segmentation_scores
 from rignet_keras.training.plots import plot_anytime
+from rignet_runtime.atomic import write_json
 
 
 def model_iterations(model):

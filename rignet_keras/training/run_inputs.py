@@ -9,7 +9,7 @@ from rignet_keras.config import resolved_model_kwargs
 
 def data_layer():
     """The data layer's public functions (imported late: it is optional for the library)."""
-    from rignet_keras import data
+    import rignet_keras.data as data
 
     return data
 

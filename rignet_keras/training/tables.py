@@ -15,9 +15,9 @@ import sys
 from rignet_keras.config import ConfigError, model_label
 from rignet_keras.config.flags import add_run_arguments, resolve
 from rignet_keras.console import OneLineParser, shown_path
-from rignet_keras.runtime.atomic import write_text
 from rignet_keras.training.experiment import run_experiment
 from rignet_keras.training.run_inputs import data_layer
+from rignet_runtime.atomic import write_text
 
 
 def _cell(summary, paper, score):

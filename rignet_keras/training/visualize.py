@@ -1,7 +1,7 @@
 """Pictures of a model's predictions on a sample of images (`save_predictions`): palette PNG
 masks, colour overlays, and the gate figures of each image.
 
-The masks and overlays are the device runtime's (`rignet_keras.runtime.write_mask`, `overlay`,
+The masks and overlays are the device runtime's (`rignet_runtime.write_mask`, `overlay`,
 `voc_palette`), so a picture made here looks like one made on a device; every file is a PNG.
 The gate maps are computed in `gate_maps` and drawn in `gate_figures`; the anytime plot is in
 `plots`.
@@ -15,9 +15,9 @@ from PIL import Image
 
 from rignet_keras.models.rignet import RIGNet
 from rignet_keras.preprocessing import denormalize
-from rignet_keras.runtime import overlay, write_mask  # noqa: F401 (re-exported)
 from rignet_keras.training.gate_figures import save_gate_figure, save_gate_map_images
 from rignet_keras.training.gate_maps import gate_statistics
+from rignet_runtime import overlay, write_mask  # noqa: F401 (re-exported)
 
 
 def save_palette_png(path, mask):

@@ -1,6 +1,6 @@
 """JPEG scan data that libjpeg decodes with only a warning is refused, naming the file.
 
-`jpeg_fault` (rignet_keras/runtime/jpeg.py) is checked against libjpeg itself: every corrupt file
+`jpeg_fault` (rignet_runtime/jpeg.py) is checked against libjpeg itself: every corrupt file
 that libjpeg warns about (through TensorFlow's decoder, in a process of its own) must be flagged,
 and no whole file of any coding process may be. The commands (validate, predict, the on-device
 runner) are then run as real processes on a JPEG whose scan data is random bytes.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rignet_keras.runtime.jpeg import jpeg_fault
+from rignet_runtime.jpeg import jpeg_fault
 from tests.data.data_fixtures import corrupt_jpeg_body
 from tests.harness import ROOT
 

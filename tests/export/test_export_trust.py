@@ -16,7 +16,7 @@ import pytest
 from rignet_keras.export import export_model
 from rignet_keras.export.files import atomic_directory, remove_stale_partials
 from rignet_keras.export.manifest import flag_latency_order
-from rignet_keras.runtime import sha256_file
+from rignet_runtime import sha256_file
 from tests.harness import SIZE, tiny_rignet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from rignet_keras.runtime.litert_log import without_routine_lines
+from rignet_runtime.litert_log import without_routine_lines
 
 ROUTINE = (
     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"

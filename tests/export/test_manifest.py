@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from rignet_keras.export import RunnerError, select_graph
-from rignet_keras.runtime import MANIFEST_FORMAT, MANIFEST_VERSION, find_stepwise
+from rignet_runtime import MANIFEST_FORMAT, MANIFEST_VERSION, find_stepwise
 
 
 def _manifest():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rignet_keras.export.tflite import non_builtin_ops
-from rignet_keras.runtime import Segmenter
+from rignet_runtime import Segmenter
 from tests.harness import SIZE, UIS, fresh_images, tiny_rignet
 
 CLASS_NAMES = ("background", "person", "car", "dog", "tree")

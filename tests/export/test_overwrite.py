@@ -13,7 +13,7 @@ from rignet_keras.export.files import (
     previous_export_reason,
     previous_saved_model_reason,
 )
-from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
+from rignet_runtime.wire import MANIFEST_FORMAT, MANIFEST_NAME
 from tests.harness import ROOT, tiny_rignet
 
 

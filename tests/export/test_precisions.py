@@ -7,7 +7,7 @@ from ai_edge_litert.interpreter import Interpreter
 from rignet_keras.export import DEFAULT_TOLERANCES, PRECISIONS
 from rignet_keras.export.parity import compare
 from rignet_keras.export.tflite import tensor_types
-from rignet_keras.runtime import AnytimeSegmenter
+from rignet_runtime import AnytimeSegmenter
 from tests.harness import UIS, fresh_images, keras_probabilities
 
 

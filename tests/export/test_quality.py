@@ -11,9 +11,9 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
-from rignet_keras import runtime
+import rignet_runtime as runtime
 from rignet_keras.confusion import confusion_matrix, segmentation_scores
-from rignet_keras.runtime import RunnerError, select_graph
+from rignet_runtime import RunnerError, select_graph
 from tests.harness import NUM_CLASSES, SIZE, fresh_images, keras_probabilities, tiny_rignet
 
 NUM_VAL = 6

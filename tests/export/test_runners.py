@@ -13,8 +13,8 @@ from rignet_keras.export.runners import (
     open_graphs,
     run_signature,
 )
-from rignet_keras.runtime import AnytimeSegmenter, Segmenter
-from rignet_keras.runtime.stepping import outputs_by_iteration
+from rignet_runtime import AnytimeSegmenter, Segmenter
+from rignet_runtime.stepping import outputs_by_iteration
 from tests.harness import fresh_images
 
 ITERATIONS = 3

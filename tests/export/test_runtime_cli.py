@@ -4,7 +4,7 @@ would mean the flags were checked too late)."""
 
 import pytest
 
-from rignet_keras import runtime
+import rignet_runtime as runtime
 
 MISSING = ["no_such_image.png", "--manifest", "no_such_export"]
 

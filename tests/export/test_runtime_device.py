@@ -12,7 +12,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
-from rignet_keras import runtime
+import rignet_runtime as runtime
 from tests.harness import fresh_images
 
 RUNTIME_DIR = os.path.dirname(os.path.abspath(runtime.__file__))
@@ -104,14 +104,14 @@ def test_copied_runtime_reports_errors_in_one_line(exports, tmp_path):
 
 @pytest.mark.export
 def test_package_module_and_script_run_the_same_command(exports, tmp_path):
-    """`python -m rignet_keras.runtime` (the package, TensorFlow importable or not) and
+    """`python -m rignet_runtime` (the package, TensorFlow importable or not) and
     `export/run_tflite.py` write the same mask."""
     _, _, folder = exports.get("parallel")
     Image.fromarray(fresh_images(1, seed=32)[0]).save(tmp_path / "a.png")
-    root = os.path.dirname(os.path.dirname(RUNTIME_DIR))
+    root = os.path.dirname(RUNTIME_DIR)
     masks = []
     for name, command in (
-        ("module", [sys.executable, "-m", "rignet_keras.runtime"]),
+        ("module", [sys.executable, "-m", "rignet_runtime"]),
         ("script", [sys.executable, os.path.join(root, "export", "run_tflite.py")]),
     ):
         args = [str(tmp_path / "a.png"), "--manifest", str(folder), "--ui", "2"]

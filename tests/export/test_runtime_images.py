@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rignet_keras import runtime
+import rignet_runtime as runtime
 
 
 def _random_image(height, width, seed=0):

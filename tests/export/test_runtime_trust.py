@@ -8,7 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from rignet_keras import runtime
+import rignet_runtime as runtime
 from tests.harness import fresh_images, run_runner_script
 
 
@@ -201,7 +201,7 @@ def test_write_manifest_refuses_other_folders_and_the_original(export_copy, caps
 
 def _manifest_with(signature_fields, tmp_path):
     """A minimal manifest folder whose one tflite artifact has a ui_1 signature with fields."""
-    from rignet_keras.runtime.wire import MANIFEST_FORMAT, MANIFEST_VERSION
+    from rignet_runtime.wire import MANIFEST_FORMAT, MANIFEST_VERSION
 
     signature = {"name": "ui_1", "ui": 1, "latency_ms": {"median_ms": 4.0}}
     signature.update(signature_fields)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rignet_keras.runtime import AnytimeSegmenter
+from rignet_runtime import AnytimeSegmenter
 from tests.harness import (
     STEPWISE_MODES,
     assert_matches_keras,

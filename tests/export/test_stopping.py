@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rignet_keras import runtime
-from rignet_keras.runtime import RunnerError
-from rignet_keras.runtime.stopping import DEFAULT_STOPPING, StoppingRule
+import rignet_runtime as runtime
+from rignet_runtime import RunnerError
+from rignet_runtime.stopping import DEFAULT_STOPPING, StoppingRule
 from tests.harness import SIZE, fresh_images, tiny_rignet
 
 

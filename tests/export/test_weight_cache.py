@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rignet_keras import runtime
-from rignet_keras.runtime import litert_cache
+import rignet_runtime as runtime
+from rignet_runtime import litert_cache
 from tests.harness import ROOT, RUNNER_PRELUDE, RUNNER_SCRIPT, fresh_images, run_runner_script
 
 UI_FILE = "rignet_float32.tflite"

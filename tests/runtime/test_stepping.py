@@ -1,4 +1,4 @@
-"""The runtime's one stepping loop (`rignet_keras.runtime.stepping`) on a stand-in graph pair.
+"""The runtime's one stepping loop (`rignet_runtime.stepping`) on a stand-in graph pair.
 
 The stand-in counts: `init` returns the images plus one as its prediction and state, each `step`
 adds one more, so every output says which iteration made it and from which state.
@@ -7,8 +7,8 @@ adds one more, so every output says which iteration made it and from which state
 import numpy as np
 import pytest
 
-from rignet_keras.runtime import CLASS_MAP, PROBABILITIES, RunnerError
-from rignet_keras.runtime.stepping import (
+from rignet_runtime import CLASS_MAP, PROBABILITIES, RunnerError
+from rignet_runtime.stepping import (
     StepwiseGraph,
     carry_state,
     first_state,

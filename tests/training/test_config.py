@@ -301,24 +301,26 @@ def test_evaluate_refuses_a_model_with_another_class_count(voc_run, capsys):
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["evaluate", "--help"]])
-def test_help_imports_no_tensorflow(argv):
-    """With Keras and TensorFlow unimportable (a device with the runtime only), `--help`
-    still works: the parser and the configuration module import neither."""
-    import subprocess
-    import sys
-
+def test_the_top_level_help_needs_no_tensorflow():
+    """With Keras and TensorFlow unimportable (a device with the runtime only), `rignet --help`
+    still works: the launcher imports neither."""
     code = (
         "import sys; sys.modules['keras'] = None; sys.modules['tensorflow'] = None; "
-        f"from rignet_keras.cli import main; sys.exit(main({argv!r}))"
+        "from rignet_cli.launcher import main; sys.exit(main(['--help']))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage: rignet" in proc.stdout
-    if argv[0] == "train":
-        assert "--set SECTION.KEY=VALUE" in proc.stdout and "--sync-batch-norm" in proc.stdout
+    for command in ("train", "evaluate", "predict", "quickstart", "data"):
+        assert command in proc.stdout
+
+
+def test_train_help_lists_the_configuration_flags(capsys):
+    assert rignet(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--set SECTION.KEY=VALUE" in out and "--sync-batch-norm" in out
 
 
 def test_a_model_section_rignet_refuses_fails_in_one_line(tmp_path, capsys):
@@ -353,7 +355,7 @@ def test_evaluate_run_honours_every_flag(voc_run, tmp_path):
     flags += ["--split", "train", "--data-dir", data_dir, "--eval-mode", "none"]
     flags += ["--num-visualize", "1", "--output-dir", str(tmp_path / "e"), "--quiet"]
     process = subprocess.run(
-        [sys.executable, "-m", "rignet_keras.cli", "evaluate", "--run", str(out), *flags],
+        [sys.executable, "-m", "rignet_cli", "evaluate", "--run", str(out), *flags],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -384,7 +386,7 @@ def test_evaluate_run_refuses_data_of_another_class_count(voc_run, tmp_path, cap
 def test_every_file_of_a_run_follows_the_umask(voc_run):
     """Atomic writes go through private temporaries; what they leave has the mode a plain
     `open` would give (checkpoints, backups, config.json, history.csv, summary.json alike)."""
-    from rignet_keras.runtime.file_modes import current_umask
+    from rignet_runtime.file_modes import current_umask
 
     _, out = voc_run
     umask = current_umask()

@@ -44,7 +44,7 @@ def test_two_deterministic_runs_end_bit_equal(tmp_path):
     weights = []
     for run in ("a", "b"):
         proc = subprocess.run(
-            [sys.executable, "-m", "rignet_keras.cli", "train", "--config", str(config)]
+            [sys.executable, "-m", "rignet_cli", "train", "--config", str(config)]
             + ["--deterministic", "--quiet", "--output-dir", str(tmp_path / run)],
             env=_environment(),  # oneDNN on, as a user's shell has it: the command restarts
             capture_output=True,

@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from rignet_keras.runtime import voc_palette
 from rignet_keras.training.evaluate import evaluate, logits_per_iteration
 from rignet_keras.training.gate_maps import gate_maps
 from rignet_keras.training.metrics import confusion_matrix
 from rignet_keras.training.visualize import save_predictions
+from rignet_runtime import voc_palette
 from tests.harness import TRAIN_CLASSES, learnable_arrays, tiny_rignet
 
 

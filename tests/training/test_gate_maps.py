@@ -225,7 +225,7 @@ def test_rignet_predict_gate_maps_end_to_end(tmp_path):
         [
             sys.executable,
             "-m",
-            "rignet_keras.cli",
+            "rignet_cli",
             "predict",
             str(inputs),
             "--model",

@@ -7,7 +7,7 @@ import os
 from rignet_keras.data.synthetic.config import SyntheticConfig, synthetic_info
 from rignet_keras.data.synthetic.samples import generate_sample
 from rignet_keras.data.voc_layout import VOCLayoutWriter
-from rignet_keras.runtime.atomic import write_json
+from rignet_runtime.atomic import write_json
 
 CONFIG_FILENAME = "synthetic.json"
 

@@ -1,9 +1,9 @@
 """The device runtime of exported RIGNets: NumPy, Pillow and `ai_edge_litert` only.
 
 This folder is self-contained (relative imports only, never TensorFlow or Keras): it runs as
-`rignet_keras.runtime` inside the project, and copied alone to a device under any name:
+`rignet_runtime` inside the project, and copied alone to a device under any name:
 
-    cp -r rignet_keras/runtime /device/rignet_runtime
+    cp -r rignet_runtime /device/rignet_runtime
     cd /device && python -m rignet_runtime photo.jpg --manifest export_dir --budget-ms 40
 
 It is also the one source of the export wire format (`wire`: tensor and signature names, the
@@ -23,7 +23,7 @@ manifest's identity) that the exporter imports. Modules, one job each:
     litert_cache  the XNNPACK weight cache (`--weight-cache`)
     batch         the batch runner: which graph and why, one mask per image
     benchmark     latencies on this device, and a manifest copy that records them
-    cli           the command line (`python -m rignet_keras.runtime`)
+    cli           the command line (`python -m rignet_runtime`)
 """
 
 from .batch import choose_by_measurement, describe_plan, resolve_model, run

@@ -3,7 +3,7 @@
 `ImportHooks({"keras": around})` wraps the first import of `keras` in `around(execute)` (the
 module is imported by `execute()`), once, then removes itself from `sys.meta_path`. The package
 uses it to register its classes when Keras is imported after it; the commands use it to hold
-TensorFlow's import-time log lines (`rignet_keras.tensorflow_logs`).
+TensorFlow's import-time log lines (`rignet_cli.tensorflow_logs`).
 """
 
 import importlib.abc

@@ -1,9 +1,9 @@
 """The runtime's command line: segment images with an exported graph, or benchmark the graphs.
 
-    python -m rignet_keras.runtime photo.jpg --manifest exports/rignet --budget-ms 40
-    python -m rignet_keras.runtime photos/ --model exports/rignet/rignet_float32.tflite --ui 2
-    python -m rignet_keras.runtime photo.jpg --manifest exports/rignet --deadline-ms 30
-    python -m rignet_keras.runtime --manifest exports/rignet --benchmark \\
+    python -m rignet_runtime photo.jpg --manifest exports/rignet --budget-ms 40
+    python -m rignet_runtime photos/ --model exports/rignet/rignet_float32.tflite --ui 2
+    python -m rignet_runtime photo.jpg --manifest exports/rignet --deadline-ms 30
+    python -m rignet_runtime --manifest exports/rignet --benchmark \\
         --write-manifest exports/rignet/device_manifest.json
 
 Every option is checked before any work: a user error is one line on stderr and exit status 2.

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 
-from rignet_keras.import_hooks import ImportHooks
+from rignet_cli.import_hooks import ImportHooks
 
 TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
 QUIET_LEVEL = "3"

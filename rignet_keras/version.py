@@ -1,0 +1,3 @@
+"""The version of rignet-keras."""
+
+__version__ = "0.1.0"
