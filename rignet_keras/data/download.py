@@ -132,6 +132,18 @@ def check_resolves(url, timeout=DNS_TIMEOUT):
         raise OfflineError(f"the name {host} does not resolve ({outcome['error']})")
 
 
+def check_reachable(url, dns_timeout=DNS_TIMEOUT, connect_timeout=CONNECT_TIMEOUT):
+    """Raises `OfflineError` (the message is the reason) unless the server of `url` (or its
+    proxy) resolves within `dns_timeout` s and accepts a connection within `connect_timeout` s:
+    the check made before a download that another library performs (the TFDS builders')."""
+    check_resolves(url, dns_timeout)
+    host, port = _host_to_resolve(url)
+    try:
+        socket.create_connection((host, port), connect_timeout).close()
+    except OSError as e:
+        raise OfflineError(f"no connection to {host}:{port} ({e})") from None
+
+
 def _offline(url, path, reason):
     part = path + ".part"
     kept = f"; {part} is kept, to resume" if os.path.isfile(part) else ""
