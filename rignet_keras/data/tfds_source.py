@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from rignet_keras.data.errors import DatasetError
 from rignet_keras.data.info import DatasetInfo
+from rignet_keras.data.synthetic.config import SyntheticConfig
 
 PREFIX = "tfds:"
 
@@ -126,6 +127,15 @@ def builder_dataset_info(builder):
             f"tfds:{builder.name}: its info holds no class names (metadata 'class_names')"
         )
     return DatasetInfo.from_dict({k: meta[k] for k in DatasetInfo.__dataclass_fields__})
+
+
+def builder_synthetic_config(builder):
+    """The `SyntheticConfig` stored in a synthetic builder's metadata ("synthetic"), or None
+    (another dataset): its `image_size` is the default crop and evaluation size."""
+    meta = builder.info.metadata
+    if not meta or not isinstance(meta.get("synthetic"), dict):
+        return None
+    return SyntheticConfig.from_dict(dict(meta["synthetic"]))
 
 
 def tfds_elements(builder, split, *, training, seed, input_context=None):
