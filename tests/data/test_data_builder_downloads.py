@@ -260,3 +260,27 @@ def test_registered_checksums_are_those_of_the_archive_table():
     assert voc.filename == ARCHIVES["voc"].filename
     assert RignetCocostuff10k.url_infos == infos  # one checksums.tsv beside the builders
     assert RignetVocAug.ARCHIVES is ARCHIVES and RignetCocostuff10k.ARCHIVES is ARCHIVES
+
+
+def test_registered_archive_in_manual_dir_needs_no_network(voc_tree, voc_files, tmp_path):
+    """TFDS takes an archive whose file name is registered from manual_dir (checked against its
+    checksum), so nothing is fetched: here the server is unreachable."""
+    manual = tmp_path / "manual_archives"
+    shutil.copytree(os.path.join(voc_tree.root, "benchmark_RELEASE"), manual / "benchmark_RELEASE")
+    (manual / ARCHIVES["voc"].filename).write_bytes(voc_files["voc"])
+    cls = loopback_builder(RignetVocAug, tmp_path, UNREACHABLE, voc_files, registered=("voc",))
+    builder = prepare_with(cls, tmp_path / "tfds", manual)
+    reference = prepare("rignet_voc_aug", tmp_path / "reference", voc_tree.root)
+    assert_same_examples(builder, reference, "val")
+
+
+def test_wrong_registered_archive_in_manual_dir_is_one_line(voc_tree, voc_files, tmp_path):
+    manual = tmp_path / "manual_archives"
+    shutil.copytree(os.path.join(voc_tree.root, "benchmark_RELEASE"), manual / "benchmark_RELEASE")
+    (manual / ARCHIVES["voc"].filename).write_bytes(b"not the tar")
+    cls = loopback_builder(RignetVocAug, tmp_path, UNREACHABLE, voc_files, registered=("voc",))
+    with pytest.raises(DatasetError) as e:
+        prepare_with(cls, tmp_path / "tfds", manual)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith("checksum mismatch for ")
+    assert f"{manual / ARCHIVES['voc'].filename} is not that file: replace or delete it" in message

@@ -105,8 +105,12 @@ def _mismatch(builder, url, error):
     got = re.search(r"Got: UrlInfo\(size=([^,]+), checksum='([0-9a-f]+)'", text)
     got = f"; got SHA-256 {got.group(2)} and {got.group(1)}" if got else ""
     where = re.search(r"downloaded to (.+?), has wrong checksum", text)
+    fate = ""
     if where and ".tmp." in os.path.basename(os.path.dirname(where.group(1))):
         shutil.rmtree(os.path.dirname(where.group(1)), ignore_errors=True)
+        fate = "; the download was deleted"
+    elif where:  # a file TFDS took from manual_dir or from its download folder
+        fate = f"; {where.group(1)} is not that file: replace or delete it"
     expected = (
         f"SHA-256 {registered.checksum} and {int(registered.size)} bytes"
         if registered
@@ -114,8 +118,8 @@ def _mismatch(builder, url, error):
     )
     return DatasetError(
         f"checksum mismatch for {url}: expected {expected}, registered in "
-        f"{_checksums_file(builder)}{got}; the download was deleted. If it happens again, the "
-        "file on the server has changed or a proxy altered it"
+        f"{_checksums_file(builder)}{got}{fate}. If it happens again, the file on the server "
+        "has changed or a proxy altered it"
     )
 
 
