@@ -14,7 +14,7 @@ What is verified, per archive (the same in docs/DATA.md):
   size, which TFDS records beside it (`<file>.INFO`), are logged so that they can be registered.
 
 Offline, nothing waits on TFDS's retries: the server must resolve and accept a connection within
-seconds (`download.check_reachable`) unless the archive is already in TFDS's download folder or,
+seconds (`download.check_resolves`) unless the archive is already in TFDS's download folder or,
 where its file name is registered, in `manual_dir`; else a one-line `DatasetError` names the URL
 and how to pass a `manual_dir` instead.
 """
@@ -30,7 +30,13 @@ import tempfile
 
 from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError
 
-from rignet_keras.data.download import ARCHIVES, OfflineError, check_reachable, md5sum
+from rignet_keras.data.download import (
+    ARCHIVES,
+    CONNECT_TIMEOUT,
+    OfflineError,
+    check_resolves,
+    md5sum,
+)
 from rignet_keras.data.errors import DatasetError
 
 logger = logging.getLogger("rignet_keras.data")
@@ -164,7 +170,7 @@ def fetch_archive(builder, dl_manager, key, missing):
     url = archive.url
     if not _local(builder, dl_manager, url):
         try:
-            check_reachable(url)
+            check_resolves(url, connect_timeout=CONNECT_TIMEOUT)
         except OfflineError as e:
             raise DatasetError(
                 f"{missing}, and {url} cannot be downloaded: {e}. Pass a manual_dir holding the "
