@@ -11,7 +11,7 @@ Quick start::
 
 See docs/DATA.md for the datasets, their layouts and the commands.
 
-The names below load their module on first use, so that `python -m rignet_keras.data --help`
+The names below load their module on first use, so that `rignet data --help`
 and the modules that need no TensorFlow start without importing it.
 """
 

@@ -1,4 +1,4 @@
-"""`python -m rignet_keras.data ...`: see `rignet_keras.data.cli`."""
+"""`rignet data ...`: see `rignet_keras.data.cli`."""
 
 import sys
 

@@ -3,7 +3,7 @@
 Commands:
     download   download and extract voc, sbd, voc_aug (VOC + SBD) or cocostuff10k
     prepare    prepare a TFDS builder's dataset (rignet_voc_aug, rignet_cocostuff10k/171, ...)
-               from the folders `download` writes (its manual_dir)
+               from the folders `download` writes (its manual_dir), downloading what they lack
     validate   check every sample of a split, and report the bad ones
     synthetic  write the synthetic dataset to disk in the VOC layout
     grid       render a grid of synthetic samples (image | mask) to a PNG
@@ -71,7 +71,10 @@ def build_parser():
 
     p = sub.add_parser("prepare", help="prepare a TFDS dataset from the downloaded folders")
     p.add_argument("name", help="rignet_voc_aug, rignet_cocostuff10k/171, rignet_synthetic, ...")
-    p.add_argument("--manual-dir", help="the folders `download` wrote (its --data-dir)")
+    p.add_argument(
+        "--manual-dir",
+        help="the folders `download` wrote (its --data-dir); what it lacks is downloaded",
+    )
     p.add_argument("--data-dir", help="TFDS data folder (default ~/tensorflow_datasets)")
     p.add_argument("--on-bad-sample", default="raise", choices=("raise", "skip"))
 

@@ -111,9 +111,10 @@ def _host_to_resolve(url):
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def check_resolves(url, timeout=DNS_TIMEOUT):
+def check_resolves(url, timeout=DNS_TIMEOUT, connect_timeout=None):
     """Raises `OfflineError` (the message starts with the reason) unless the name of `url`'s
-    server (or its proxy's) resolves within `timeout` seconds."""
+    server (or its proxy's) resolves within `timeout` seconds and, given `connect_timeout`, the
+    server accepts a connection within that many (the check before the TFDS builders' downloads)."""
     host, port = _host_to_resolve(url)
     outcome = {}
 
@@ -130,6 +131,11 @@ def check_resolves(url, timeout=DNS_TIMEOUT):
         raise OfflineError(f"the name {host} did not resolve within {timeout:g} s")
     if "error" in outcome:
         raise OfflineError(f"the name {host} does not resolve ({outcome['error']})")
+    if connect_timeout is not None:
+        try:
+            socket.create_connection((host, port), connect_timeout).close()
+        except OSError as e:
+            raise OfflineError(f"no connection to {host}:{port} ({e})") from None
 
 
 def _offline(url, path, reason):

@@ -30,7 +30,7 @@ def check_on_bad_sample(on_bad_sample):
 
 def download_hint(dataset, data_dir):
     """The command that downloads `dataset` into `data_dir`, for error messages."""
-    return f"python -m rignet_keras.data download {dataset} --data-dir {data_dir}"
+    return f"rignet data download {dataset} --data-dir {data_dir}"
 
 
 def missing_path_error(what, path, dataset, data_dir):

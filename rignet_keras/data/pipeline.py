@@ -33,6 +33,7 @@ from rignet_keras.data.sources import EVAL_PAD_SIZES, SOURCES, get_info, get_rec
 from rignet_keras.data.synthetic import SyntheticConfig, load_synthetic_config, make_synthetic
 from rignet_keras.data.tfds_source import (
     builder_dataset_info,
+    builder_synthetic_config,
     decode_element,
     is_tfds_source,
     load_builder,
@@ -50,12 +51,13 @@ TFDS_SHUFFLE_BUFFER = 512
 class _Source:
     """Undecoded elements (paths, encoded examples or arrays), how to decode one, the info."""
 
-    def __init__(self, raw, decode, info, size_hint, flags_bad=False):
+    def __init__(self, raw, decode, info, size_hint, flags_bad=False, synthetic_config=None):
         self.raw = raw
         self.decode = decode
         self.info = info
         self.size_hint = size_hint  # number of elements, for the shuffle buffer
         self.flags_bad = flags_bad  # decode() adds "ok": False for a bad sample
+        self.synthetic_config = synthetic_config  # a synthetic TFDS dataset's, from its metadata
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,7 +128,8 @@ def _resolve_source(
             builder, split, training=training, seed=seed, input_context=input_context
         )
         info = builder_dataset_info(builder)
-        return _Source(raw, decode_element, info, min(n, TFDS_SHUFFLE_BUFFER))
+        config = builder_synthetic_config(builder)
+        return _Source(raw, decode_element, info, min(n, TFDS_SHUFFLE_BUFFER), False, config)
 
     if input_context is not None:
         raise ValueError(f"input_context needs a 'tfds:' source; received source {source!r}")
@@ -283,6 +286,7 @@ def build_dataset(
         synthetic_seed=synthetic_seed,
         input_context=input_context,
     )
+    synthetic_config = synthetic_config or src.synthetic_config
     ignore = src.info.ignore_label
     is_synthetic = src.info.name == "synthetic"
 

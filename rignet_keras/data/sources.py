@@ -77,7 +77,7 @@ def get_records(source, split, data_dir=None, *, label_convention="171", on_bad_
         if load_synthetic_config(data_dir) is None:
             raise DatasetError(
                 f"no synthetic dataset in {data_dir} (synthetic.json not found); write one with "
-                f"`python -m rignet_keras.data synthetic --output-dir {data_dir}`, or leave "
+                f"`rignet data synthetic --output-dir {data_dir}`, or leave "
                 "data_dir out to generate it in memory"
             )
         records = voc_records(data_dir, split, **kw)

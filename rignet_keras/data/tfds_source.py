@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from rignet_keras.data.errors import DatasetError
 from rignet_keras.data.info import DatasetInfo
+from rignet_keras.data.synthetic.config import SyntheticConfig
 
 PREFIX = "tfds:"
 
@@ -91,7 +92,7 @@ def old_format_hint(source):
     name = name.format(convention=info.get("label_convention") or "171")
     return (
         f"{source} holds TFRecord shards of the old converted format, which is no longer read: "
-        f"prepare the TFDS dataset from the same downloads (`python -m rignet_keras.data prepare "
+        f"prepare the TFDS dataset from the same downloads (`rignet data prepare "
         f"{name} --manual-dir DOWNLOADS --data-dir DIR`) and read source 'tfds:{name}' "
         "(docs/DATA.md, 'From TFRecord folders converted by convert')"
     )
@@ -112,7 +113,7 @@ def load_builder(source, data_dir=None):
     if not builder.is_prepared():
         raise DatasetError(
             f"{source}: not prepared in {builder.data_dir}; prepare it with "
-            f"`python -m rignet_keras.data prepare {name} --manual-dir DOWNLOADS --data-dir DIR` "
+            f"`rignet data prepare {name} --manual-dir DOWNLOADS --data-dir DIR` "
             "(see docs/DATA.md)"
         )
     return builder
@@ -126,6 +127,15 @@ def builder_dataset_info(builder):
             f"tfds:{builder.name}: its info holds no class names (metadata 'class_names')"
         )
     return DatasetInfo.from_dict({k: meta[k] for k in DatasetInfo.__dataclass_fields__})
+
+
+def builder_synthetic_config(builder):
+    """The `SyntheticConfig` stored in a synthetic builder's metadata ("synthetic"), or None
+    (another dataset): its `image_size` is the default crop and evaluation size."""
+    meta = builder.info.metadata
+    if not meta or not isinstance(meta.get("synthetic"), dict):
+        return None
+    return SyntheticConfig.from_dict(dict(meta["synthetic"]))
 
 
 def tfds_elements(builder, split, *, training, seed, input_context=None):

@@ -17,11 +17,16 @@ _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
 
+class NetworkRefused(ConnectionRefusedError, RuntimeError):
+    """A connection the tests refused: an `OSError`, as a refusal from the network would be, so
+    that code under test reports it as it would report that one."""
+
+
 def _check_loopback(address):
     if isinstance(address, tuple) and address:
         host = address[0]
         if host not in ("127.0.0.1", "::1", "localhost"):
-            raise RuntimeError(f"tests/data must not open network connections; tried {address!r}")
+            raise NetworkRefused(f"tests/data must not open network connections; tried {address!r}")
 
 
 @pytest.fixture(autouse=True)

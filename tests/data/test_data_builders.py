@@ -144,7 +144,7 @@ def test_missing_manual_dir_is_one_line(tmp_path):
         prepare("rignet_voc_aug", tmp_path / "tfds", tmp_path / "nothing")
     message = str(e.value)
     assert "\n" not in message
-    assert "python -m rignet_keras.data download voc" in message
+    assert "rignet data download voc" in message
     assert str(tmp_path / "nothing") in message
 
 

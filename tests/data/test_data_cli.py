@@ -32,7 +32,7 @@ def test_missing_data_is_one_line_with_the_download_command(tmp_path, capsys):
     assert main(["-q", "validate", "voc", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: VOC 2012 folder not found")
-    assert "python -m rignet_keras.data download voc" in err
+    assert "rignet data download voc" in err
     assert "Traceback" not in err
 
 
@@ -97,4 +97,4 @@ def test_prepare_without_the_downloads_is_one_line(tmp_path, capsys):
     assert main([*argv, "--data-dir", str(tmp_path / "tfds")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err
-    assert "python -m rignet_keras.data download cocostuff10k" in err
+    assert "rignet data download cocostuff10k" in err

@@ -29,7 +29,7 @@ def test_missing_voc_folder_names_path_and_download(tmp_path):
         voc_records(tmp_path, "train")
     msg = str(e.value)
     assert os.path.join(str(tmp_path), "VOCdevkit", "VOC2012") in msg
-    assert f"python -m rignet_keras.data download voc --data-dir {tmp_path}" in msg
+    assert f"rignet data download voc --data-dir {tmp_path}" in msg
 
 
 def test_missing_sbd_names_its_download(voc_tree):

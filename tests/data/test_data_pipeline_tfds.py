@@ -109,3 +109,29 @@ def test_named_source_resolves_to_its_prepared_builder(voc_tree, prepared):
     # with data_dir the downloaded folders, the direct path as before (file order)
     direct = batches(build_dataset("voc_aug", "val", data_dir=voc_tree.root, **kw))
     assert [b[2][0].decode() for b in direct] == voc_tree.voc_val
+
+
+def test_synthetic_config_of_another_size_sets_the_crop_and_eval_size(tmp_path):
+    from rignet_keras.data.builders import RignetSynthetic, SyntheticBuilderConfig
+    from rignet_keras.data.synthetic import SyntheticConfig, generate_sample
+
+    synthetic = SyntheticConfig(image_size=(64, 80), num_classes=3)
+    config = SyntheticBuilderConfig(name="s64x80", synthetic=synthetic, num_train=4, num_val=2)
+    RignetSynthetic(config=config, data_dir=str(tmp_path)).download_and_prepare()
+    builder = tfds.builder("rignet_synthetic/s64x80", data_dir=str(tmp_path))  # from its files
+    assert builder.info.metadata["synthetic"]["image_size"] == [64, 80]
+    kw = {"data_dir": str(tmp_path), "batch_size": 2}
+    ds, info = build_dataset(
+        "tfds:rignet_synthetic/s64x80", "train", training=True, seed=0, with_info=True, **kw
+    )
+    assert info.num_classes == 3
+    images, masks = next(iter(ds))
+    assert images.shape == (2, 64, 80, 3) and masks.shape == (2, 64, 80)
+    val = build_dataset(
+        "tfds:rignet_synthetic/s64x80", "val", training=False, return_ids=True, **kw
+    )
+    images, masks, ids = next(iter(val))
+    assert images.shape == (2, 64, 80, 3)
+    for mask, sample_id in zip(masks.numpy(), ids.numpy(), strict=True):
+        index = int(sample_id.decode().rsplit("_", 1)[1])
+        np.testing.assert_array_equal(mask, generate_sample(0, index, synthetic, "val").mask)

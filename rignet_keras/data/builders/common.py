@@ -1,9 +1,8 @@
 """What the rignet-keras TFDS builders share: the features (uint8 RGB image, uint8 mask with 255
-void, the image id), the label metadata stored in the builder's info, the `manual_dir` check, and
-the example generator that checks every sample the way the training pipeline does."""
+void, the image id), the label metadata stored in the builder's info, and the example generator
+that checks every sample the way the training pipeline does."""
 
 import inspect
-import os
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -45,14 +44,16 @@ def segmentation_features(image_format=None):
     )
 
 
-def label_metadata(info):
+def label_metadata(info, **extra):
     """The `DatasetInfo` of `rignet_keras.data.info` as TFDS metadata (`info.metadata`):
-    class_names, num_classes, ignore_label, label_convention, name."""
-    return tfds.core.MetadataDict(info.to_dict())
+    class_names, num_classes, ignore_label, label_convention, name; and the JSON-ready `extra`
+    entries (the synthetic set's "synthetic": its `SyntheticConfig` as a dict)."""
+    return tfds.core.MetadataDict({**info.to_dict(), **extra})
 
 
-def builder_info(builder, info, description, homepage, citation=""):
-    """The `tfds.core.DatasetInfo` of a builder over `info` (a rignet `DatasetInfo`)."""
+def builder_info(builder, info, description, homepage, citation="", **extra_metadata):
+    """The `tfds.core.DatasetInfo` of a builder over `info` (a rignet `DatasetInfo`), with
+    `extra_metadata` beside the labels in its metadata."""
     return tfds.core.DatasetInfo(
         builder=builder,
         description=description,
@@ -60,22 +61,8 @@ def builder_info(builder, info, description, homepage, citation=""):
         supervised_keys=(IMAGE_KEY, MASK_KEY),
         homepage=homepage,
         citation=citation,
-        metadata=label_metadata(info),
+        metadata=label_metadata(info, **extra_metadata),
     )
-
-
-def require_manual_dir(dl_manager, dataset, what):
-    """The `manual_dir` as a str, or a one-line `DatasetError` naming what is missing and the
-    command that downloads it."""
-    try:
-        return os.fspath(dl_manager.manual_dir)
-    except AssertionError as e:  # TFDS: "Manual directory X does not exist or is empty. ..."
-        where = str(e).split(" does not exist")[0].removeprefix("Manual directory ")
-        raise DatasetError(
-            f"{what} not found: manual_dir {where} does not exist or is empty. Get the data with "
-            f"`python -m rignet_keras.data download {dataset} --data-dir DIR` and pass "
-            "download_config=tfds.download.DownloadConfig(manual_dir=DIR)"
-        ) from None
 
 
 def check_record(record, info):

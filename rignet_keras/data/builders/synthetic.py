@@ -3,7 +3,9 @@ a TFDS builder. Nothing is downloaded: every sample is a function of (seed, spli
 
 Configs: "default" (`SyntheticConfig()`, 96x96, 5 classes) and "long_range" (bars with their mark
 at one end); any other `SyntheticBuilderConfig` may be passed as `config=`. Images are stored as
-PNG, so the pixels read back are exactly the generated ones.
+PNG, so the pixels read back are exactly the generated ones. The info's metadata holds the
+`SyntheticConfig` ("synthetic"), from which `build_dataset("tfds:rignet_synthetic/<config>")`
+takes its default crop and evaluation size (the config's `image_size`).
 """
 
 import dataclasses
@@ -56,11 +58,13 @@ class RignetSynthetic(RignetBuilder):
     ]
 
     def _info(self):
+        config = self.builder_config.synthetic
         return builder_info(
             self,
-            synthetic_info(self.builder_config.synthetic),
+            synthetic_info(config),
             "Synthetic segmentation: uint8 RGB images, uint8 masks (255 = void), image ids.",
             "https://github.com/",
+            synthetic=config.to_dict(),  # its image size sets the pipeline's crop and eval size
         )
 
     def _split_generators(self, dl_manager):
