@@ -288,8 +288,9 @@ def interleaved_latency(calls, rounds, per_round=1, warmup=2, round_warmup=0, or
 
     Args:
         calls: {key: a callable taking no arguments}.
-        rounds: rounds; each times every callable `per_round` times.
-        per_round: timed calls of each callable per round.
+        rounds: rounds (at least 1); each times every callable `per_round` times. A benchmark
+            whose `--rounds 0` means "time nothing" does not call this.
+        per_round: timed calls of each callable per round (at least 1).
         warmup: untimed calls of each callable before the first round.
         round_warmup: untimed calls of each callable in each round, before its timed calls.
         order: the callables' order within a round: "shuffle" (a new random order each round,
@@ -297,7 +298,16 @@ def interleaved_latency(calls, rounds, per_round=1, warmup=2, round_warmup=0, or
 
     Returns:
         {key: `latency_statistics` of its rounds x per_round samples}.
+
+    Raises:
+        ValueError: `rounds` or `per_round` below 1 (no sample to summarise), or an unknown
+            `order`; before any call.
     """
+    if rounds < 1 or per_round < 1:
+        raise ValueError(
+            f"interleaved_latency needs rounds >= 1 and per_round >= 1; received rounds={rounds}, "
+            f"per_round={per_round}"
+        )
     if order not in INTERLEAVE_ORDERS:
         raise ValueError(f"order must be one of {INTERLEAVE_ORDERS}; received {order!r}")
     for call in calls.values():

@@ -108,3 +108,13 @@ def test_every_benchmark_prints_its_help(name, capsys):
         module.main(["--help"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("usage: ")
+
+
+def test_interleaved_latency_refuses_zero_rounds_before_any_call():
+    called = []
+    for rounds, per_round in ((0, 1), (2, 0)):
+        with pytest.raises(ValueError, match=f"rounds={rounds}, per_round={per_round}"):
+            common.interleaved_latency({"a": lambda: called.append(1)}, rounds, per_round)
+    assert called == []
+    latency = common.interleaved_latency({"a": lambda: called.append(1)}, 2, 3, warmup=1)
+    assert latency["a"]["runs"] == 6 and len(called) == 7
