@@ -79,7 +79,7 @@ def reused_manifest(folder, args, layout):
     Raises:
         SystemExit: one line naming the folder and what differs (or the runtime's message).
     """
-    from rignet_keras.runtime import RunnerError, artifact_path, load_manifest, verify_artifact
+    from rignet_runtime import RunnerError, artifact_path, load_manifest, verify_artifact
 
     try:
         manifest = load_manifest(folder)

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from bench import export_size
-from rignet_keras.runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
-from rignet_keras.runtime.manifest import sha256_file
+from rignet_runtime import MANIFEST_FORMAT, MANIFEST_NAME, MANIFEST_VERSION
+from rignet_runtime.manifest import sha256_file
 
 ARGS = ["--backbone", "resnet18", "--size", "321", "321", "--uis", "1", "2"]
 
