@@ -2,8 +2,8 @@
 
 This module is the one definition of mIoU, pixel accuracy (pAcc), mean class accuracy (mAcc) and
 per-class IoU in the package: evaluation (`rignet_keras.training.metrics`), export parity
-(`rignet_keras.export.parity`) and the benchmarks all score with it. It imports NumPy only, so a
-machine without TensorFlow scores class maps the same way.
+(`rignet_keras.export.parity`) and the benchmarks all score with it. It computes in NumPy only, so
+class maps from any runtime (Keras, TFLite, ONNX) are scored the same way.
 
 Counting rules:
     - the matrix is (num_classes, num_classes), rows ground truth, columns prediction;

@@ -38,7 +38,7 @@ def test_voc_recipe_without_data_fails_fast_with_the_data_layers_message(tmp_pat
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(missing / "VOCdevkit" / "VOC2012") in proc.stderr
-    assert "rignet_keras.data download voc" in proc.stderr
+    assert "rignet data download voc" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "r" / "checkpoints")  # nothing was built or trained
     assert time.time() - t0 < 60  # the TF import dominates; no model is built
