@@ -175,8 +175,8 @@ def fetch_archive(builder, dl_manager, key, missing):
             raise DatasetError(
                 f"{missing}, and {url} cannot be downloaded: {e}. Pass a manual_dir holding the "
                 f"data instead (`rignet data download {builder.DOWNLOAD_NAME} "
-                "--data-dir DIR` writes it where there is network access; then `python -m "
-                f"rignet_keras.data prepare {_full_name(builder)} --manual-dir DIR`, or "
+                "--data-dir DIR` writes it where there is network access; then `rignet data "
+                f"prepare {_full_name(builder)} --manual-dir DIR`, or "
                 "download_config=tfds.download.DownloadConfig(manual_dir=DIR))"
             ) from None
     try:
